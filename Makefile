@@ -1,0 +1,61 @@
+# Custos: `make run` starts a development daemon, `make test` runs every test.
+# Both install what they need (Debian packages, Python packages) when it is missing.
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+APT_PACKAGES := libssl-dev libsqlite3-dev libargon2-dev protobuf-compiler pkg-config
+PY_MODULES := grpc grpc_tools cryptography
+PY_PACKAGES := grpcio grpcio-tools cryptography
+
+CONFIG ?= debug
+BIN := $(shell pwd)/.build/$(CONFIG)
+LISTEN ?= 127.0.0.1:7443
+HTTP_LISTEN ?= 127.0.0.1:7080
+
+.PHONY: run test deps py-deps build build-tests unit-tests interop-tests check-generated generate clean bench
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+py-deps:
+	@python3 -c "import $(subst $(space),$(comma),$(PY_MODULES))" 2>/dev/null || \
+	  { echo "installing Python test packages: $(PY_PACKAGES)"; python3 -m pip install --quiet $(PY_PACKAGES); }
+
+empty :=
+space := $(empty) $(empty)
+comma := ,
+
+build: deps
+	swift build -c $(CONFIG) --product custosd
+	swift build -c $(CONFIG) --product custos
+
+run: build
+	@scripts/dev-run.sh "$(BIN)" "$(LISTEN)" "$(HTTP_LISTEN)"
+
+build-tests: deps
+	swift build --build-tests
+
+check-generated: deps
+	scripts/generate-protos.sh --check
+
+generate: deps
+	scripts/generate-protos.sh
+
+unit-tests: build-tests
+	swift test --skip-build
+
+interop-tests: build-tests py-deps
+	python3 Tests/Interop/run_interop.py --bin .build/debug
+
+test: check-generated unit-tests interop-tests
+
+bench: deps
+	cd Benchmarks && swift package --allow-writing-to-package-directory benchmark
+
+clean:
+	rm -rf .build .build-codegen data

@@ -1,0 +1,124 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+  .swiftLanguageMode(.v6),
+  .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+  name: "Custos",
+  platforms: [.macOS(.v15)],
+  products: [
+    .executable(name: "custosd", targets: ["custosd"]),
+    .executable(name: "custos", targets: ["custos"]),
+    .library(name: "CustosCrypto", targets: ["CustosCrypto"]),
+    .library(name: "CustosLedger", targets: ["CustosLedger"]),
+    .library(name: "CustosStore", targets: ["CustosStore"]),
+    .library(name: "CustosProtocol", targets: ["CustosProtocol"]),
+    .library(name: "CustosServer", targets: ["CustosServer"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+    .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+    .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
+    .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+    .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+  ],
+  targets: [
+    // System-library shims: the only place C headers enter the package.
+    .systemLibrary(name: "CCustosOpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+    .systemLibrary(name: "CCustosArgon2", pkgConfig: "libargon2", providers: [.apt(["libargon2-dev"])]),
+
+    .target(
+      name: "CustosCrypto",
+      dependencies: ["CCustosOpenSSL", "CCustosArgon2"],
+      swiftSettings: strict
+    ),
+    .target(
+      name: "CustosLedger",
+      dependencies: ["CustosCrypto"],
+      swiftSettings: strict
+    ),
+    .target(
+      name: "CustosStore",
+      dependencies: [
+        "CustosLedger", "CustosCrypto",
+        .product(name: "GRDB", package: "GRDB.swift"),
+      ],
+      swiftSettings: strict
+    ),
+    .target(
+      name: "CustosProtocol",
+      dependencies: [
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      swiftSettings: [.swiftLanguageMode(.v6)]
+    ),
+    .target(
+      name: "CustosServer",
+      dependencies: [
+        "CustosCrypto", "CustosLedger", "CustosStore", "CustosProtocol",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "Hummingbird", package: "hummingbird"),
+      ],
+      swiftSettings: strict
+    ),
+    .executableTarget(
+      name: "custosd",
+      dependencies: [
+        "CustosServer",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      swiftSettings: strict
+    ),
+    .executableTarget(
+      name: "custos",
+      dependencies: [
+        "CustosCrypto", "CustosLedger", "CustosProtocol",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      swiftSettings: strict
+    ),
+
+    .testTarget(
+      name: "CustosCryptoTests",
+      dependencies: ["CustosCrypto"],
+      resources: [.copy("Vectors")],
+      swiftSettings: strict
+    ),
+    .testTarget(
+      name: "CustosLedgerTests",
+      dependencies: ["CustosLedger", "CustosCrypto"],
+      resources: [.copy("Vectors")],
+      swiftSettings: strict
+    ),
+    .testTarget(
+      name: "CustosStoreTests",
+      dependencies: ["CustosStore", "CustosLedger", "CustosCrypto"],
+      swiftSettings: strict
+    ),
+    .testTarget(
+      name: "CustosServerTests",
+      dependencies: [
+        "CustosServer", "CustosProtocol", "CustosLedger", "CustosCrypto",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+      ],
+      swiftSettings: strict
+    ),
+  ]
+)

@@ -1,0 +1,45 @@
+import CCustosOpenSSL
+
+/// SHA-256 (FIPS 180-4), one-shot or incremental.
+///
+/// Uses OpenSSL's low-level SHA-256 rather than `EVP_Digest`: it skips the provider dispatch, which
+/// dominates for the short inputs (ledger entries, Merkle nodes) this service hashes millions of.
+public struct SHA256: Sendable {
+  private var context = SHA256_CTX()
+
+  /// A hasher ready for `update`.
+  public init() {
+    SHA256_Init(&context)
+  }
+
+  /// Feeds more bytes.
+  public mutating func update(_ bytes: some RawBytes) {
+    bytes.withUnsafeBytes { buffer in
+      if buffer.count > 0 { SHA256_Update(&context, buffer.baseAddress, buffer.count) }
+    }
+  }
+
+  /// Feeds one byte.
+  public mutating func update(byte: UInt8) {
+    var byte = byte
+    SHA256_Update(&context, &byte, 1)
+  }
+
+  /// The digest of everything fed so far. The hasher must not be used afterwards.
+  public mutating func finalize() -> SHA256Digest {
+    SHA256Digest.filling { out in
+      _ = SHA256_Final(out.baseAddress!.assumingMemoryBound(to: UInt8.self), &context)
+    }
+  }
+
+  /// SHA-256 of `bytes`.
+  public static func hash(_ bytes: some RawBytes) -> SHA256Digest {
+    bytes.withUnsafeBytes { input in
+      SHA256Digest.filling { out in
+        _ = CCustosOpenSSL.SHA256(
+          input.baseAddress?.assumingMemoryBound(to: UInt8.self), input.count,
+          out.baseAddress!.assumingMemoryBound(to: UInt8.self))
+      }
+    }
+  }
+}

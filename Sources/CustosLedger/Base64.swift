@@ -1,0 +1,59 @@
+/// Standard base64 (RFC 4648 §4) with padding, strict decoding. Kept here so the ledger needs no Foundation.
+enum Base64 {
+  private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+  private static let reverse: [Int8] = {
+    var table = [Int8](repeating: -1, count: 256)
+    for (i, c) in alphabet.enumerated() { table[Int(c)] = Int8(i) }
+    return table
+  }()
+
+  static func encode(_ bytes: [UInt8]) -> String {
+    var out = [UInt8]()
+    out.reserveCapacity((bytes.count + 2) / 3 * 4)
+    var i = 0
+    while i + 3 <= bytes.count {
+      let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
+      out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], alphabet[Int(n & 63)]]
+      i += 3
+    }
+    let rest = bytes.count - i
+    if rest == 1 {
+      let n = UInt32(bytes[i]) << 16
+      out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], UInt8(ascii: "="), UInt8(ascii: "=")]
+    } else if rest == 2 {
+      let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
+      out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], UInt8(ascii: "=")]
+    }
+    return String(decoding: out, as: UTF8.self)
+  }
+
+  static func decode(_ text: some StringProtocol) -> [UInt8]? {
+    let chars = Array(text.utf8)
+    guard chars.count % 4 == 0 else { return nil }
+    var out = [UInt8]()
+    out.reserveCapacity(chars.count / 4 * 3)
+    var i = 0
+    while i < chars.count {
+      let isLast = i + 4 == chars.count
+      var n: UInt32 = 0
+      var padding = 0
+      for j in 0..<4 {
+        let c = chars[i + j]
+        if c == UInt8(ascii: "="), isLast, j >= 2 {
+          padding += 1
+          n <<= 6
+          continue
+        }
+        guard padding == 0 else { return nil }
+        let v = reverse[Int(c)]
+        guard v >= 0 else { return nil }
+        n = n << 6 | UInt32(v)
+      }
+      out.append(UInt8(n >> 16 & 0xff))
+      if padding < 2 { out.append(UInt8(n >> 8 & 0xff)) }
+      if padding < 1 { out.append(UInt8(n & 0xff)) }
+      i += 4
+    }
+    return out
+  }
+}

@@ -1,0 +1,155 @@
+import CustosCrypto
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The append-only, hash-chained, Merkle-verifiable audit ledger.
+///
+/// One writer: appends are queued and drained in group commits — one storage transaction, one fsync and
+/// one signed checkpoint per batch — and each caller resumes only when its own batch is durable. While a
+/// batch is being written, new appends gather into the next one, so batches grow with load without any
+/// timer. Reads go straight to storage.
+public actor Ledger {
+  /// Settings fixed for the life of a ledger.
+  public struct Options: Sendable {
+    public var limits = LedgerEvent.Limits()
+    /// Most entries written in one group commit.
+    public var maximumBatchEntries = 8192
+    /// Nanoseconds since the epoch; injectable for tests.
+    public var clock: @Sendable () -> Int64 = { wallClockNanoseconds() }
+
+    public init() {}
+  }
+
+  public nonisolated let storage: any LedgerStorage
+  public nonisolated let verifier: NoteVerifier
+  private let signer: NoteSigner
+  private let options: Options
+  private var head: LedgerHead
+  private var pending: [PendingAppend] = []
+  private var draining = false
+  private var failure: LedgerError?
+  private let writer = DispatchQueue(label: "custos.ledger.writer")
+
+  private struct PendingAppend {
+    var events: [LedgerEvent]
+    var continuation: CheckedContinuation<[LedgerReceipt], any Error>
+  }
+
+  /// Opens the ledger on `storage`, checking the stored tree against the latest signed checkpoint.
+  public init(storage: any LedgerStorage, signer: NoteSigner, options: Options = Options()) throws(LedgerError) {
+    self.storage = storage
+    self.signer = signer
+    self.verifier = signer.verifier
+    self.options = options
+    self.head = try LedgerHead.load(from: storage, verifier: signer.verifier)
+  }
+
+  /// The number of durable entries.
+  public var size: UInt64 { head.size }
+
+  /// The latest signed checkpoint, or nil while the ledger is empty.
+  public var latestCheckpoint: SignedCheckpoint? { head.checkpoint }
+
+  /// Validates `event` against the limits without appending it.
+  public nonisolated func validate(_ event: LedgerEvent) throws(LedgerError) {
+    try event.validate(limits: options.limits)
+    // The longest the entry can be: the widest index and time the encoding allows.
+    let widest = LedgerEntry(index: UInt64(Int64.max), time: Int64.min, event: event, prev: .zero).canonicalBytes.count
+    guard widest <= options.limits.maximumEntryBytes else {
+      throw .invalidArgument("event encodes to \(widest) bytes, over the limit of \(options.limits.maximumEntryBytes)")
+    }
+  }
+
+  /// Appends `events` in order, atomically, returning once they are durable.
+  /// Throws `invalidArgument` (nothing written) or `unavailable` (nothing acknowledged).
+  public func append(_ events: [LedgerEvent]) async throws -> [LedgerReceipt] {
+    guard !events.isEmpty else { return [] }
+    for (i, event) in events.enumerated() {
+      do { try validate(event) } catch let LedgerError.invalidArgument(why) {
+        throw LedgerError.invalidArgument(events.count == 1 ? why : "event \(i): \(why)")
+      }
+    }
+    if let failure { throw failure }
+    return try await withCheckedThrowingContinuation { continuation in
+      pending.append(PendingAppend(events: events, continuation: continuation))
+      if !draining {
+        draining = true
+        Task { await self.drain() }
+      }
+    }
+  }
+
+  /// Appends one event.
+  public func append(_ event: LedgerEvent) async throws -> LedgerReceipt {
+    try await append([event])[0]
+  }
+
+  private func drain() async {
+    while !pending.isEmpty {
+      var taken: [PendingAppend] = []
+      var count = 0
+      while let next = pending.first, taken.isEmpty || count + next.events.count <= options.maximumBatchEntries {
+        taken.append(pending.removeFirst())
+        count += next.events.count
+      }
+      await commit(taken)
+    }
+    draining = false
+  }
+
+  private func commit(_ requests: [PendingAppend]) async {
+    if let failure {
+      for request in requests { request.continuation.resume(throwing: failure) }
+      return
+    }
+    var next = head
+    var entries: [StoredEntry] = []
+    var closed: [(NodeID, SHA256Digest)] = []
+    var receipts: [[LedgerReceipt]] = []
+    // Times never go backwards, so time ranges map to index ranges and stay meaningful after clock steps.
+    let now = max(options.clock(), next.lastTime)
+    for request in requests {
+      var perRequest: [LedgerReceipt] = []
+      for event in request.events {
+        let entry = LedgerEntry(index: next.size, time: now, event: event, prev: next.lastLeafHash)
+        let canonical = entry.canonicalBytes
+        let leaf = MerkleHashing.leafHash(canonical)
+        entries.append(StoredEntry(entry: entry, canonical: canonical, leafHash: leaf))
+        perRequest.append(LedgerReceipt(index: entry.index, leafHash: leaf, time: now))
+        next.range.append(leaf: leaf) { closed.append(($0, $1)) }
+        next.lastLeafHash = leaf
+      }
+      receipts.append(perRequest)
+    }
+    next.lastTime = now
+    let checkpoint = Checkpoint(origin: signer.name, size: next.size, rootHash: next.range.rootHash)
+    next.checkpoint = SignedCheckpoint(checkpoint: checkpoint, note: signer.sign(checkpoint.body))
+    let batch = LedgerBatch(entries: entries, closedNodes: closed, checkpoint: next.checkpoint!)
+
+    let storage = self.storage
+    let result: Result<Void, any Error> = await withCheckedContinuation { continuation in
+      writer.async { continuation.resume(returning: Result { try storage.appendBatch(batch) }) }
+    }
+    switch result {
+    case .success:
+      head = next
+      for (request, receipt) in zip(requests, receipts) { request.continuation.resume(returning: receipt) }
+    case let .failure(error):
+      let unavailable = LedgerError.unavailable("the ledger could not make the entries durable: \(error)")
+      for request in requests { request.continuation.resume(throwing: unavailable) }
+      // A failed commit may or may not have reached the disk; continue only from what storage says.
+      do { head = try LedgerHead.load(from: storage, verifier: verifier) } catch { failure = unavailable }
+    }
+  }
+}
+
+/// Nanoseconds since the Unix epoch from the system's real-time clock.
+public func wallClockNanoseconds() -> Int64 {
+  var spec = timespec()
+  clock_gettime(CLOCK_REALTIME, &spec)
+  return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
+}

@@ -1,0 +1,73 @@
+import CustosCrypto
+
+/// What the ledger needs from a store. Implemented by `CustosStore` (SQLite now, PostgreSQL later);
+/// no SQL, connection or driver type crosses this seam.
+///
+/// Calls are synchronous and may block on I/O; the ledger runs writes on its own thread.
+public protocol LedgerStorage: Sendable {
+  /// Writes the batch's entries, the Merkle nodes that closed and the checkpoint in one transaction,
+  /// and returns only once it is durable. On error nothing of the batch is visible.
+  func appendBatch(_ batch: LedgerBatch) throws
+
+  /// The checkpoint of the last durable batch, or nil for an empty ledger.
+  func latestCheckpoint() throws -> SignedCheckpoint?
+
+  /// Stored checkpoints whose sizes lie in `sizes`, smallest first.
+  func checkpoints(sizes: ClosedRange<UInt64>) throws -> [SignedCheckpoint]
+
+  /// The stored hashes of the requested perfect subtrees (level 0: leaf hashes). Missing ids are absent.
+  func nodeHashes(_ ids: [NodeID]) throws -> [NodeID: SHA256Digest]
+
+  /// Calls `body` with each stored entry whose index lies in `range`, in index order, until it returns false.
+  /// Rows are reported as found: gaps or duplicates are the caller's to detect.
+  func forEachEntry(in range: Range<UInt64>, _ body: (StoredEntry) throws -> Bool) throws
+
+  /// Entries matching `query`, in index order, at most `query.limit`, from indexes rather than a scan.
+  func query(_ query: LedgerQuery) throws -> [StoredEntry]
+}
+
+/// One group commit: everything the ledger writes for a batch of appends.
+public struct LedgerBatch: Sendable {
+  public var entries: [StoredEntry]
+  /// Perfect subtrees (level ≥ 1) that the batch completed.
+  public var closedNodes: [(NodeID, SHA256Digest)]
+  public var checkpoint: SignedCheckpoint
+
+  public init(entries: [StoredEntry], closedNodes: [(NodeID, SHA256Digest)], checkpoint: SignedCheckpoint) {
+    self.entries = entries
+    self.closedNodes = closedNodes
+    self.checkpoint = checkpoint
+  }
+}
+
+/// Filters for `LedgerStorage.query`. Nil filters match anything.
+public struct LedgerQuery: Sendable, Equatable {
+  /// Half-open time range in nanoseconds since the epoch.
+  public var timeFrom: Int64?
+  public var timeTo: Int64?
+  public var kind: String?
+  public var actor: String?
+  public var action: String?
+  public var resource: String?
+  public var outcome: String?
+  /// Cursor: entries with index ≥ this.
+  public var startIndex: UInt64
+  public var limit: Int
+
+  public static let maximumLimit = 1000
+
+  public init(
+    timeFrom: Int64? = nil, timeTo: Int64? = nil, kind: String? = nil, actor: String? = nil, action: String? = nil,
+    resource: String? = nil, outcome: String? = nil, startIndex: UInt64 = 0, limit: Int = 100
+  ) {
+    self.timeFrom = timeFrom
+    self.timeTo = timeTo
+    self.kind = kind
+    self.actor = actor
+    self.action = action
+    self.resource = resource
+    self.outcome = outcome
+    self.startIndex = startIndex
+    self.limit = limit
+  }
+}

@@ -1,0 +1,43 @@
+import GRDB
+
+/// The embedded store: one SQLite database in WAL mode with `synchronous=FULL`, migrated at open.
+///
+/// Domain modules never see this type's database; they use the storage protocols it implements.
+public final class SQLiteStore: Sendable {
+  let pool: DatabasePool
+
+  /// Opens (creating if needed) the database at `path` and runs pending migrations.
+  public init(path: String) throws(StoreError) {
+    var configuration = Configuration()
+    configuration.prepareDatabase { db in
+      // FULL: a commit is on disk before it returns, so an acknowledged append survives power loss.
+      try db.execute(sql: "PRAGMA synchronous = FULL")
+    }
+    configuration.busyMode = .timeout(5)
+    do {
+      pool = try DatabasePool(path: path, configuration: configuration)
+      try StoreMigrations.migrator.migrate(pool)
+    } catch {
+      throw .cannotOpen(path: path, reason: "\(error)")
+    }
+  }
+
+  /// The ledger's storage in this database.
+  public var ledgerStorage: SQLiteLedgerStorage { SQLiteLedgerStorage(pool: pool) }
+
+  /// The applied migration identifiers, oldest first.
+  public func appliedMigrations() throws -> [String] {
+    try pool.read { db in try StoreMigrations.migrator.appliedMigrations(db) }
+  }
+}
+
+/// Errors raised by the store, with the database path but never row contents.
+public enum StoreError: Error, CustomStringConvertible, Sendable {
+  case cannotOpen(path: String, reason: String)
+
+  public var description: String {
+    switch self {
+    case let .cannotOpen(path, reason): return "cannot open the database at \(path): \(reason)"
+    }
+  }
+}

@@ -1,0 +1,50 @@
+import GRDB
+
+/// Versioned schema changes, applied in order at start. Never edit a shipped migration: add a new one.
+enum StoreMigrations {
+  static var migrator: DatabaseMigrator {
+    var migrator = DatabaseMigrator()
+    migrator.registerMigration("v1-ledger") { db in
+      try db.execute(sql: """
+        CREATE TABLE ledger_entries (
+          idx INTEGER PRIMARY KEY,
+          canonical BLOB NOT NULL,
+          leaf_hash BLOB NOT NULL,
+          time INTEGER NOT NULL,
+          kind TEXT NOT NULL,
+          actor TEXT NOT NULL,
+          action TEXT NOT NULL,
+          resource TEXT NOT NULL,
+          outcome TEXT NOT NULL
+        );
+        CREATE INDEX ledger_entries_time ON ledger_entries(time, idx);
+        CREATE INDEX ledger_entries_kind ON ledger_entries(kind, idx);
+        CREATE INDEX ledger_entries_actor ON ledger_entries(actor, idx);
+        CREATE INDEX ledger_entries_action ON ledger_entries(action, idx);
+        CREATE INDEX ledger_entries_resource ON ledger_entries(resource, idx);
+        CREATE INDEX ledger_entries_outcome ON ledger_entries(outcome, idx);
+        CREATE TABLE ledger_nodes (
+          level INTEGER NOT NULL,
+          idx INTEGER NOT NULL,
+          hash BLOB NOT NULL,
+          PRIMARY KEY (level, idx)
+        ) WITHOUT ROWID;
+        CREATE TABLE ledger_checkpoints (
+          size INTEGER PRIMARY KEY,
+          root_hash BLOB NOT NULL,
+          note TEXT NOT NULL
+        );
+        """)
+      // The ledger is append-only: refuse updates and deletes at the storage level too.
+      for table in ["ledger_entries", "ledger_nodes", "ledger_checkpoints"] {
+        try db.execute(sql: """
+          CREATE TRIGGER \(table)_no_update BEFORE UPDATE ON \(table)
+            BEGIN SELECT RAISE(ABORT, 'the audit ledger is append-only'); END;
+          CREATE TRIGGER \(table)_no_delete BEFORE DELETE ON \(table)
+            BEGIN SELECT RAISE(ABORT, 'the audit ledger is append-only'); END;
+          """)
+      }
+    }
+    return migrator
+  }
+}

@@ -1,1 +1,56 @@
-print("x")
+import ArgumentParser
+import CustosServer
+import Foundation
+import Logging
+
+/// The Custos daemon.
+@main
+struct CustosDaemonCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "custosd",
+    abstract: "Custos: authorization decisions, a tamper-evident audit ledger, keys and tokens for automation services.",
+    discussion: """
+      Settings come from defaults, then --config FILE (a JSON object), then CUSTOS_* environment variables
+      (CUSTOS_LISTEN, CUSTOS_HTTP_LISTEN, CUSTOS_DATA_DIR, CUSTOS_POLICIES_DIR, CUSTOS_KEYS_DIR,
+      CUSTOS_LOG_LEVEL, CUSTOS_LEDGER_ORIGIN, CUSTOS_MAX_ENTRY_BYTES), then these flags.
+      """)
+
+  @Option(help: "A JSON configuration file.") var config: String?
+  @Option(help: "gRPC listen address, HOST:PORT (default 127.0.0.1:7443).") var listen: String?
+  @Option(help: "HTTP side-port address for /healthz, HOST:PORT or \"off\" (default 127.0.0.1:7080).") var httpListen: String?
+  @Option(help: "Directory for the database (default ./data).") var dataDir: String?
+  @Option(help: "Directory of the active Cedar policy set (default ./policies).") var policiesDir: String?
+  @Option(help: "Directory for key files, created 0600 (default ./keys).") var keysDir: String?
+  @Option(help: "trace, debug, info, notice, warning, error or critical (default info).") var logLevel: String?
+  @Option(help: "Checkpoint origin line (default custos.local/ledger).") var ledgerOrigin: String?
+
+  func run() async throws {
+    var overrides: [Configuration.Key: String] = [:]
+    overrides[.listen] = listen
+    overrides[.httpListen] = httpListen
+    overrides[.dataDir] = dataDir
+    overrides[.policiesDir] = policiesDir
+    overrides[.keysDir] = keysDir
+    overrides[.logLevel] = logLevel
+    overrides[.ledgerOrigin] = ledgerOrigin
+    let configuration: Configuration
+    do {
+      configuration = try Configuration.load(file: config, environment: ProcessInfo.processInfo.environment, overrides: overrides)
+    } catch {
+      throw ValidationError("configuration: \(error)")
+    }
+    let level = configuration.logLevel
+    LoggingSystem.bootstrap { label in
+      var handler = StreamLogHandler.standardError(label: label)
+      handler.logLevel = level
+      return handler
+    }
+    let logger = Logger(label: "custosd")
+    do {
+      try await Daemon.run(configuration: configuration, logger: logger)
+    } catch {
+      logger.critical("custosd cannot run: \(error)")
+      throw ExitCode(1)
+    }
+  }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import Logging
+
+/// Everything `custosd` is configured with, built once at start from file → environment → flags and
+/// validated before anything opens. Nothing else in the process reads the environment.
+public struct Configuration: Sendable, Equatable {
+  /// The gRPC listen address.
+  public var listen = HostPort(host: "127.0.0.1", port: 7443)
+  /// The HTTP side port (/healthz); nil disables it.
+  public var httpListen: HostPort? = HostPort(host: "127.0.0.1", port: 7080)
+  /// Holds the SQLite database.
+  public var dataDirectory = "data"
+  /// The active Cedar policy set.
+  public var policiesDirectory = "policies"
+  /// Key files (created 0600).
+  public var keysDirectory = "keys"
+  public var logLevel: Logger.Level = .info
+  /// The checkpoint origin line and signed-note key name.
+  public var ledgerOrigin = "custos.local/ledger"
+  /// Largest canonical ledger entry accepted, in bytes.
+  public var maximumEntryBytes = 64 * 1024
+
+  public init() {}
+
+  /// A configuration error, naming the setting, where it came from and what is accepted.
+  public struct Invalid: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    init(_ description: String) { self.description = description }
+  }
+
+  /// The settings as the file, environment and flags spell them.
+  public enum Key: String, CaseIterable, Sendable {
+    case listen, httpListen = "http_listen", dataDir = "data_dir", policiesDir = "policies_dir", keysDir = "keys_dir"
+    case logLevel = "log_level", ledgerOrigin = "ledger_origin", maxEntryBytes = "max_entry_bytes"
+
+    /// The environment variable: `CUSTOS_` + upper-cased key.
+    public var environmentName: String { "CUSTOS_" + rawValue.uppercased() }
+  }
+
+  /// Builds the configuration: defaults, then the JSON config file (if any), then `CUSTOS_*` environment
+  /// variables, then flag overrides. Each layer only sets what it names.
+  public static func load(
+    file: String?, environment: [String: String], overrides: [Key: String]
+  ) throws(Invalid) -> Configuration {
+    var configuration = Configuration()
+    if let file {
+      let object: Any
+      do {
+        let data = try Data(contentsOf: URL(fileURLWithPath: file))
+        object = try JSONSerialization.jsonObject(with: data)
+      } catch {
+        throw Invalid("config file \(file): cannot read it as JSON (\(error.localizedDescription))")
+      }
+      guard let settings = object as? [String: Any] else { throw Invalid("config file \(file): must hold a JSON object") }
+      for (name, value) in settings.sorted(by: { $0.key < $1.key }) {
+        guard let key = Key(rawValue: name) else {
+          throw Invalid("config file \(file): unknown setting \"\(name)\" (known: \(Key.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        try configuration.apply(key, "\(value)", source: "config file \(file)")
+      }
+    }
+    for key in Key.allCases {
+      if let value = environment[key.environmentName] {
+        try configuration.apply(key, value, source: "environment \(key.environmentName)")
+      }
+    }
+    for key in Key.allCases {
+      if let value = overrides[key] { try configuration.apply(key, value, source: "flag --\(key.rawValue.replacingOccurrences(of: "_", with: "-"))") }
+    }
+    return configuration
+  }
+
+  mutating func apply(_ key: Key, _ value: String, source: String) throws(Invalid) {
+    func fail(_ expected: String) -> Invalid { Invalid("\(source): \"\(value)\" is not \(expected)") }
+    switch key {
+    case .listen:
+      guard let address = HostPort(value) else { throw fail("HOST:PORT") }
+      listen = address
+    case .httpListen:
+      if value == "" || value == "off" { httpListen = nil; return }
+      guard let address = HostPort(value) else { throw fail("HOST:PORT or \"off\"") }
+      httpListen = address
+    case .dataDir:
+      guard !value.isEmpty else { throw fail("a directory") }
+      dataDirectory = value
+    case .policiesDir:
+      guard !value.isEmpty else { throw fail("a directory") }
+      policiesDirectory = value
+    case .keysDir:
+      guard !value.isEmpty else { throw fail("a directory") }
+      keysDirectory = value
+    case .logLevel:
+      guard let level = Logger.Level(rawValue: value.lowercased()) else {
+        throw fail("a log level (trace, debug, info, notice, warning, error, critical)")
+      }
+      logLevel = level
+    case .ledgerOrigin:
+      // The origin is the first line of every checkpoint: printable, no spaces or '+' (it is also the note key name).
+      guard !value.isEmpty, value.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7f && $0 != "+" }) else {
+        throw fail("a checkpoint origin (printable ASCII without spaces or '+', e.g. custos.local/ledger)")
+      }
+      ledgerOrigin = value
+    case .maxEntryBytes:
+      guard let n = Int(value), (1024...(4 * 1024 * 1024)).contains(n) else { throw fail("a byte count between 1024 and 4194304") }
+      maximumEntryBytes = n
+    }
+  }
+}
+
+/// A host and TCP port, written `HOST:PORT` (`[v6]:PORT` for IPv6).
+public struct HostPort: Sendable, Equatable, CustomStringConvertible {
+  public var host: String
+  public var port: Int
+
+  public init(host: String, port: Int) {
+    self.host = host
+    self.port = port
+  }
+
+  public init?(_ text: String) {
+    guard let colon = text.lastIndex(of: ":") else { return nil }
+    var host = String(text[..<colon])
+    if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+    guard !host.isEmpty, let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+    self.init(host: host, port: port)
+  }
+
+  public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}

@@ -1,0 +1,71 @@
+import CustosProtocol
+import GRPCCore
+import Synchronization
+
+/// The standard `grpc.health.v1.Health` service. The empty service name stands for the whole server.
+final class HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol {
+  typealias Status = Grpc_Health_V1_HealthCheckResponse.ServingStatus
+
+  private let statuses: Mutex<[String: Status]>
+  private let broadcast: Broadcast
+
+  init(services: [String]) {
+    var initial: [String: Status] = ["": .serving]
+    for name in services { initial[name] = .serving }
+    statuses = Mutex(initial)
+    broadcast = Broadcast()
+  }
+
+  /// Marks every service as not serving (on shutdown) and wakes watchers.
+  func markAllNotServing() {
+    statuses.withLock { all in for key in all.keys { all[key] = .notServing } }
+    broadcast.signal()
+  }
+
+  /// The status of `service` ("" for the whole server), or nil when it is unknown.
+  func status(of service: String) -> Status? { statuses.withLock { $0[service] } }
+
+  func check(request: Grpc_Health_V1_HealthCheckRequest, context: ServerContext) async throws -> Grpc_Health_V1_HealthCheckResponse {
+    guard let status = status(of: request.service) else {
+      throw RPCError(code: .notFound, message: "unknown service \"\(request.service)\"")
+    }
+    return .with { $0.status = status }
+  }
+
+  func list(request: Grpc_Health_V1_HealthListRequest, context: ServerContext) async throws -> Grpc_Health_V1_HealthListResponse {
+    let all = statuses.withLock { $0 }
+    return .with { response in
+      for (name, status) in all { response.statuses[name] = .with { $0.status = status } }
+    }
+  }
+
+  func watch(request: Grpc_Health_V1_HealthCheckRequest, response: RPCWriter<Grpc_Health_V1_HealthCheckResponse>, context: ServerContext) async throws {
+    var last: Status?
+    for await _ in broadcast.subscribe() {
+      let status = statuses.withLock { $0[request.service] } ?? .serviceUnknown
+      if status != last {
+        try await response.write(.with { $0.status = status })
+        last = status
+      }
+    }
+  }
+}
+
+/// Wakes every subscriber when something changed; each subscription starts with one wake-up.
+final class Broadcast: Sendable {
+  private let subscribers = Mutex<[Int: AsyncStream<Void>.Continuation]>([:])
+  private let nextID = Atomic<Int>(0)
+
+  func subscribe() -> AsyncStream<Void> {
+    let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    let id = nextID.add(1, ordering: .relaxed).newValue
+    subscribers.withLock { $0[id] = continuation }
+    continuation.onTermination = { [weak self] _ in _ = self?.subscribers.withLock { $0.removeValue(forKey: id) } }
+    continuation.yield()
+    return stream
+  }
+
+  func signal() {
+    for continuation in subscribers.withLock({ Array($0.values) }) { continuation.yield() }
+  }
+}

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `custos`: the command-line client of a running `custosd`.
+@main
+struct CustosCLI: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "custos",
+    abstract: "Talk to a running custosd: append to and verify the audit ledger.",
+    discussion: "The daemon is found by --server HOST:PORT or the CUSTOS_SERVER environment variable (default 127.0.0.1:7443).",
+    subcommands: [LedgerCommand.self])
+}

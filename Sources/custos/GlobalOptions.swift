@@ -1,0 +1,26 @@
+import ArgumentParser
+import Foundation
+
+/// Options every command that calls the daemon takes.
+struct GlobalOptions: ParsableArguments {
+  @Option(help: "The daemon's gRPC address, HOST:PORT (default: $CUSTOS_SERVER or 127.0.0.1:7443).")
+  var server: String?
+
+  @Option(help: "text (for people) or json (one JSON document per result, for scripts).")
+  var output: OutputFormat = .text
+
+  /// The address to dial: the flag, else CUSTOS_SERVER, else the default.
+  func serverAddress() throws -> (host: String, port: Int) {
+    let text = server ?? ProcessInfo.processInfo.environment["CUSTOS_SERVER"] ?? "127.0.0.1:7443"
+    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
+      throw ValidationError("server address \"\(text)\" is not HOST:PORT")
+    }
+    var host = String(text[..<colon])
+    if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+    return (host.isEmpty ? "127.0.0.1" : host, port)
+  }
+}
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+  case text, json
+}

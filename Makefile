@@ -4,8 +4,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := run
 
 APT_PACKAGES := libssl-dev libsqlite3-dev libargon2-dev protobuf-compiler pkg-config
-PY_MODULES := grpc grpc_tools cryptography
-PY_PACKAGES := grpcio grpcio-tools cryptography
+PY_MODULES := grpc grpc_tools grpc_health cryptography
+PY_PACKAGES := grpcio grpcio-tools grpcio-health-checking cryptography
 
 CONFIG ?= debug
 BIN := $(shell pwd)/.build/$(CONFIG)

@@ -70,7 +70,7 @@ public actor Ledger {
     guard !events.isEmpty else { return [] }
     for (i, event) in events.enumerated() {
       do { try validate(event) } catch let LedgerError.invalidArgument(why) {
-        throw LedgerError.invalidArgument(events.count == 1 ? why : "event \(i): \(why)")
+        throw LedgerError.invalidArgument(events.count == 1 ? why : "events[\(i)]: \(why)")
       }
     }
     if let failure { throw failure }

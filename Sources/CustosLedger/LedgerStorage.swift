@@ -22,6 +22,10 @@ public protocol LedgerStorage: Sendable {
   /// Rows are reported as found: gaps or duplicates are the caller's to detect.
   func forEachEntry(in range: Range<UInt64>, _ body: (StoredEntry) throws -> Bool) throws
 
+  /// The stored bytes and leaf hashes of entries whose index lies in `range`, in index order, packed
+  /// into one buffer: verification reads whole logs and must not allocate per entry.
+  func entryBytes(in range: Range<UInt64>) throws -> EntryBytesChunk
+
   /// Entries matching `query`, in index order, at most `query.limit`, from indexes rather than a scan.
   func query(_ query: LedgerQuery) throws -> [StoredEntry]
 }
@@ -69,5 +73,35 @@ public struct LedgerQuery: Sendable, Equatable {
     self.outcome = outcome
     self.startIndex = startIndex
     self.limit = limit
+  }
+}
+
+/// Many entries' canonical bytes in one buffer, as stored (gaps and duplicates included).
+public struct EntryBytesChunk: Sendable {
+  public private(set) var indexes: [UInt64] = []
+  /// Entry i occupies `bytes[offsets[i]..<offsets[i + 1]]`.
+  public private(set) var offsets: [Int] = [0]
+  public private(set) var bytes: [UInt8] = []
+  public private(set) var storedLeafHashes: [SHA256Digest] = []
+
+  public init(reservingEntries count: Int = 0, bytes byteCount: Int = 0) {
+    indexes.reserveCapacity(count)
+    offsets.reserveCapacity(count + 1)
+    storedLeafHashes.reserveCapacity(count)
+    bytes.reserveCapacity(byteCount)
+  }
+
+  public var count: Int { indexes.count }
+
+  public mutating func append(index: UInt64, canonical: UnsafeRawBufferPointer, storedLeafHash: SHA256Digest) {
+    indexes.append(index)
+    bytes.append(contentsOf: canonical)
+    offsets.append(bytes.count)
+    storedLeafHashes.append(storedLeafHash)
+  }
+
+  /// Lends entry `i`'s bytes.
+  public func withEntry<R>(_ i: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    try bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[offsets[i]..<offsets[i + 1]])) }
   }
 }

@@ -1,4 +1,6 @@
 import CustosCrypto
+import Dispatch
+import Foundation
 
 /// The outcome of re-verifying stored entries.
 public struct VerificationReport: Sendable, Equatable {
@@ -61,31 +63,40 @@ public struct LedgerVerifier: Sendable {
       var intermediate = try storage.checkpoints(sizes: (start + 1)...max(start + 1, end)).filter { $0.checkpoint.size <= end }[...]
       var lastMatchingCheckpoint = start
       var expected = start
-      try storage.forEachEntry(in: start..<end) { (entry) throws -> Bool in
-        guard entry.index == expected else {
-          throw Mismatch(index: expected, reason: entry.index > expected ? "entry is missing" : "entry \(entry.index) is stored twice")
-        }
-        let leaf = try checkEntry(entry, expectedIndex: expected, prev: prev)
-        range.append(leaf: leaf)
-        prev = leaf
-        expected += 1
-        checked += 1
-        while let next = intermediate.first, next.checkpoint.size <= expected {
-          intermediate.removeFirst()
-          if next.checkpoint.size == expected {
-            guard range.rootHash == next.checkpoint.rootHash else {
-              let genuine = (try? SignedCheckpoint(note: next.note, verifier: verifier)) != nil
-              throw Mismatch(
-                index: lastMatchingCheckpoint,
-                reason: genuine
-                  ? "entries \(lastMatchingCheckpoint)..<\(expected) do not match the signed checkpoint of size \(expected)"
-                  : "stored checkpoint of size \(expected) has no valid signature")
+      try forEachScannedChunk(start..<end) { chunk, scans in
+        for i in 0..<chunk.count {
+          guard chunk.indexes[i] == expected else {
+            throw Mismatch(index: expected, reason: chunk.indexes[i] > expected ? "entry is missing" : "entry \(chunk.indexes[i]) is stored twice")
+          }
+          let scanned = scans[i]
+          guard let fields = scanned.fields else { throw Mismatch(index: expected, reason: scanned.failure) }
+          guard fields.index == expected else { throw Mismatch(index: expected, reason: "entry bytes say index \(fields.index)") }
+          guard scanned.leaf == chunk.storedLeafHashes[i] else {
+            throw Mismatch(index: expected, reason: "leaf hash does not match the entry bytes")
+          }
+          guard fields.prev == prev else {
+            throw Mismatch(index: expected, reason: "prev does not match the leaf hash of entry \(expected == 0 ? "-" : String(expected - 1))")
+          }
+          range.append(leaf: scanned.leaf)
+          prev = scanned.leaf
+          expected += 1
+          checked += 1
+          while let next = intermediate.first, next.checkpoint.size <= expected {
+            intermediate.removeFirst()
+            if next.checkpoint.size == expected {
+              guard range.rootHash == next.checkpoint.rootHash else {
+                let genuine = (try? SignedCheckpoint(note: next.note, verifier: verifier)) != nil
+                throw Mismatch(
+                  index: lastMatchingCheckpoint,
+                  reason: genuine
+                    ? "entries \(lastMatchingCheckpoint)..<\(expected) do not match the signed checkpoint of size \(expected)"
+                    : "stored checkpoint of size \(expected) has no valid signature")
+              }
+              lastMatchingCheckpoint = expected
             }
-            lastMatchingCheckpoint = expected
           }
         }
-        if checked % 4096 == 0 { progress(checked, end - start) }
-        return true
+        progress(checked, end - start)
       }
       guard expected == end else { throw Mismatch(index: expected, reason: "entry is missing (log ends at \(expected), checkpoint covers \(size))") }
       for id in NodeID.decompose(end, size) {
@@ -104,20 +115,58 @@ public struct LedgerVerifier: Sendable {
     return VerificationReport(checked: checked, failure: nil, checkpoint: checkpoint)
   }
 
-  private func checkEntry(_ entry: StoredEntry, expectedIndex: UInt64, prev: SHA256Digest) throws -> SHA256Digest {
-    let parsed: LedgerEntry
-    do { parsed = try LedgerEntry(canonicalBytes: entry.canonical) } catch let LedgerError.corrupted(_, reason) {
-      throw Mismatch(index: expectedIndex, reason: reason)
+  /// One entry's scan and leaf hash, computed in parallel ahead of the sequential link checks.
+  private struct ScannedEntry {
+    var fields: CanonicalEntryScanner.Fields?
+    var failure = ""
+    var leaf = SHA256Digest.zero
+  }
+
+  /// Entries per storage read: large enough to amortize the query, small enough to keep memory flat.
+  static let chunkEntries: UInt64 = 8192
+
+  /// Reads `range` chunk by chunk — the next chunk is read while this one is scanned and hashed on every
+  /// core — and hands each chunk with its scans to `body` in order.
+  private func forEachScannedChunk(
+    _ range: Range<UInt64>, _ body: (EntryBytesChunk, [ScannedEntry]) throws -> Void
+  ) throws {
+    guard !range.isEmpty else { return }
+    let storage = self.storage
+    let workers = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))
+    func read(_ lower: UInt64) -> Prefetch {
+      let prefetch = Prefetch()
+      let upper = min(range.upperBound, lower + Self.chunkEntries)
+      DispatchQueue.global().async {
+        prefetch.result = Result { try storage.entryBytes(in: lower..<upper) }
+        prefetch.done.signal()
+      }
+      return prefetch
     }
-    guard parsed.index == expectedIndex else {
-      throw Mismatch(index: expectedIndex, reason: "entry bytes say index \(parsed.index)")
+    var lower = range.lowerBound
+    var next = read(lower)
+    while lower < range.upperBound {
+      next.done.wait()
+      let chunk = try next.result!.get()
+      lower = min(range.upperBound, lower + Self.chunkEntries)
+      if lower < range.upperBound { next = read(lower) }
+      var scans = [ScannedEntry](repeating: ScannedEntry(), count: chunk.count)
+      scans.withUnsafeMutableBufferPointer { buffer in
+        let count = chunk.count
+        let out = DisjointWrites(buffer)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+          for i in (worker * count / workers)..<((worker + 1) * count / workers) {
+            chunk.withEntry(i) { bytes in
+              switch CanonicalEntryScanner.scan(bytes) {
+              case let .success(fields): out.buffer[i].fields = fields
+              case let .failure(failure): out.buffer[i].failure = failure.reason
+              }
+              out.buffer[i].leaf = MerkleHashing.leafHash(bytes)
+            }
+          }
+        }
+      }
+      try body(chunk, scans)
     }
-    let leaf = MerkleHashing.leafHash(entry.canonical)
-    guard leaf == entry.leafHash else { throw Mismatch(index: expectedIndex, reason: "leaf hash does not match the entry bytes") }
-    guard parsed.prev == prev else {
-      throw Mismatch(index: expectedIndex, reason: "prev does not match the leaf hash of entry \(expectedIndex == 0 ? "-" : String(expectedIndex - 1))")
-    }
-    return leaf
   }
 
   private func recomputedLeafHash(_ index: UInt64) throws -> SHA256Digest {
@@ -140,4 +189,20 @@ public struct LedgerVerifier: Sendable {
     }
     return range
   }
+}
+
+/// A chunk being read on another thread.
+private final class Prefetch: @unchecked Sendable {
+  // @unchecked Sendable: `result` is written once by the reading thread before `done` is signalled and
+  // read only after waiting on `done`.
+  var result: Result<EntryBytesChunk, any Error>?
+  let done = DispatchSemaphore(value: 0)
+}
+
+/// An output buffer that parallel workers fill at disjoint indexes.
+private struct DisjointWrites<Element>: @unchecked Sendable {
+  // @unchecked Sendable: each worker writes only the indexes of its own slice, and the buffer is read
+  // only after `concurrentPerform` has returned, which waits for every worker.
+  let buffer: UnsafeMutableBufferPointer<Element>
+  init(_ buffer: UnsafeMutableBufferPointer<Element>) { self.buffer = buffer }
 }

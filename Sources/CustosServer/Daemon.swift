@@ -14,7 +14,10 @@ public enum Daemon {
     public let description: String
   }
 
-  public static func run(configuration: Configuration, logger: Logger) async throws {
+  /// Runs until SIGTERM/SIGINT. `onListening` receives the bound gRPC address (useful with port 0).
+  public static func run(
+    configuration: Configuration, logger: Logger, onListening: @escaping @Sendable (String) -> Void = { _ in }
+  ) async throws {
     let ledger = try openLedger(configuration: configuration, logger: logger)
     let health = HealthService(services: ["custos.v1.AuditLog"])
     let services: [any RegistrableRPCService] = [
@@ -24,7 +27,7 @@ public enum Daemon {
       address: try socketAddress(configuration.listen), transportSecurity: .plaintext, config: .defaults)
     let server = GRPCServer(transport: transport, services: services)
     var lifecycle: [any Service] = [
-      GRPCServerService(server: server, transport: transport, logger: logger, onListening: { _ in })
+      GRPCServerService(server: server, transport: transport, logger: logger, onListening: onListening)
     ]
     if let http = configuration.httpListen {
       lifecycle.append(HTTPSidePort.application(address: http, health: health, logger: logger))

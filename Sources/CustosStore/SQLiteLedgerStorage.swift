@@ -78,6 +78,23 @@ public final class SQLiteLedgerStorage: LedgerStorage {
     }
   }
 
+  public func entryBytes(in range: Range<UInt64>) throws -> EntryBytesChunk {
+    guard !range.isEmpty else { return EntryBytesChunk() }
+    return try pool.read { db in
+      var chunk = EntryBytesChunk(reservingEntries: Int(range.count), bytes: Int(range.count) * 320)
+      let statement = try db.cachedStatement(sql: "SELECT idx, canonical, leaf_hash FROM ledger_entries WHERE idx >= ? AND idx < ? ORDER BY idx")
+      let rows = try Row.fetchCursor(statement, arguments: [Int64(clamping: range.lowerBound), Int64(clamping: range.upperBound)])
+      while let row = try rows.next() {
+        let index = UInt64(row[0] as Int64)
+        let leaf = try row.withUnsafeData(atIndex: 2) { data in data?.withUnsafeBytes { SHA256Digest(bytes: $0) } } ?? .zero
+        try row.withUnsafeData(atIndex: 1) { data in
+          (data ?? Data()).withUnsafeBytes { chunk.append(index: index, canonical: $0, storedLeafHash: leaf) }
+        }
+      }
+      return chunk
+    }
+  }
+
   public func query(_ query: LedgerQuery) throws -> [StoredEntry] {
     try pool.read { db in
       // The ledger never lets time go backwards, so a time range is an index range: two lookups on the

@@ -1,0 +1,42 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Benchmarks live in their own package so the product build never pulls in the benchmark tooling.
+let package = Package(
+  name: "CustosBenchmarks",
+  platforms: [.macOS(.v15)],
+  dependencies: [
+    .package(name: "Custos", path: "../"),
+    .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+    .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+  ],
+  targets: [
+    .executableTarget(
+      name: "LedgerBenchmarks",
+      dependencies: [
+        .product(name: "Benchmark", package: "benchmark"),
+        .product(name: "CustosLedger", package: "Custos"),
+        .product(name: "CustosStore", package: "Custos"),
+        .product(name: "CustosCrypto", package: "Custos"),
+        .product(name: "GRDB", package: "GRDB.swift"),
+      ],
+      path: "Benchmarks/LedgerBenchmarks",
+      plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+    ),
+    // Loopback RPC load: Custos's Append against a trivial handler (health Check) on the same server.
+    .executableTarget(
+      name: "RPCLoad",
+      dependencies: [
+        .product(name: "CustosServer", package: "Custos"),
+        .product(name: "CustosProtocol", package: "Custos"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      path: "Sources/RPCLoad"
+    ),
+  ]
+)

@@ -1,0 +1,88 @@
+import CustosProtocol
+import CustosServer
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Logging
+import Synchronization
+
+/// Loopback load against one custosd: a trivial handler (grpc.health.v1.Health/Check) and Custos's
+/// `Append`, same server, same connection settings, same concurrency, measured back to back.
+///
+///   swift run -c release RPCLoad [seconds-per-phase] [in-flight]
+@main
+struct RPCLoad {
+  static func main() async throws {
+    let arguments = CommandLine.arguments
+    let seconds = arguments.count > 1 ? Double(arguments[1]) ?? 5 : 5
+    let inFlight = arguments.count > 2 ? Int(arguments[2]) ?? 64 : 64
+
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("custos-rpcload-\(UUID().uuidString)")
+    var configuration = CustosServer.Configuration()
+    configuration.listen = HostPort(host: "127.0.0.1", port: 0)
+    configuration.httpListen = nil
+    configuration.dataDirectory = directory.appendingPathComponent("data").path
+    configuration.keysDirectory = directory.appendingPathComponent("keys").path
+    var logger = Logger(label: "custosd")
+    logger.logLevel = .warning
+    let address = AsyncStream<String>.makeStream()
+    let daemon = Task {
+      try await Daemon.run(configuration: configuration, logger: logger) { address.continuation.yield($0) }
+    }
+    var iterator = address.stream.makeAsyncIterator()
+    guard let bound = await iterator.next(), let port = Int(bound.split(separator: ":").last!) else { fatalError("no address") }
+
+    try await withGRPCClient(
+      transport: try .http2NIOPosix(target: .ipv4(host: "127.0.0.1", port: port), transportSecurity: .plaintext)
+    ) { client in
+      let health = Grpc_Health_V1_Health.Client(wrapping: client)
+      let log = Custos_V1_AuditLog.Client(wrapping: client)
+      let event = Custos_V1_AuditEvent.with {
+        $0.kind = "audit.event"
+        $0.actor = "Service::\"billing-worker\""
+        $0.action = "charge"
+        $0.resource = "Invoice::\"42\""
+        $0.outcome = "success"
+        $0.details = Data("{\"amount_cents\":1299,\"currency\":\"EUR\"}".utf8)
+      }
+      let batch = Custos_V1_AppendBatchRequest.with { $0.events = Array(repeating: event, count: 100) }
+
+      _ = try await rate("warm-up", seconds: 1, inFlight: inFlight) { _ = try await health.check(.init()) }
+      let trivial = try await rate("Health/Check (trivial handler)", seconds: seconds, inFlight: inFlight) {
+        _ = try await health.check(.init())
+      }
+      let append = try await rate("AuditLog/Append (durable)", seconds: seconds, inFlight: inFlight) {
+        _ = try await log.append(.with { $0.event = event })
+      }
+      let batches = try await rate("AuditLog/AppendBatch x100 (durable)", seconds: seconds, inFlight: 8) {
+        _ = try await log.appendBatch(batch)
+      }
+      print(String(format: "Append / trivial handler ratio: %.2f", append / trivial))
+      print(String(format: "AppendBatch events per second: %.0f", batches * 100))
+    }
+    daemon.cancel()
+    try? FileManager.default.removeItem(at: directory)
+  }
+
+  /// Calls per second with `inFlight` concurrent callers for `seconds`.
+  static func rate(_ name: String, seconds: Double, inFlight: Int, _ call: @escaping @Sendable () async throws -> Void) async throws -> Double {
+    let count = Atomic<Int>(0)
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    let start = ContinuousClock.now
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      for _ in 0..<inFlight {
+        group.addTask {
+          while ContinuousClock.now < deadline {
+            try await call()
+            count.add(1, ordering: .relaxed)
+          }
+        }
+      }
+      try await group.waitForAll()
+    }
+    let elapsed = ContinuousClock.now - start
+    let perSecond = Double(count.load(ordering: .relaxed)) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    print(String(format: "%@: %.0f calls/s (%d in flight)", name, perSecond, inFlight))
+    return perSecond
+  }
+}

@@ -1,0 +1,78 @@
+import CustosCrypto
+import Testing
+
+@testable import CustosLedger
+
+/// The fast scanner must accept exactly what parse-and-re-encode accepts.
+@Suite struct CanonicalEntryScannerTests {
+  static func samples() -> [[UInt8]] {
+    let details: [[String: JSONValue]] = [
+      [:],
+      ["n": .integer(-42), "ok": .bool(true), "none": .null],
+      ["é": .string("café"), "e": .string("\u{1}\u{8}\t\n\u{c}\r\"\\/\u{7f}"), "😀": .array([.integer(0), .object(["z": .integer(1), "a": .integer(2)])])],
+      ["\u{e000}": .integer(1), "\u{10000}": .integer(2), "a\u{0}": .integer(3), "a": .integer(4)],
+    ]
+    return details.enumerated().map { i, details in
+      LedgerEntry(
+        index: UInt64(i * 1000), time: Int64(i) * 1_764_000_000_000_000_000 / 3 - 5,
+        event: LedgerEvent(kind: "audit.event", actor: "Service::\"a\"", action: "act", resource: "R::\"\(i)\"", outcome: "ok", details: details),
+        prev: SHA256.hash([UInt8(i)])
+      ).canonicalBytes
+    }
+  }
+
+  func agree(_ bytes: [UInt8]) -> Bool {
+    let slow = try? LedgerEntry(canonicalBytes: bytes)
+    switch CanonicalEntryScanner.scan(bytes) {
+    case let .success(fields): return slow != nil && slow!.index == fields.index && slow!.prev == fields.prev
+    case .failure: return slow == nil
+    }
+  }
+
+  @Test func acceptsEveryCanonicalEntry() {
+    for sample in Self.samples() {
+      guard case .success = CanonicalEntryScanner.scan(sample) else {
+        Issue.record("rejected \(String(decoding: sample, as: UTF8.self))")
+        continue
+      }
+    }
+  }
+
+  @Test func agreesWithParseAndReencodeOnMutations() {
+    var generator = SplitMix(seed: 0x5EED)
+    let interesting: [UInt8] = Array(" \"\\,:{}[]0-19.eEuabfnrt".utf8) + [0x00, 0x1f, 0x7f, 0x80, 0xc3, 0xa9, 0xed, 0xa0, 0xf0, 0xff]
+    var disagreements = 0
+    for sample in Self.samples() {
+      for _ in 0..<5000 {
+        var bytes = sample
+        for _ in 0..<(1 + Int(generator.next() % 2)) {
+          let position = Int(generator.next() % UInt64(bytes.count))
+          let byte = interesting[Int(generator.next() % UInt64(interesting.count))]
+          switch generator.next() % 3 {
+          case 0: bytes[position] = byte
+          case 1: bytes.insert(byte, at: position)
+          default: bytes.remove(at: position)
+          }
+        }
+        if !agree(bytes) {
+          disagreements += 1
+          if disagreements < 5 { Issue.record("disagree on \(String(decoding: bytes, as: UTF8.self))") }
+        }
+      }
+    }
+    #expect(disagreements == 0)
+  }
+}
+
+/// A small deterministic generator so failures reproduce.
+struct SplitMix: RandomNumberGenerator {
+  var state: UInt64
+  init(seed: UInt64) { state = seed }
+  mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+}

@@ -1,0 +1,53 @@
+import Foundation
+import Testing
+
+@testable import CustosServer
+
+@Suite struct ConfigurationTests {
+  @Test func layersApplyFileThenEnvironmentThenFlags() throws {
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent("custos-config-\(UUID().uuidString).json")
+    try Data(#"{"listen": "127.0.0.1:9000", "data_dir": "/var/lib/custos", "log_level": "debug", "max_entry_bytes": 2048}"#.utf8).write(to: file)
+    let configuration = try Configuration.load(
+      file: file.path,
+      environment: ["CUSTOS_DATA_DIR": "/srv/custos", "CUSTOS_HTTP_LISTEN": "off", "UNRELATED": "x"],
+      overrides: [.dataDir: "/tmp/custos"])
+    #expect(configuration.listen == HostPort(host: "127.0.0.1", port: 9000))
+    #expect(configuration.dataDirectory == "/tmp/custos")
+    #expect(configuration.httpListen == nil)
+    #expect(configuration.logLevel == .debug)
+    #expect(configuration.maximumEntryBytes == 2048)
+    #expect(configuration.keysDirectory == "keys")
+  }
+
+  @Test(arguments: [
+    (Configuration.Key.listen, "localhost", "HOST:PORT"),
+    (.listen, "127.0.0.1:70000", "HOST:PORT"),
+    (.logLevel, "loud", "log level"),
+    (.ledgerOrigin, "has space", "checkpoint origin"),
+    (.maxEntryBytes, "10", "between 1024"),
+  ])
+  func badValuesNameTheSettingItsSourceAndWhatIsAccepted(_ key: Configuration.Key, _ value: String, _ expected: String) {
+    #expect {
+      _ = try Configuration.load(file: nil, environment: [key.environmentName: value], overrides: [:])
+    } throws: { error in
+      let text = "\(error)"
+      return text.contains(key.environmentName) && text.contains(value) && text.contains(expected)
+    }
+  }
+
+  @Test func unknownFileSettingsAreRejected() throws {
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent("custos-config-\(UUID().uuidString).json")
+    try Data(#"{"listn": "127.0.0.1:9000"}"#.utf8).write(to: file)
+    #expect {
+      _ = try Configuration.load(file: file.path, environment: [:], overrides: [:])
+    } throws: { "\($0)".contains("unknown setting \"listn\"") }
+    #expect(throws: Configuration.Invalid.self) { try Configuration.load(file: "/nonexistent/custos.json", environment: [:], overrides: [:]) }
+  }
+
+  @Test func hostPortParsesIPv4AndBracketedIPv6() {
+    #expect(HostPort("127.0.0.1:7443") == HostPort(host: "127.0.0.1", port: 7443))
+    #expect(HostPort("[::1]:7443") == HostPort(host: "::1", port: 7443))
+    #expect(HostPort("[::1]:7443")?.description == "[::1]:7443")
+    #expect(HostPort("nope") == nil)
+  }
+}

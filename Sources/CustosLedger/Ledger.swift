@@ -35,7 +35,7 @@ public actor Ledger {
   private let writer = DispatchQueue(label: "custos.ledger.writer")
 
   private struct PendingAppend {
-    var events: [LedgerEvent]
+    var events: [EncodedEvent]
     var continuation: CheckedContinuation<[LedgerReceipt], any Error>
   }
 
@@ -54,28 +54,30 @@ public actor Ledger {
   /// The latest signed checkpoint, or nil while the ledger is empty.
   public var latestCheckpoint: SignedCheckpoint? { head.checkpoint }
 
-  /// Validates `event` against the limits without appending it.
-  public nonisolated func validate(_ event: LedgerEvent) throws(LedgerError) {
+  /// Validates `event` against the limits and encodes it, without appending it.
+  public nonisolated func validate(_ event: LedgerEvent) throws(LedgerError) -> EncodedEvent {
     try event.validate(limits: options.limits)
-    // The longest the entry can be: the widest index and time the encoding allows.
-    let widest = LedgerEntry(index: UInt64(Int64.max), time: Int64.min, event: event, prev: .zero).canonicalBytes.count
-    guard widest <= options.limits.maximumEntryBytes else {
-      throw .invalidArgument("event encodes to \(widest) bytes, over the limit of \(options.limits.maximumEntryBytes)")
+    let encoded = EncodedEvent(event)
+    guard encoded.maximumEntryBytes <= options.limits.maximumEntryBytes else {
+      throw .invalidArgument("event encodes to \(encoded.maximumEntryBytes) bytes, over the limit of \(options.limits.maximumEntryBytes)")
     }
+    return encoded
   }
 
   /// Appends `events` in order, atomically, returning once they are durable.
   /// Throws `invalidArgument` (nothing written) or `unavailable` (nothing acknowledged).
   public func append(_ events: [LedgerEvent]) async throws -> [LedgerReceipt] {
     guard !events.isEmpty else { return [] }
+    var encoded: [EncodedEvent] = []
+    encoded.reserveCapacity(events.count)
     for (i, event) in events.enumerated() {
-      do { try validate(event) } catch let LedgerError.invalidArgument(why) {
+      do { encoded.append(try validate(event)) } catch let LedgerError.invalidArgument(why) {
         throw LedgerError.invalidArgument(events.count == 1 ? why : "events[\(i)]: \(why)")
       }
     }
     if let failure { throw failure }
     return try await withCheckedThrowingContinuation { continuation in
-      pending.append(PendingAppend(events: events, continuation: continuation))
+      pending.append(PendingAppend(events: encoded, continuation: continuation))
       if !draining {
         draining = true
         Task { await self.drain() }
@@ -114,12 +116,15 @@ public actor Ledger {
     let now = max(options.clock(), next.lastTime)
     for request in requests {
       var perRequest: [LedgerReceipt] = []
-      for event in request.events {
-        let entry = LedgerEntry(index: next.size, time: now, event: event, prev: next.lastLeafHash)
-        let canonical = entry.canonicalBytes
+      for encoded in request.events {
+        let index = next.size
+        let canonical = encoded.entryBytes(index: index, prev: next.lastLeafHash, time: now)
         let leaf = MerkleHashing.leafHash(canonical)
-        entries.append(StoredEntry(entry: entry, canonical: canonical, leafHash: leaf))
-        perRequest.append(LedgerReceipt(index: entry.index, leafHash: leaf, time: now))
+        let event = encoded.event
+        entries.append(StoredEntry(
+          index: index, canonical: canonical, leafHash: leaf, time: now, kind: event.kind, actor: event.actor,
+          action: event.action, resource: event.resource, outcome: event.outcome))
+        perRequest.append(LedgerReceipt(index: index, leafHash: leaf, time: now))
         next.range.append(leaf: leaf) { closed.append(($0, $1)) }
         next.lastLeafHash = leaf
       }

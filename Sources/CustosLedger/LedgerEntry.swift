@@ -73,18 +73,6 @@ public struct StoredEntry: Sendable, Equatable {
   public var resource: String
   public var outcome: String
 
-  public init(entry: LedgerEntry, canonical: [UInt8], leafHash: SHA256Digest) {
-    self.index = entry.index
-    self.canonical = canonical
-    self.leafHash = leafHash
-    self.time = entry.time
-    self.kind = entry.event.kind
-    self.actor = entry.event.actor
-    self.action = entry.event.action
-    self.resource = entry.event.resource
-    self.outcome = entry.event.outcome
-  }
-
   public init(
     index: UInt64, canonical: [UInt8], leafHash: SHA256Digest, time: Int64, kind: String, actor: String,
     action: String, resource: String, outcome: String

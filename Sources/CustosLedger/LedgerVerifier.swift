@@ -56,14 +56,12 @@ public struct LedgerVerifier: Sendable {
 
     var checked: UInt64 = 0
     do {
-      var range = try storedRange(0, start)
+      let left = try storedRange(0, start)
+      var range = left
       var prev = SHA256Digest.zero
       if start > 0 { prev = try recomputedLeafHash(start - 1) }
-      // Intermediate checkpoints localize a rewrite that kept every link consistent.
-      var intermediate = try storage.checkpoints(sizes: (start + 1)...max(start + 1, end)).filter { $0.checkpoint.size <= end }[...]
-      var lastMatchingCheckpoint = start
       var expected = start
-      try forEachScannedChunk(start..<end) { chunk, scans in
+      try forEachScannedChunk(start..<end) { chunk, scans, subtrees in
         for i in 0..<chunk.count {
           guard chunk.indexes[i] == expected else {
             throw Mismatch(index: expected, reason: chunk.indexes[i] > expected ? "entry is missing" : "entry \(chunk.indexes[i]) is stored twice")
@@ -77,42 +75,65 @@ public struct LedgerVerifier: Sendable {
           guard fields.prev == prev else {
             throw Mismatch(index: expected, reason: "prev does not match the leaf hash of entry \(expected == 0 ? "-" : String(expected - 1))")
           }
-          range.append(leaf: scanned.leaf)
           prev = scanned.leaf
           expected += 1
           checked += 1
-          while let next = intermediate.first, next.checkpoint.size <= expected {
-            intermediate.removeFirst()
-            if next.checkpoint.size == expected {
-              guard range.rootHash == next.checkpoint.rootHash else {
-                let genuine = (try? SignedCheckpoint(note: next.note, verifier: verifier)) != nil
-                throw Mismatch(
-                  index: lastMatchingCheckpoint,
-                  reason: genuine
-                    ? "entries \(lastMatchingCheckpoint)..<\(expected) do not match the signed checkpoint of size \(expected)"
-                    : "stored checkpoint of size \(expected) has no valid signature")
-              }
-              lastMatchingCheckpoint = expected
-            }
-          }
         }
+        for (id, hash) in subtrees { range.append(subtree: hash, level: id.level) }
         progress(checked, end - start)
       }
       guard expected == end else { throw Mismatch(index: expected, reason: "entry is missing (log ends at \(expected), checkpoint covers \(size))") }
-      for id in NodeID.decompose(end, size) {
-        guard let hash = try storage.nodeHashes([id])[id] else {
-          throw Mismatch(index: id.leafRange.lowerBound, reason: "stored Merkle node \(id) is missing")
-        }
-        range.append(subtree: hash, level: id.level)
-      }
+      try appendStored(end, size, to: &range)
       guard range.rootHash == checkpoint.rootHash else {
-        throw Mismatch(index: lastMatchingCheckpoint, reason: "Merkle root of the log does not match the signed checkpoint of size \(size)")
+        // Every entry and link matched, so the log was rewritten consistently from some point on:
+        // the signed intermediate checkpoints tell from which batch.
+        throw try localizeRewrite(left: left, start: start, end: end, size: size)
       }
     } catch let mismatch as Mismatch {
       return VerificationReport(checked: checked, failure: (mismatch.index, mismatch.reason), checkpoint: checkpoint)
     }
     progress(checked, end - start)
     return VerificationReport(checked: checked, failure: nil, checkpoint: checkpoint)
+  }
+
+  /// Walks `[start, end)` again, comparing the running root with every stored checkpoint in range;
+  /// returns the mismatch that starts after the last checkpoint that still matches.
+  private func localizeRewrite(left: CompactRange, start: UInt64, end: UInt64, size: UInt64) throws -> Mismatch {
+    var range = left
+    var lastMatching = start
+    var intermediate = try storage.checkpoints(sizes: (start + 1)...max(start + 1, end))[...]
+    var cursor = start
+    while cursor < end {
+      let chunk = try storage.entryBytes(in: cursor..<min(end, cursor + Self.chunkEntries))
+      for i in 0..<chunk.count {
+        range.append(leaf: chunk.withEntry(i) { MerkleHashing.leafHash($0) })
+        cursor += 1
+        while let next = intermediate.first, next.checkpoint.size <= cursor {
+          intermediate.removeFirst()
+          guard next.checkpoint.size == cursor else { continue }
+          guard range.rootHash == next.checkpoint.rootHash else {
+            let genuine = (try? SignedCheckpoint(note: next.note, verifier: verifier)) != nil
+            return Mismatch(
+              index: lastMatching,
+              reason: genuine
+                ? "entries \(lastMatching)..<\(cursor) do not match the signed checkpoint of size \(cursor)"
+                : "stored checkpoint of size \(cursor) has no valid signature")
+          }
+          lastMatching = cursor
+        }
+      }
+      if chunk.count == 0 { break }
+    }
+    return Mismatch(index: lastMatching, reason: "Merkle root of the log does not match the signed checkpoint of size \(size)")
+  }
+
+  private func appendStored(_ begin: UInt64, _ end: UInt64, to range: inout CompactRange) throws {
+    let ids = NodeID.decompose(begin, end)
+    let hashes = try storage.nodeHashes(ids)
+    for id in ids {
+      guard let hash = hashes[id] else { throw Mismatch(index: id.leafRange.lowerBound, reason: "stored Merkle node \(id) is missing") }
+      range.append(subtree: hash, level: id.level)
+    }
   }
 
   /// One entry's scan and leaf hash, computed in parallel ahead of the sequential link checks.
@@ -128,7 +149,7 @@ public struct LedgerVerifier: Sendable {
   /// Reads `range` chunk by chunk — the next chunk is read while this one is scanned and hashed on every
   /// core — and hands each chunk with its scans to `body` in order.
   private func forEachScannedChunk(
-    _ range: Range<UInt64>, _ body: (EntryBytesChunk, [ScannedEntry]) throws -> Void
+    _ range: Range<UInt64>, _ body: (EntryBytesChunk, [ScannedEntry], [(NodeID, SHA256Digest)]) throws -> Void
   ) throws {
     guard !range.isEmpty else { return }
     let storage = self.storage
@@ -145,27 +166,42 @@ public struct LedgerVerifier: Sendable {
     var lower = range.lowerBound
     var next = read(lower)
     while lower < range.upperBound {
+      let chunkStart = lower
       next.done.wait()
       let chunk = try next.result!.get()
       lower = min(range.upperBound, lower + Self.chunkEntries)
       if lower < range.upperBound { next = read(lower) }
       var scans = [ScannedEntry](repeating: ScannedEntry(), count: chunk.count)
+      // Each worker also folds its slice's leaves into aligned perfect subtrees, so the caller only
+      // appends a handful of subtree roots per chunk instead of hashing every interior node itself.
+      let slices = (0..<workers).map { w in (w * chunk.count / workers)..<((w + 1) * chunk.count / workers) }
+      var pieces = [[(NodeID, SHA256Digest)]](repeating: [], count: workers)
       scans.withUnsafeMutableBufferPointer { buffer in
-        let count = chunk.count
-        let out = DisjointWrites(buffer)
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-          for i in (worker * count / workers)..<((worker + 1) * count / workers) {
-            chunk.withEntry(i) { bytes in
-              switch CanonicalEntryScanner.scan(bytes) {
-              case let .success(fields): out.buffer[i].fields = fields
-              case let .failure(failure): out.buffer[i].failure = failure.reason
+        pieces.withUnsafeMutableBufferPointer { pieceBuffer in
+          let out = DisjointWrites(buffer)
+          let pieceOut = DisjointWrites(pieceBuffer)
+          DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            let slice = slices[worker]
+            for i in slice {
+              chunk.withEntry(i) { bytes in
+                switch CanonicalEntryScanner.scan(bytes) {
+                case let .success(fields): out.buffer[i].fields = fields
+                case let .failure(failure): out.buffer[i].failure = failure.reason
+                }
+                out.buffer[i].leaf = MerkleHashing.leafHash(bytes)
               }
-              out.buffer[i].leaf = MerkleHashing.leafHash(bytes)
             }
+            var result: [(NodeID, SHA256Digest)] = []
+            let base = chunkStart + UInt64(slice.lowerBound)
+            for id in NodeID.decompose(base, chunkStart + UInt64(slice.upperBound)) {
+              let leaves = (Int(id.leafRange.lowerBound - chunkStart))..<(Int(id.leafRange.upperBound - chunkStart))
+              result.append((id, MerkleHashing.subtreeRoot(out.buffer[leaves]) { $0.leaf }))
+            }
+            pieceOut.buffer[worker] = result
           }
         }
       }
-      try body(chunk, scans)
+      try body(chunk, scans, pieces.flatMap { $0 })
     }
   }
 

@@ -25,6 +25,19 @@ public enum MerkleHashing {
   }
 }
 
+extension MerkleHashing {
+  /// The root of a perfect subtree over the `leaf` hashes of `entries` (a power-of-two count).
+  static func subtreeRoot<Entries: Collection>(_ entries: Entries, leaf: (Entries.Element) -> SHA256Digest) -> SHA256Digest {
+    precondition(entries.count > 0 && entries.count & (entries.count - 1) == 0, "not a perfect subtree")
+    var level = entries.map(leaf)
+    while level.count > 1 {
+      for i in 0..<(level.count / 2) { level[i] = nodeHash(level[2 * i], level[2 * i + 1]) }
+      level.removeLast(level.count / 2)
+    }
+    return level[0]
+  }
+}
+
 /// A perfect, aligned subtree: the `index`-th subtree of height `level`, covering leaves
 /// `[index << level, (index + 1) << level)`. Level 0 nodes are leaves.
 public struct NodeID: Hashable, Sendable, CustomStringConvertible {

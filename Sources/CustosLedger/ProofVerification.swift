@@ -22,6 +22,18 @@ public enum ProofVerification {
     return result
   }
 
+  /// RFC 9162's step for one proof element: true when the element is a left sibling (hash it on the
+  /// left). On the tree's right edge, where the node has no right sibling, it first climbs to the level
+  /// where it does.
+  private static func isLeftSibling(_ fn: inout UInt64, _ sn: inout UInt64) -> Bool {
+    guard fn & 1 == 1 || fn == sn else { return false }
+    while fn & 1 == 0, fn != 0 {
+      fn >>= 1
+      sn >>= 1
+    }
+    return true
+  }
+
   /// The root implied by `proof` for `leafHash` at `index` in a tree of `size` leaves.
   public static func rootFromInclusionProof(
     index: UInt64, size: UInt64, leafHash: SHA256Digest, proof: [SHA256Digest]
@@ -32,14 +44,8 @@ public enum ProofVerification {
     var r = leafHash
     for p in proof {
       guard sn != 0 else { throw .wrongProofLength }
-      if fn & 1 == 1 || fn == sn {
+      if isLeftSibling(&fn, &sn) {
         r = MerkleHashing.nodeHash(p, r)
-        if fn & 1 == 0 {
-          while fn & 1 == 0, fn != 0 {
-            fn >>= 1
-            sn >>= 1
-          }
-        }
       } else {
         r = MerkleHashing.nodeHash(r, p)
       }
@@ -96,15 +102,9 @@ public enum ProofVerification {
     var sr = path.first!
     for c in path.dropFirst() {
       guard sn != 0 else { throw .wrongProofLength }
-      if fn & 1 == 1 || fn == sn {
+      if isLeftSibling(&fn, &sn) {
         fr = MerkleHashing.nodeHash(c, fr)
         sr = MerkleHashing.nodeHash(c, sr)
-        if fn & 1 == 0 {
-          while fn & 1 == 0, fn != 0 {
-            fn >>= 1
-            sn >>= 1
-          }
-        }
       } else {
         sr = MerkleHashing.nodeHash(sr, c)
       }

@@ -29,6 +29,15 @@ import Testing
     }
   }
 
+  @Test func encodedEventsFillTheTemplateExactlyAsTheFullEncoder() {
+    for (i, sample) in Self.samples().enumerated() {
+      let entry = try! LedgerEntry(canonicalBytes: sample)
+      let encoded = EncodedEvent(entry.event)
+      #expect(encoded.entryBytes(index: entry.index, prev: entry.prev, time: entry.time) == sample, "sample \(i)")
+      #expect(encoded.maximumEntryBytes >= LedgerEntry(index: UInt64(Int64.max), time: Int64.min, event: entry.event, prev: .zero).canonicalBytes.count)
+    }
+  }
+
   @Test func acceptsEveryCanonicalEntry() {
     for sample in Self.samples() {
       guard case .success = CanonicalEntryScanner.scan(sample) else {

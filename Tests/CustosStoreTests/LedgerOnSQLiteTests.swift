@@ -163,6 +163,30 @@ import Testing
     #expect(report.failure?.reason.contains("prev") == true)
   }
 
+  /// A forger who rewrites the tail and re-links every hash still cannot match the signed checkpoints:
+  /// the failure names the batch where the rewrite starts.
+  @Test func aConsistentRewriteIsPinnedToItsBatch() async throws {
+    let (ledger, storage) = try openLedger()
+    for batch in 0..<5 { _ = try await ledger.append((0..<10).map { self.event(batch * 10 + $0) }) }  // checkpoints at 10, 20, ... 50
+    do {
+      let queue = try DatabaseQueue(path: path)
+      let rows = try queue.read { try Row.fetchAll($0, sql: "SELECT idx, canonical FROM ledger_entries WHERE idx >= 29 ORDER BY idx") }
+      var prev = MerkleHashing.leafHash([UInt8](rows[0]["canonical"] as Data))
+      for row in rows.dropFirst() {
+        var entry = try LedgerEntry(canonicalBytes: [UInt8](row["canonical"] as Data))
+        entry.event.outcome = "forged"
+        entry.prev = prev
+        let bytes = entry.canonicalBytes
+        prev = MerkleHashing.leafHash(bytes)
+        try rawWrite("UPDATE ledger_entries SET canonical = ?, leaf_hash = ? WHERE idx = ?", [Data(bytes), Data(prev.bytes), row["idx"] as Int64])
+      }
+    }
+    let report = try LedgerVerifier(storage: storage, verifier: signer.verifier).verify()
+    let failure = try #require(report.failure)
+    #expect(failure.index == 30, "the rewrite starts at 30, the first entry after checkpoint 30: \(failure)")
+    #expect(failure.reason.contains("do not match the signed checkpoint"), "\(failure.reason)")
+  }
+
   @Test func deletingARowIsDetected() async throws {
     let report = try await verifyAfterTampering { try rawWrite("DELETE FROM ledger_entries WHERE idx = 33") }
     #expect(report.failure?.index == 33)

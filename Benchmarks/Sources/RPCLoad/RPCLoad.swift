@@ -66,7 +66,7 @@ struct RPCLoad {
 
   /// Calls per second with `inFlight` concurrent callers for `seconds`.
   static func rate(_ name: String, seconds: Double, inFlight: Int, _ call: @escaping @Sendable () async throws -> Void) async throws -> Double {
-    let count = Atomic<Int>(0)
+    let count = Counter()
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
     let start = ContinuousClock.now
     try await withThrowingTaskGroup(of: Void.self) { group in
@@ -74,15 +74,19 @@ struct RPCLoad {
         group.addTask {
           while ContinuousClock.now < deadline {
             try await call()
-            count.add(1, ordering: .relaxed)
+            count.value.add(1, ordering: .relaxed)
           }
         }
       }
       try await group.waitForAll()
     }
     let elapsed = ContinuousClock.now - start
-    let perSecond = Double(count.load(ordering: .relaxed)) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    let perSecond = Double(count.value.load(ordering: .relaxed)) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
     print(String(format: "%@: %.0f calls/s (%d in flight)", name, perSecond, inFlight))
     return perSecond
   }
+}
+
+final class Counter: Sendable {
+  let value = Atomic<Int>(0)
 }

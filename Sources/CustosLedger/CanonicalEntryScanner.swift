@@ -170,6 +170,8 @@ public enum CanonicalEntryScanner {
       guard current == UInt8(ascii: "\"") else { throw fail("expected a string") }
       position += 1
       while position < bytes.count {
+        skipPlainRun()
+        guard position < bytes.count else { break }
         let c = bytes[position]
         if c == UInt8(ascii: "\"") { position += 1; return }
         if c == UInt8(ascii: "\\") {
@@ -194,6 +196,22 @@ public enum CanonicalEntryScanner {
         try utf8Sequence()
       }
       throw fail("unterminated string")
+    }
+
+    /// Skips eight bytes at a time while none is a quote, a backslash, a control character or non-ASCII
+    /// (SWAR: a flagged word may be a false alarm, never a miss; the byte loop then decides).
+    mutating func skipPlainRun() {
+      let high: UInt64 = 0x8080_8080_8080_8080
+      let ones: UInt64 = 0x0101_0101_0101_0101
+      while position + 8 <= bytes.count {
+        let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: position, as: UInt64.self))
+        let quote = word ^ (ones &* 0x22)
+        let backslash = word ^ (ones &* 0x5C)
+        let flags = (word & high) | ((word &- ones &* 0x20) & ~word & high) | ((quote &- ones) & ~quote & high)
+          | ((backslash &- ones) & ~backslash & high)
+        if flags != 0 { return }
+        position += 8
+      }
     }
 
     mutating func utf8Sequence() throws(Failure) {

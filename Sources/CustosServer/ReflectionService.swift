@@ -63,7 +63,7 @@ struct ReflectionService: Grpc_Reflection_V1_ServerReflection.SimpleServiceProto
       }
     }
     switch request.messageRequest {
-    case let .listServices(_)?:
+    case .listServices?:
       reply.listServicesResponse = .with { $0.service = serviceNames.map { name in .with { $0.name = name } } }
     case let .fileByFilename(name)?:
       if files[name] != nil { reply.fileDescriptorResponse = .with { $0.fileDescriptorProto = withDependencies(name) } } else {

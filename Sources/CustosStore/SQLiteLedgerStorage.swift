@@ -2,28 +2,42 @@ import CustosCrypto
 import CustosLedger
 import Foundation
 import GRDB
+import Synchronization
 
 /// `LedgerStorage` on SQLite: entries with their query columns, closed Merkle nodes, signed checkpoints.
 public final class SQLiteLedgerStorage: LedgerStorage {
   let pool: DatabasePool
+  private let nodeCache = Mutex<[NodeID: SHA256Digest]>([:])
 
   init(pool: DatabasePool) { self.pool = pool }
 
   public func appendBatch(_ batch: LedgerBatch) throws {
     try pool.write { db in
       let insertEntry = try db.cachedStatement(sql: """
-        INSERT INTO ledger_entries (idx, canonical, leaf_hash, time, kind, actor, action, resource, outcome)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO ledger_entries (idx, canonical, leaf_hash, time, kind, actor, action, resource, outcome,
+          kind_key, actor_key, action_key, resource_key, outcome_key)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """)
+      let raw = RawStatement(insertEntry)
       for entry in batch.entries {
-        try insertEntry.execute(arguments: [
-          Int64(entry.index), blob(entry.canonical), blob(entry.leafHash.bytes), entry.time, entry.kind, entry.actor,
-          entry.action, entry.resource, entry.outcome,
-        ])
+        raw.reset()
+        raw.bind(1, Int64(entry.index))
+        raw.bind(2, entry.canonical)
+        raw.bind(3, entry.leafHash)
+        raw.bind(4, entry.time)
+        for (offset, value) in [entry.kind, entry.actor, entry.action, entry.resource, entry.outcome].enumerated() {
+          raw.bind(Int32(5 + offset), value)
+          raw.bind(Int32(10 + offset), FilterKey.of(value))
+        }
+        try raw.step(db)
       }
-      let insertNode = try db.cachedStatement(sql: "INSERT INTO ledger_nodes (level, idx, hash) VALUES (?, ?, ?)")
+      let insertNode = RawStatement(try db.cachedStatement(sql: "INSERT INTO ledger_nodes (level, idx, hash) VALUES (?, ?, ?)"))
       for (id, hash) in batch.closedNodes {
-        try insertNode.execute(arguments: [Int64(id.level), Int64(id.index), blob(hash.bytes)])
+        insertNode.reset()
+        insertNode.bind(1, Int64(id.level))
+        insertNode.bind(2, Int64(id.index))
+        insertNode.bind(3, hash)
+        try insertNode.step(db)
       }
       let checkpoint = batch.checkpoint
       try db.execute(
@@ -49,22 +63,46 @@ public final class SQLiteLedgerStorage: LedgerStorage {
   }
 
   public func nodeHashes(_ ids: [NodeID]) throws -> [NodeID: SHA256Digest] {
-    try pool.read { db in
-      let leaf = try db.cachedStatement(sql: "SELECT leaf_hash FROM ledger_entries WHERE idx = ?")
-      let node = try db.cachedStatement(sql: "SELECT hash FROM ledger_nodes WHERE level = ? AND idx = ?")
-      var result: [NodeID: SHA256Digest] = [:]
+    var result: [NodeID: SHA256Digest] = [:]
+    result.reserveCapacity(ids.count)
+    var missing: [NodeID] = []
+    nodeCache.withLock { cache in
       for id in ids where result[id] == nil {
-        let data: Data?
-        if id.level == 0 {
-          data = try Data.fetchOne(leaf, arguments: [Int64(id.index)])
-        } else {
-          data = try Data.fetchOne(node, arguments: [Int64(id.level), Int64(id.index)])
-        }
-        if let data, let digest = SHA256Digest(bytes: [UInt8](data)) { result[id] = digest }
+        if let hash = cache[id] { result[id] = hash } else { missing.append(id) }
       }
-      return result
     }
+    guard !missing.isEmpty else { return result }
+    var found: [NodeID: SHA256Digest] = [:]
+    try pool.read { db in
+      let leaf = RawStatement(try db.cachedStatement(sql: "SELECT leaf_hash FROM ledger_entries WHERE idx = ?"))
+      let node = RawStatement(try db.cachedStatement(sql: "SELECT hash FROM ledger_nodes WHERE level = ? AND idx = ?"))
+      defer {
+        leaf.reset()
+        node.reset()
+      }
+      for id in missing where found[id] == nil {
+        let statement = id.level == 0 ? leaf : node
+        statement.reset()
+        if id.level == 0 {
+          statement.bind(1, Int64(id.index))
+        } else {
+          statement.bind(1, Int64(id.level))
+          statement.bind(2, Int64(id.index))
+        }
+        if try statement.nextRow(db), let hash = statement.withBlob(at: 0, { SHA256Digest(bytes: $0) }) { found[id] = hash }
+      }
+    }
+    // Interior nodes never change once written, and the high ones are shared by every proof.
+    nodeCache.withLock { cache in
+      for (id, hash) in found where id.level >= Self.cachedLevels && cache.count < Self.cacheCapacity { cache[id] = hash }
+    }
+    result.merge(found) { a, _ in a }
+    return result
   }
+
+  /// Nodes at or above this level are kept in memory once read (there are n / 2^level of them).
+  static let cachedLevels: UInt8 = 6
+  static let cacheCapacity = 1 << 20
 
   public func forEachEntry(in range: Range<UInt64>, _ body: (StoredEntry) throws -> Bool) throws {
     guard !range.isEmpty else { return }
@@ -82,14 +120,15 @@ public final class SQLiteLedgerStorage: LedgerStorage {
     guard !range.isEmpty else { return EntryBytesChunk() }
     return try pool.read { db in
       var chunk = EntryBytesChunk(reservingEntries: Int(range.count), bytes: Int(range.count) * 320)
-      let statement = try db.cachedStatement(sql: "SELECT idx, canonical, leaf_hash FROM ledger_entries WHERE idx >= ? AND idx < ? ORDER BY idx")
-      let rows = try Row.fetchCursor(statement, arguments: [Int64(clamping: range.lowerBound), Int64(clamping: range.upperBound)])
-      while let row = try rows.next() {
-        let index = UInt64(row[0] as Int64)
-        let leaf = try row.withUnsafeData(atIndex: 2) { data in data?.withUnsafeBytes { SHA256Digest(bytes: $0) } } ?? .zero
-        try row.withUnsafeData(atIndex: 1) { data in
-          (data ?? Data()).withUnsafeBytes { chunk.append(index: index, canonical: $0, storedLeafHash: leaf) }
-        }
+      let rows = RawStatement(
+        try db.cachedStatement(sql: "SELECT idx, canonical, leaf_hash FROM ledger_entries WHERE idx >= ? AND idx < ? ORDER BY idx"))
+      rows.reset()
+      defer { rows.reset() }  // release the statement's read snapshot even when a step throws
+      rows.bind(1, Int64(clamping: range.lowerBound))
+      rows.bind(2, Int64(clamping: range.upperBound))
+      while try rows.nextRow(db) {
+        let leaf = rows.withBlob(at: 2) { SHA256Digest(bytes: $0) } ?? .zero
+        rows.withBlob(at: 1) { chunk.append(index: UInt64(rows.int64(at: 0)), canonical: $0, storedLeafHash: leaf) }
       }
       return chunk
     }
@@ -97,28 +136,37 @@ public final class SQLiteLedgerStorage: LedgerStorage {
 
   public func query(_ query: LedgerQuery) throws -> [StoredEntry] {
     try pool.read { db in
-      // The ledger never lets time go backwards, so a time range is an index range: two lookups on the
-      // time index bound the search, and the column filters then use their (column, idx) indexes.
       var lower = Int64(clamping: query.startIndex)
       var upper = Int64.max
-      if let from = query.timeFrom {
-        let first = try Int64.fetchOne(db, sql: "SELECT idx FROM ledger_entries WHERE time >= ? ORDER BY time, idx LIMIT 1", arguments: [from])
-        lower = max(lower, first ?? Int64.max)
-      }
-      if let to = query.timeTo {
-        let end = try Int64.fetchOne(db, sql: "SELECT idx FROM ledger_entries WHERE time >= ? ORDER BY time, idx LIMIT 1", arguments: [to])
-        upper = end ?? Int64.max
-      }
+      if let from = query.timeFrom { lower = max(lower, try Self.firstIndex(atOrAfter: from, db)) }
+      if let to = query.timeTo { upper = try Self.firstIndex(atOrAfter: to, db) }
       var conditions = ["idx >= ?", "idx < ?"]
       var arguments: [any DatabaseValueConvertible] = [lower, upper]
       for (column, value) in Self.filters(query) {
-        conditions.append("\(column) = ?")
+        // The key finds the candidates through the index; the text comparison removes hash collisions.
+        conditions.append("\(column)_key = ? AND \(column) = ?")
+        arguments.append(FilterKey.of(value))
         arguments.append(value)
       }
       arguments.append(query.limit)
       let sql = "SELECT \(Self.entryColumns) FROM ledger_entries WHERE \(conditions.joined(separator: " AND ")) ORDER BY idx LIMIT ?"
       return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map(Self.entry)
     }
+  }
+
+  /// The first index whose time is at or after `time` (the end of the log if none), by bisecting the
+  /// primary key: the ledger never lets time decrease along the log. O(log n) point reads.
+  private static func firstIndex(atOrAfter time: Int64, _ db: Database) throws -> Int64 {
+    guard let last = try Int64.fetchOne(db, sql: "SELECT max(idx) FROM ledger_entries") else { return 0 }
+    let timeAt = try db.cachedStatement(sql: "SELECT time FROM ledger_entries WHERE idx >= ? ORDER BY idx LIMIT 1")
+    var low: Int64 = 0
+    var high = last + 1
+    while low < high {
+      let middle = low + (high - low) / 2
+      let middleTime = try Int64.fetchOne(timeAt, arguments: [middle]) ?? Int64.max
+      if middleTime < time { low = middle + 1 } else { high = middle }
+    }
+    return low
   }
 
   private static func filters(_ query: LedgerQuery) -> [(String, String)] {
@@ -129,7 +177,7 @@ public final class SQLiteLedgerStorage: LedgerStorage {
   /// The query plan SQLite chooses for `query`, for tests that prove queries use indexes.
   public func queryPlan(_ query: LedgerQuery) throws -> String {
     var conditions = ["idx >= 0", "idx < 1000"]
-    for (column, _) in Self.filters(query) { conditions.append("\(column) = 'x'") }
+    for (column, _) in Self.filters(query) { conditions.append("\(column)_key = 1 AND \(column) = 'x'") }
     let sql = "EXPLAIN QUERY PLAN SELECT idx FROM ledger_entries WHERE \(conditions.joined(separator: " AND ")) ORDER BY idx LIMIT 10"
     return try pool.read { db in try Row.fetchAll(db, sql: sql).map { $0["detail"] as String? ?? "" }.joined(separator: "; ") }
   }

@@ -43,6 +43,33 @@ let benchmarks: @Sendable () -> Void = {
     benchmark.stopMeasurement()
   }
 
+  Benchmark("append: raw SQLite insert loop into the ledger's own indexed schema, 10 transactions x 1000 rows") { benchmark in
+    let fixture = try Fixture.fresh()
+    _ = fixture.storage
+    let rows = (0..<entriesPerIteration).map { i in
+      (i, LedgerEntry(index: UInt64(i), time: 1_764_000_000_000_000_000, event: Fixture.event(i), prev: .zero).canonicalBytes, Fixture.event(i))
+    }
+    let queue = try DatabaseQueue(path: fixture.path, configuration: Fixture.rawConfiguration())
+    benchmark.startMeasurement()
+    for chunk in stride(from: 0, to: rows.count, by: 1000) {
+      try queue.write { db in
+        let insert = try db.cachedStatement(sql: """
+          INSERT INTO ledger_entries (idx, canonical, leaf_hash, time, kind, actor, action, resource, outcome,
+            kind_key, actor_key, action_key, resource_key, outcome_key)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          """)
+        for (i, bytes, event) in rows[chunk..<chunk + 1000] {
+          try insert.execute(arguments: [
+            i, Data(bytes), Data(repeating: 0, count: 32), 1_764_000_000_000_000_000, event.kind, event.actor, event.action,
+            event.resource, event.outcome, FilterKey.of(event.kind), FilterKey.of(event.actor), FilterKey.of(event.action),
+            FilterKey.of(event.resource), FilterKey.of(event.outcome),
+          ])
+        }
+      }
+    }
+    benchmark.stopMeasurement()
+  }
+
   // MARK: Full verification against raw SHA-256 over the same bytes.
 
   let verifyEntries = 100_000
@@ -62,6 +89,24 @@ let benchmarks: @Sendable () -> Void = {
     benchmark.startMeasurement()
     for entry in bytes { blackHole(SHA256.hash(entry)) }
     benchmark.stopMeasurement()
+  }
+
+  // The verifier's parts, to see which one bounds it.
+  Benchmark("verify part: storage reads of the same 100k entries (chunks of 8192)") { benchmark in
+    let fixture = try Fixture.shared(entries: verifyEntries)
+    benchmark.startMeasurement()
+    var cursor: UInt64 = 0
+    while cursor < UInt64(verifyEntries) {
+      blackHole(try fixture.storage.entryBytes(in: cursor..<min(UInt64(verifyEntries), cursor + 8192)))
+      cursor += 8192
+    }
+  }
+
+  Benchmark("verify part: canonical scan of the same 100k entries, one core") { benchmark in
+    let fixture = try Fixture.shared(entries: verifyEntries)
+    let chunk = try fixture.storage.entryBytes(in: 0..<UInt64(verifyEntries))
+    benchmark.startMeasurement()
+    for i in 0..<chunk.count { blackHole(chunk.withEntry(i) { CanonicalEntryScanner.scan($0) }) }
   }
 
   // MARK: Proofs at 1M and 10M entries.

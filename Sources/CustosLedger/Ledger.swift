@@ -90,25 +90,72 @@ public actor Ledger {
     try await append([event])[0]
   }
 
+  /// A batch whose entries, tree nodes and checkpoint are computed, ready to be written.
+  private struct PreparedBatch {
+    var requests: [PendingAppend]
+    var receipts: [[LedgerReceipt]]
+    var batch: LedgerBatch
+    /// The head once the batch is durable.
+    var head: LedgerHead
+  }
+
+  /// Drains the queue in group commits, pipelined: while one batch is being written, the next is
+  /// prepared (encoded, hashed, signed) on top of it, so CPU work overlaps the fsync.
   private func drain() async {
-    while !pending.isEmpty {
-      var taken: [PendingAppend] = []
-      var count = 0
-      while let next = pending.first, taken.isEmpty || count + next.events.count <= options.maximumBatchEntries {
-        taken.append(pending.removeFirst())
-        count += next.events.count
+    var inFlight: (prepared: PreparedBatch, write: Task<Result<Void, any Error>, Never>)?
+    while !pending.isEmpty || inFlight != nil {
+      var prepared: PreparedBatch?
+      if !pending.isEmpty, failure == nil {
+        prepared = prepare(takeBatch(), on: inFlight?.prepared.head ?? head)
       }
-      await commit(taken)
+      if let flight = inFlight {
+        inFlight = nil
+        switch await flight.write.value {
+        case .success:
+          head = flight.prepared.head
+          for (request, receipt) in zip(flight.prepared.requests, flight.prepared.receipts) {
+            request.continuation.resume(returning: receipt)
+          }
+        case let .failure(error):
+          let unavailable = LedgerError.unavailable("the ledger could not make the entries durable: \(error)")
+          for request in flight.prepared.requests { request.continuation.resume(throwing: unavailable) }
+          // The next batch was built on this one: return its callers to the queue, unanswered.
+          if let next = prepared { pending.insert(contentsOf: next.requests, at: 0) }
+          prepared = nil
+          // A failed commit may or may not have reached the disk; continue only from what storage says.
+          do { head = try LedgerHead.load(from: storage, verifier: verifier) } catch { failure = unavailable }
+        }
+      }
+      if let failure {
+        for request in pending { request.continuation.resume(throwing: failure) }
+        pending.removeAll()
+      }
+      if let prepared {
+        let storage = self.storage, writer = self.writer, batch = prepared.batch
+        let write = Task {
+          await withCheckedContinuation { continuation in
+            writer.async { continuation.resume(returning: Result { try storage.appendBatch(batch) }) }
+          }
+        }
+        inFlight = (prepared, write)
+      }
     }
     draining = false
   }
 
-  private func commit(_ requests: [PendingAppend]) async {
-    if let failure {
-      for request in requests { request.continuation.resume(throwing: failure) }
-      return
+  /// Whole requests from the front of the queue, up to the batch limit (a larger request goes alone).
+  private func takeBatch() -> [PendingAppend] {
+    var taken: [PendingAppend] = []
+    var count = 0
+    while let next = pending.first, taken.isEmpty || count + next.events.count <= options.maximumBatchEntries {
+      taken.append(pending.removeFirst())
+      count += next.events.count
     }
-    var next = head
+    return taken
+  }
+
+  private func prepare(_ requests: [PendingAppend], on base: LedgerHead) -> PreparedBatch {
+    var next = base
     var entries: [StoredEntry] = []
     var closed: [(NodeID, SHA256Digest)] = []
     var receipts: [[LedgerReceipt]] = []
@@ -133,22 +180,9 @@ public actor Ledger {
     next.lastTime = now
     let checkpoint = Checkpoint(origin: signer.name, size: next.size, rootHash: next.range.rootHash)
     next.checkpoint = SignedCheckpoint(checkpoint: checkpoint, note: signer.sign(checkpoint.body))
-    let batch = LedgerBatch(entries: entries, closedNodes: closed, checkpoint: next.checkpoint!)
-
-    let storage = self.storage
-    let result: Result<Void, any Error> = await withCheckedContinuation { continuation in
-      writer.async { continuation.resume(returning: Result { try storage.appendBatch(batch) }) }
-    }
-    switch result {
-    case .success:
-      head = next
-      for (request, receipt) in zip(requests, receipts) { request.continuation.resume(returning: receipt) }
-    case let .failure(error):
-      let unavailable = LedgerError.unavailable("the ledger could not make the entries durable: \(error)")
-      for request in requests { request.continuation.resume(throwing: unavailable) }
-      // A failed commit may or may not have reached the disk; continue only from what storage says.
-      do { head = try LedgerHead.load(from: storage, verifier: verifier) } catch { failure = unavailable }
-    }
+    return PreparedBatch(
+      requests: requests, receipts: receipts,
+      batch: LedgerBatch(entries: entries, closedNodes: closed, checkpoint: next.checkpoint!), head: next)
   }
 }
 

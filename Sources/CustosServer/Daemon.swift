@@ -27,7 +27,9 @@ public enum Daemon {
       address: try socketAddress(configuration.listen), transportSecurity: .plaintext, config: .defaults)
     let server = GRPCServer(transport: transport, services: services)
     var lifecycle: [any Service] = [
-      GRPCServerService(server: server, transport: transport, logger: logger, onListening: onListening)
+      GRPCServerService(
+        server: server, transport: transport, logger: logger, onListening: onListening,
+        onShutdown: { health.markAllNotServing() })
     ]
     if let http = configuration.httpListen {
       lifecycle.append(HTTPSidePort.application(address: http, health: health, logger: logger))
@@ -41,7 +43,6 @@ public enum Daemon {
       "origin": "\(configuration.ledgerOrigin)",
     ])
     try await group.run()
-    health.markAllNotServing()
     logger.info("custosd stopped")
   }
 

@@ -9,6 +9,8 @@ struct GRPCServerService: Service {
   let transport: HTTP2ServerTransport.Posix
   let logger: Logger
   let onListening: @Sendable (String) -> Void
+  /// Runs first when shutdown begins (health turns NOT_SERVING so load balancers drain us).
+  let onShutdown: @Sendable () -> Void
 
   func run() async throws {
     try await withGracefulShutdownHandler {
@@ -21,6 +23,7 @@ struct GRPCServerService: Service {
       }
     } onGracefulShutdown: {
       logger.info("grpc server shutting down: draining in-flight calls")
+      onShutdown()
       server.beginGracefulShutdown()
     }
   }

@@ -300,6 +300,20 @@ def main():
         last = list(log.Verify(pb.VerifyRequest()))[-1]
         assert last.result.ok and last.result.checked == 43, last
 
+    def invalid_utf8_in_a_string_field():
+        # Hand-built wire bytes: AppendRequest{event{kind:"audit.event", actor:<0xff 0xfe>}} — no client
+        # library would produce this, a buggy or hostile one might.
+        def field(number, payload):
+            return bytes([number << 3 | 2, len(payload)]) + payload
+        event = field(1, b"audit.event") + field(2, b"\xff\xfe") + field(3, b"a") + field(4, b"r") + field(5, b"ok")
+        raw = channel.unary_unary("/custos.v1.AuditLog/Append", request_serializer=None, response_deserializer=None)
+        try:
+            raw(field(1, event))
+            raise AssertionError("accepted invalid UTF-8")
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, (e.code(), e.details())
+        assert log.GetCheckpoint(pb.GetCheckpointRequest()).size == 43, "nothing may be written"
+
     def health_serving():
         h = health_pb2_grpc.HealthStub(channel)
         assert h.Check(health_pb2.HealthCheckRequest()).status == health_pb2.HealthCheckResponse.SERVING
@@ -311,6 +325,7 @@ def main():
                          ("checkpoint signature and Merkle root", checkpoint_signature_and_root),
                          ("inclusion and consistency proofs", proofs_verify_independently),
                          ("query pagination", query_pages), ("server-side verify", server_verify_passes),
+                         ("invalid UTF-8 in a string field", invalid_utf8_in_a_string_field),
                          ("health service", health_serving)]:
             check(name, fn)
     finally:

@@ -32,9 +32,19 @@ public enum CanonicalEntryScanner {
     bytes.withUnsafeBytes { scan($0) }
   }
 
+  /// Lowercase hex digit values; 0xFF for every other byte.
+  private static let lowerHexTable: [UInt8] = (0..<256).map { c in
+    switch UInt8(c) {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): return UInt8(c) - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): return UInt8(c) - UInt8(ascii: "a") + 10
+    default: return 0xFF
+    }
+  }
+
   private struct Scanner {
     let bytes: UnsafeRawBufferPointer
     var position = 0
+    let lowerHexTable = CanonicalEntryScanner.lowerHexTable
 
     init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
@@ -89,11 +99,8 @@ public enum CanonicalEntryScanner {
     }
 
     func lowerHex(_ c: UInt8) -> UInt8? {
-      switch c {
-      case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
-      case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
-      default: return nil
-      }
+      let value = lowerHexTable[Int(c)]
+      return value == 0xFF ? nil : value
     }
 
     mutating func value(depth: Int) throws(Failure) {
@@ -198,8 +205,9 @@ public enum CanonicalEntryScanner {
       throw fail("unterminated string")
     }
 
-    /// Skips eight bytes at a time while none is a quote, a backslash, a control character or non-ASCII
-    /// (SWAR: a flagged word may be a false alarm, never a miss; the byte loop then decides).
+    /// Moves to the next byte that is a quote, a backslash, a control character or non-ASCII, eight bytes
+    /// at a time (SWAR). The lowest flagged byte of a word is always a true match — the borrow tricks can
+    /// only raise false flags above a real one — so the jump lands exactly on it.
     mutating func skipPlainRun() {
       let high: UInt64 = 0x8080_8080_8080_8080
       let ones: UInt64 = 0x0101_0101_0101_0101
@@ -209,7 +217,10 @@ public enum CanonicalEntryScanner {
         let backslash = word ^ (ones &* 0x5C)
         let flags = (word & high) | ((word &- ones &* 0x20) & ~word & high) | ((quote &- ones) & ~quote & high)
           | ((backslash &- ones) & ~backslash & high)
-        if flags != 0 { return }
+        if flags != 0 {
+          position += flags.trailingZeroBitCount / 8
+          return
+        }
         position += 8
       }
     }

@@ -14,6 +14,7 @@ let package = Package(
     .executable(name: "custos", targets: ["custos"]),
     .library(name: "CustosCrypto", targets: ["CustosCrypto"]),
     .library(name: "CustosLedger", targets: ["CustosLedger"]),
+    .library(name: "CustosPolicy", targets: ["CustosPolicy"]),
     .library(name: "CustosStore", targets: ["CustosStore"]),
     .library(name: "CustosProtocol", targets: ["CustosProtocol"]),
     .library(name: "CustosServer", targets: ["CustosServer"]),
@@ -42,6 +43,10 @@ let package = Package(
     .target(
       name: "CustosLedger",
       dependencies: ["CustosCrypto"],
+      swiftSettings: strict
+    ),
+    .target(
+      name: "CustosPolicy",
       swiftSettings: strict
     ),
     .target(
@@ -105,6 +110,12 @@ let package = Package(
       name: "CustosLedgerTests",
       dependencies: ["CustosLedger", "CustosCrypto"],
       resources: [.copy("Vectors")],
+      swiftSettings: strict
+    ),
+    .testTarget(
+      name: "CustosPolicyTests",
+      dependencies: ["CustosPolicy"],
+      resources: [.copy("Conformance")],
       swiftSettings: strict
     ),
     .testTarget(

@@ -13,6 +13,7 @@ let package = Package(
     .executable(name: "custosd", targets: ["custosd"]),
     .executable(name: "custos", targets: ["custos"]),
     .library(name: "CustosCrypto", targets: ["CustosCrypto"]),
+    .library(name: "CustosJSON", targets: ["CustosJSON"]),
     .library(name: "CustosLedger", targets: ["CustosLedger"]),
     .library(name: "CustosPolicy", targets: ["CustosPolicy"]),
     .library(name: "CustosStore", targets: ["CustosStore"]),
@@ -41,12 +42,17 @@ let package = Package(
       swiftSettings: strict
     ),
     .target(
+      name: "CustosJSON",
+      swiftSettings: strict
+    ),
+    .target(
       name: "CustosLedger",
-      dependencies: ["CustosCrypto"],
+      dependencies: ["CustosCrypto", "CustosJSON"],
       swiftSettings: strict
     ),
     .target(
       name: "CustosPolicy",
+      dependencies: ["CustosJSON"],
       swiftSettings: strict
     ),
     .target(
@@ -108,13 +114,18 @@ let package = Package(
     ),
     .testTarget(
       name: "CustosLedgerTests",
-      dependencies: ["CustosLedger", "CustosCrypto"],
+      dependencies: ["CustosLedger", "CustosCrypto", "CustosJSON"],
       resources: [.copy("Vectors")],
       swiftSettings: strict
     ),
     .testTarget(
+      name: "CustosJSONTests",
+      dependencies: ["CustosJSON"],
+      swiftSettings: strict
+    ),
+    .testTarget(
       name: "CustosPolicyTests",
-      dependencies: ["CustosPolicy"],
+      dependencies: ["CustosPolicy", "CustosJSON"],
       resources: [.copy("Conformance")],
       swiftSettings: strict
     ),

@@ -1,4 +1,5 @@
 import CustosCrypto
+import CustosJSON
 
 /// Checks, in one pass and without allocating, that bytes are exactly the RFC 8785 canonical form of a
 /// ledger entry, and extracts what verification links on: `index` and `prev`.

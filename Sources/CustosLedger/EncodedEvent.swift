@@ -1,4 +1,5 @@
 import CustosCrypto
+import CustosJSON
 
 /// An event encoded once into the canonical entry template, so the appender only fills in `index`,
 /// `prev` and `time` — the members a ledger assigns — without re-sorting or re-escaping anything.

@@ -1,4 +1,5 @@
 import CustosCrypto
+import CustosJSON
 
 /// One ledger entry: an event with its position, time and link to the previous entry.
 public struct LedgerEntry: Sendable, Equatable {

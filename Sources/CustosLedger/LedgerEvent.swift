@@ -1,3 +1,4 @@
+import CustosJSON
 /// What a caller asks the ledger to record. The ledger adds index, time and `prev`.
 public struct LedgerEvent: Sendable, Equatable {
   public var kind: String

@@ -1,4 +1,5 @@
 import CustosCrypto
+import CustosJSON
 import Testing
 
 @testable import CustosLedger

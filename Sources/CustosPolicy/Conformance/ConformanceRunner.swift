@@ -1,0 +1,116 @@
+import CustosJSON
+
+/// Runs test files in Cedar's integration-test JSON format: for each request, the decision, the
+/// reasons (as a set) and the erroring policies (as a set) must match. Nothing is skipped silently:
+/// a file that cannot be loaded counts all its requests as failures.
+public struct ConformanceRunner: Sendable {
+  /// Reads a file named in a test (paths are relative to the test root).
+  public typealias Loader = @Sendable (String) throws -> [UInt8]
+
+  public struct Mismatch: Sendable, CustomStringConvertible {
+    public var file: String
+    public var request: String
+    public var detail: String
+    public var description: String { "\(file) \(request): \(detail)" }
+  }
+
+  public struct Report: Sendable {
+    public var passed = 0
+    public var failed = 0
+    /// Files whose `shouldValidate` could not be checked because the validator is not built yet.
+    public var validationUnchecked = 0
+    public var mismatches: [Mismatch] = []
+
+    public mutating func merge(_ other: Report) {
+      passed += other.passed
+      failed += other.failed
+      validationUnchecked += other.validationUnchecked
+      mismatches += other.mismatches
+    }
+  }
+
+  let load: Loader
+
+  public init(load: @escaping Loader) { self.load = load }
+
+  /// Runs one test file.
+  public func run(testFile path: String) -> Report {
+    var report = Report()
+    let test: [String: JSONValue]
+    do {
+      guard let object = try JSONParser.parse(load(path)).objectValue else { throw EntityJSON.Invalid(description: "not an object") }
+      test = object
+    } catch {
+      report.failed += 1
+      report.mismatches.append(Mismatch(file: path, request: "-", detail: "cannot read the test: \(error)"))
+      return report
+    }
+    guard case let .array(requests)? = test["requests"] else {
+      report.failed += 1
+      report.mismatches.append(Mismatch(file: path, request: "-", detail: "no requests"))
+      return report
+    }
+    let policies: [Policy]
+    let entities: EntityStore
+    do {
+      guard let policiesPath = test["policies"]?.stringValue, let entitiesPath = test["entities"]?.stringValue else {
+        throw EntityJSON.Invalid(description: "test names no policies or entities file")
+      }
+      policies = try PolicyParser.parse(String(decoding: load(policiesPath), as: UTF8.self), file: policiesPath)
+      entities = EntityStore(try EntityJSON.entities(load(entitiesPath)))
+    } catch {
+      report.failed += requests.count
+      report.mismatches.append(Mismatch(file: path, request: "all", detail: "cannot load: \(error)"))
+      return report
+    }
+    report.validationUnchecked += 1
+    let authorizer = Authorizer(policies: policies)
+    for (i, requestJSON) in requests.enumerated() {
+      let name = requestJSON.objectValue?["description"]?.stringValue ?? "request \(i)"
+      do {
+        let (request, expected) = try Self.request(requestJSON)
+        let decision = authorizer.authorize(request, entities: entities)
+        let got = (decision.outcome.rawValue, Set(decision.reasons), Set(decision.errors.map(\.policy)))
+        if got.0 == expected.decision, got.1 == expected.reasons, got.2 == expected.errors {
+          report.passed += 1
+        } else {
+          report.failed += 1
+          report.mismatches.append(Mismatch(
+            file: path, request: name,
+            detail: "expected \(expected.decision) \(expected.reasons.sorted()) errors \(expected.errors.sorted()), got \(got.0) \(got.1.sorted()) errors \(decision.errors.map { "\($0.policy): \($0.error)" })"))
+        }
+      } catch {
+        report.failed += 1
+        report.mismatches.append(Mismatch(file: path, request: name, detail: "\(error)"))
+      }
+    }
+    return report
+  }
+
+  struct Expected {
+    var decision: String
+    var reasons: Set<String>
+    var errors: Set<String>
+  }
+
+  static func request(_ json: JSONValue) throws -> (Request, Expected) {
+    guard let object = json.objectValue else { throw EntityJSON.Invalid(description: "request is not an object") }
+    func uid(_ key: String) throws -> EntityUID {
+      guard let value = object[key] else { throw EntityJSON.Invalid(description: "request has no \(key)") }
+      return try EntityJSON.entityUID(value, at: key)
+    }
+    var context: [String: Value] = [:]
+    if let contextJSON = object["context"] {
+      guard case let .record(members) = try EntityJSON.value(contextJSON, at: "context") else {
+        throw EntityJSON.Invalid(description: "context is not an object")
+      }
+      context = members
+    }
+    func ids(_ key: String) -> Set<String> {
+      guard case let .array(items)? = object[key] else { return [] }
+      return Set(items.compactMap(\.stringValue))
+    }
+    let request = Request(principal: try uid("principal"), action: try uid("action"), resource: try uid("resource"), context: context)
+    return (request, Expected(decision: object["decision"]?.stringValue ?? "", reasons: ids("reason"), errors: ids("errors")))
+  }
+}

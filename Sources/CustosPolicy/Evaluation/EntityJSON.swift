@@ -62,8 +62,25 @@ public enum EntityJSON {
     case let .object(members):
       if members.count == 1, members["__entity"] != nil { return .entity(try entityUID(json, at: path)) }
       if members.count == 1, let extn = members["__extn"]?.objectValue {
-        guard let fn = extn["fn"]?.stringValue, let arg = extn["arg"] else { throw Invalid(description: "\(path): __extn needs fn and arg") }
-        do { return try Extensions.call(fn, [try value(arg, at: path)]) } catch { throw Invalid(description: "\(path): \(error)") }
+        // {"fn": constructor, "arg": x} or {"fn": name, "args": [receiver, ...]} for a method such as offset.
+        guard let fn = extn["fn"]?.stringValue else { throw Invalid(description: "\(path): __extn needs fn") }
+        var arguments: [Value] = []
+        if let arg = extn["arg"] {
+          arguments = [try value(arg, at: path)]
+        } else if case let .array(items)? = extn["args"] {
+          for item in items { arguments.append(try value(item, at: path)) }
+        } else {
+          throw Invalid(description: "\(path): __extn needs arg or args")
+        }
+        do {
+          if Extensions.constructors.contains(fn) { return try Extensions.call(fn, arguments) }
+          guard let receiver = arguments.first else { throw Invalid(description: "\(path): __extn method \(fn) needs a receiver") }
+          return try Extensions.method(fn, receiver, Array(arguments.dropFirst()), entities: EntityStore([]))
+        } catch let error as Invalid {
+          throw error
+        } catch {
+          throw Invalid(description: "\(path): \(error)")
+        }
       }
       var record: [String: Value] = [:]
       for (name, member) in members { record[name] = try value(member, at: "\(path).\(name)") }

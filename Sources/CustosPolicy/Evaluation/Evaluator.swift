@@ -97,8 +97,15 @@ public struct Evaluator: Sendable {
     case .equal: return .bool(left == right)
     case .notEqual: return .bool(left != right)
     case .less, .lessEqual, .greater, .greaterEqual:
-      guard case let .long(a) = left else { throw .typeMismatch(expected: "long", got: left.typeName, operation: op.rawValue) }
-      guard case let .long(b) = right else { throw .typeMismatch(expected: "long", got: right.typeName, operation: op.rawValue) }
+      // Longs, datetimes and durations order; each only against its own kind.
+      let a: Int64, b: Int64
+      switch (left, right) {
+      case let (.long(x), .long(y)), let (.datetime(x), .datetime(y)), let (.duration(x), .duration(y)): (a, b) = (x, y)
+      case (.long, _), (.datetime, _), (.duration, _):
+        throw .typeMismatch(expected: left.typeName, got: right.typeName, operation: op.rawValue)
+      default:
+        throw .typeMismatch(expected: "long, datetime or duration", got: left.typeName, operation: op.rawValue)
+      }
       switch op {
       case .less: return .bool(a < b)
       case .lessEqual: return .bool(a <= b)

@@ -8,6 +8,10 @@ public enum Value: Hashable, Sendable, CustomStringConvertible {
   case record([String: Value])
   case ipaddr(IPAddress)
   case decimal(Decimal4)
+  /// Milliseconds since the Unix epoch.
+  case datetime(Int64)
+  /// Milliseconds.
+  case duration(Int64)
 
   /// The type name used in error messages.
   public var typeName: String {
@@ -20,6 +24,8 @@ public enum Value: Hashable, Sendable, CustomStringConvertible {
     case .record: return "record"
     case .ipaddr: return "ipaddr"
     case .decimal: return "decimal"
+    case .datetime: return "datetime"
+    case .duration: return "duration"
     }
   }
 
@@ -33,6 +39,8 @@ public enum Value: Hashable, Sendable, CustomStringConvertible {
     case let .record(members): return "{\(members.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", "))}"
     case let .ipaddr(ip): return "ip(\"\(ip)\")"
     case let .decimal(d): return "decimal(\"\(d)\")"
+    case let .datetime(ms): return "datetime(\(ms)ms)"
+    case let .duration(ms): return "duration(\"\(ms)ms\")"
     }
   }
 }

@@ -1,5 +1,8 @@
 /// Built-in methods (set operations, tags) and extension functions (ip, decimal).
 enum Extensions {
+  /// The extension functions that construct a value from a string.
+  static let constructors: Set<String> = ["ip", "decimal", "datetime", "duration"]
+
   static func call(_ name: String, _ arguments: [Value]) throws(EvaluationError) -> Value {
     switch name {
     case "ip":
@@ -10,6 +13,14 @@ enum Extensions {
       let text = try single(name, arguments)
       guard let decimal = Decimal4(text) else { throw .invalidExtensionValue("invalid decimal \"\(text)\"") }
       return .decimal(decimal)
+    case "datetime":
+      let text = try single(name, arguments)
+      guard let ms = DateTime.parseDatetime(text) else { throw .invalidExtensionValue("invalid datetime \"\(text)\"") }
+      return .datetime(ms)
+    case "duration":
+      let text = try single(name, arguments)
+      guard let ms = DateTime.parseDuration(text) else { throw .invalidExtensionValue("invalid duration \"\(text)\"") }
+      return .duration(ms)
     default:
       throw .unknownFunction(name)
     }
@@ -85,6 +96,38 @@ enum Extensions {
       case "greaterThan": return .bool(a > b)
       default: return .bool(a >= b)
       }
+    case "offset", "durationSince", "toDate", "toTime":
+      guard case let .datetime(ms) = receiver else { throw .typeMismatch(expected: "datetime", got: receiver.typeName, operation: name) }
+      switch name {
+      case "offset":
+        try arity(1)
+        guard case let .duration(delta) = arguments[0] else {
+          throw .typeMismatch(expected: "duration", got: arguments[0].typeName, operation: name)
+        }
+        let (sum, overflow) = ms.addingReportingOverflow(delta)
+        guard !overflow else { throw .overflow("datetime offset") }
+        return .datetime(sum)
+      case "durationSince":
+        try arity(1)
+        guard case let .datetime(other) = arguments[0] else {
+          throw .typeMismatch(expected: "datetime", got: arguments[0].typeName, operation: name)
+        }
+        let (difference, overflow) = ms.subtractingReportingOverflow(other)
+        guard !overflow else { throw .overflow("durationSince") }
+        return .duration(difference)
+      case "toDate":
+        try arity(0)
+        let (day, _) = DateTime.splitDay(ms)
+        return .datetime(day)
+      default:
+        try arity(0)
+        return .duration(DateTime.splitDay(ms).time)
+      }
+    case "toMilliseconds", "toSeconds", "toMinutes", "toHours", "toDays":
+      try arity(0)
+      guard case let .duration(ms) = receiver else { throw .typeMismatch(expected: "duration", got: receiver.typeName, operation: name) }
+      let divisor: Int64 = ["toMilliseconds": 1, "toSeconds": 1000, "toMinutes": 60_000, "toHours": 3_600_000, "toDays": 86_400_000][name]!
+      return .long(ms / divisor)
     default:
       throw .unknownFunction(name)
     }

@@ -7,7 +7,8 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
 
   public var isIPv4: Bool { bytes.count == 4 }
 
-  /// Parses `a.b.c.d[/n]` or an IPv6 address (with `::` compression or a trailing dotted quad) `[/n]`.
+  /// Parses `a.b.c.d[/n]` or an IPv6 address (hex groups, `::` compression) `[/n]`. As in Cedar, an IPv6
+  /// address with an embedded dotted quad (`::ffff:1.2.3.4`) is rejected.
   public init?(_ text: String) {
     var address = Substring(text)
     var prefix: Int?
@@ -49,25 +50,21 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
     guard text.contains(":") else { return nil }
     let halves = splitOnDoubleColon(String(text))
     guard halves.count <= 2 else { return nil }
-    func groups(_ part: String, allowTrailingIPv4: Bool) -> [UInt8]? {
+    func groups(_ part: String) -> [UInt8]? {
       if part.isEmpty { return [] }
       var out: [UInt8] = []
       let pieces = part.split(separator: ":", omittingEmptySubsequences: false)
       for (i, piece) in pieces.enumerated() {
-        if i == pieces.count - 1, allowTrailingIPv4, piece.contains("."), let v4 = parseIPv4(piece) {
-          out += v4
-          continue
-        }
         guard (1...4).contains(piece.count), let value = UInt16(piece, radix: 16) else { return nil }
         out += [UInt8(value >> 8), UInt8(value & 0xff)]
       }
       return out
     }
     if halves.count == 1 {
-      guard let all = groups(halves[0], allowTrailingIPv4: true), all.count == 16 else { return nil }
+      guard let all = groups(halves[0]), all.count == 16 else { return nil }
       return all
     }
-    guard let head = groups(halves[0], allowTrailingIPv4: false), let tail = groups(halves[1], allowTrailingIPv4: true),
+    guard let head = groups(halves[0]), let tail = groups(halves[1]),
       head.count + tail.count <= 14
     else { return nil }
     return head + [UInt8](repeating: 0, count: 16 - head.count - tail.count) + tail

@@ -52,7 +52,7 @@ let package = Package(
     ),
     .target(
       name: "CustosPolicy",
-      dependencies: ["CustosJSON"],
+      dependencies: ["CustosCrypto", "CustosJSON"],
       swiftSettings: strict
     ),
     .target(
@@ -76,12 +76,13 @@ let package = Package(
     .target(
       name: "CustosServer",
       dependencies: [
-        "CustosCrypto", "CustosLedger", "CustosStore", "CustosProtocol",
+        "CustosCrypto", "CustosJSON", "CustosLedger", "CustosPolicy", "CustosStore", "CustosProtocol",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         .product(name: "Hummingbird", package: "hummingbird"),
       ],
       swiftSettings: strict
@@ -97,7 +98,7 @@ let package = Package(
     .executableTarget(
       name: "custos",
       dependencies: [
-        "CustosCrypto", "CustosLedger", "CustosProtocol",
+        "CustosCrypto", "CustosLedger", "CustosPolicy", "CustosProtocol",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

@@ -19,9 +19,16 @@ public enum Daemon {
     configuration: Configuration, logger: Logger, onListening: @escaping @Sendable (String) -> Void = { _ in }
   ) async throws {
     let ledger = try openLedger(configuration: configuration, logger: logger)
-    let health = HealthService(services: ["custos.v1.AuditLog"])
+    let policies: ActivePolicySet
+    do {
+      policies = try await ActivePolicySet(directory: configuration.policiesDirectory, ledger: ledger, logger: logger)
+    } catch {
+      throw StartupFailure(description: "the policy set in \(configuration.policiesDirectory) does not load: \(error)")
+    }
+    let health = HealthService(services: ["custos.v1.AuditLog", "custos.v1.Authorization", "custos.v1.PolicyAdmin"])
     let services: [any RegistrableRPCService] = [
-      AuditLogService(ledger: ledger), health, try ReflectionService(),
+      AuditLogService(ledger: ledger), AuthorizationService(policies: policies, ledger: ledger),
+      PolicyAdminService(policies: policies), health, try ReflectionService(),
     ]
     let transport = HTTP2ServerTransport.Posix(
       address: try socketAddress(configuration.listen), transportSecurity: .plaintext, config: .defaults)
@@ -31,6 +38,7 @@ public enum Daemon {
         server: server, transport: transport, logger: logger, onListening: onListening,
         onShutdown: { health.markAllNotServing() })
     ]
+    lifecycle.append(PolicyWatcher(policies: policies, logger: logger))
     if let http = configuration.httpListen {
       lifecycle.append(HTTPSidePort.application(address: http, health: health, logger: logger))
     }

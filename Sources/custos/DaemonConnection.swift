@@ -8,6 +8,12 @@ enum DaemonConnection {
   static func withAuditLog<T: Sendable>(
     _ options: GlobalOptions, _ body: (Custos_V1_AuditLog.Client<HTTP2ClientTransport.Posix>) async throws -> T
   ) async throws -> T {
+    try await withClient(options) { try await body(Custos_V1_AuditLog.Client(wrapping: $0)) }
+  }
+
+  static func withClient<T: Sendable>(
+    _ options: GlobalOptions, _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
+  ) async throws -> T {
     let address = try options.serverAddress()
     let target: any ResolvableTarget =
       address.host.contains(":") ? .ipv6(host: address.host, port: address.port) : .dns(host: address.host, port: address.port)
@@ -15,7 +21,7 @@ enum DaemonConnection {
       return try await withGRPCClient(
         transport: try .http2NIOPosix(target: target, transportSecurity: .plaintext)
       ) { client in
-        try await body(Custos_V1_AuditLog.Client(wrapping: client))
+        try await body(client)
       }
     } catch let error as RPCError {
       throw CLIError(rpc: error, server: "\(address.host):\(address.port)")

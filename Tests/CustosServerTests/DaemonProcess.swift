@@ -26,9 +26,10 @@ final class DaemonProcess: @unchecked Sendable {
     dataDirectory = previous?.dataDirectory ?? base.appendingPathComponent("data")
     keysDirectory = previous?.keysDirectory ?? base.appendingPathComponent("keys")
     process.executableURL = Self.binary
+    let policies = extraArguments.contains("--policies-dir") ? [] : ["--policies-dir", Self.packageRoot.appendingPathComponent("policies").path]
     process.arguments = [
       "--listen", "127.0.0.1:0", "--http-listen", "off", "--data-dir", dataDirectory.path, "--keys-dir", keysDirectory.path,
-    ] + extraArguments
+    ] + policies + extraArguments
     let pipe = Pipe()
     process.standardError = pipe
     process.standardOutput = FileHandle.nullDevice

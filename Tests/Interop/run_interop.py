@@ -42,7 +42,7 @@ class Daemon:
         self.log_path = os.path.join(workdir, "custosd.log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [binary, "--listen", "127.0.0.1:0", "--http-listen", "off",
+            [binary, "--listen", "127.0.0.1:0", "--http-listen", "off", "--policies-dir", os.path.join(ROOT, "policies"),
              "--data-dir", os.path.join(workdir, "data"), "--keys-dir", os.path.join(workdir, "keys")],
             stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.time() + 30
@@ -193,6 +193,7 @@ def main():
     generate_stubs(os.path.join(work, "gen"))
     import grpc
     from custos.v1 import audit_log_pb2 as pb, audit_log_pb2_grpc as rpc
+    from custos.v1 import authorization_pb2 as az, authorization_pb2_grpc as az_rpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     daemon = Daemon(binary, work)
@@ -218,9 +219,10 @@ def main():
 
     def python_appends():
         r = log.Append(pb.AppendRequest(event=event(0)))
-        assert r.receipt.index == 0 and len(r.receipt.leaf_hash) == 32
-        rs = log.AppendBatch(pb.AppendBatchRequest(events=[event(i) for i in range(1, 40)]))
-        assert [x.index for x in rs.receipts] == list(range(1, 40))
+        # Index 0 is the policy.activate entry written when the daemon loaded its policies.
+        assert r.receipt.index == 1 and len(r.receipt.leaf_hash) == 32
+        rs = log.AppendBatch(pb.AppendBatchRequest(events=[event(i) for i in range(1, 39)]))
+        assert [x.index for x in rs.receipts] == list(range(2, 40))
 
     def swift_appends():
         env = dict(os.environ, CUSTOS_SERVER=f"127.0.0.1:{daemon.port}")
@@ -294,7 +296,7 @@ def main():
     def query_pages():
         page = list(log.Query(pb.QueryRequest(actor='Service::"crm-sync"', limit=15)))
         nxt = list(log.Query(pb.QueryRequest(actor='Service::"crm-sync"', limit=15, start_index=page[-1].index + 1)))
-        assert [e.index for e in page + nxt] == list(range(30))
+        assert [e.index for e in page + nxt] == list(range(1, 31))
 
     def server_verify_passes():
         last = list(log.Verify(pb.VerifyRequest()))[-1]
@@ -314,6 +316,26 @@ def main():
             assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, (e.code(), e.details())
         assert log.GetCheckpoint(pb.GetCheckpointRequest()).size == 43, "nothing may be written"
 
+    def checks_with_reasons_recorded_in_the_ledger():
+        authz = az_rpc.AuthorizationStub(channel)
+        def refund(cents, hour):
+            return az.CheckRequest(principal=az.EntityRef(type="Service", id="billing-worker"),
+                                   action=az.EntityRef(type="Action", id="refund"),
+                                   resource=az.EntityRef(type="Invoice", id="inv-7"),
+                                   context=json.dumps({"amount_cents": cents, "hour": hour}).encode())
+        allow = authz.Check(refund(5000, 11))
+        assert allow.decision == az.CheckResponse.ALLOW, allow
+        assert [r.annotated_id for r in allow.reasons] == ["payments-charge-and-refund"], allow.reasons
+        deny = authz.Check(refund(500000, 23))
+        assert deny.decision == az.CheckResponse.DENY, deny
+        assert [r.annotated_id for r in deny.reasons] == ["no-large-refunds-outside-business-hours"], deny.reasons
+        recorded = list(log.Query(pb.QueryRequest(kind="authz.decision")))
+        assert [e.index for e in recorded] == [allow.receipt.index, deny.receipt.index]
+        entry = json.loads(recorded[1].canonical)
+        assert entry["outcome"] == "deny" and entry["details"]["reasons"] == [r.policy_id for r in deny.reasons]
+        assert entry["details"]["policy_set_hash"] == deny.policy_set_hash
+        assert leaf_hash(recorded[1].canonical) == deny.receipt.leaf_hash
+
     def health_serving():
         h = health_pb2_grpc.HealthStub(channel)
         assert h.Check(health_pb2.HealthCheckRequest()).status == health_pb2.HealthCheckResponse.SERVING
@@ -326,6 +348,7 @@ def main():
                          ("inclusion and consistency proofs", proofs_verify_independently),
                          ("query pagination", query_pages), ("server-side verify", server_verify_passes),
                          ("invalid UTF-8 in a string field", invalid_utf8_in_a_string_field),
+                         ("authorization checks recorded in the ledger", checks_with_reasons_recorded_in_the_ledger),
                          ("health service", health_serving)]:
             check(name, fn)
     finally:

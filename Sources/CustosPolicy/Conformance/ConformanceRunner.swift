@@ -21,6 +21,8 @@ public struct ConformanceRunner: Sendable {
     public var validationUnchecked = 0
     public var mismatches: [Mismatch] = []
 
+    public init() {}
+
     public mutating func merge(_ other: Report) {
       passed += other.passed
       failed += other.failed

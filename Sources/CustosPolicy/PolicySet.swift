@@ -1,0 +1,62 @@
+import CustosCrypto
+import CustosJSON
+
+/// An immutable, loaded policy set: policies, entities and the hashes that identify them. Shared across
+/// tasks without locks; a reload builds a new one and swaps it in whole.
+public final class PolicySet: Sendable {
+  /// One source file of the set, by name, with its SHA-256.
+  public struct File: Sendable, Equatable {
+    public var name: String
+    public var sha256: SHA256Digest
+  }
+
+  public let policies: [Policy]
+  public let entities: EntityStore
+  public let authorizer: Authorizer
+  public let files: [File]
+  /// SHA-256 of the RFC 8785 canonical JSON `{"files": {name: sha256 hex, ...}}` of every file in the set.
+  public let hash: SHA256Digest
+  private let annotatedIDs: [String: String]
+
+  /// Builds a set from `*.cedar` files (read in name order; ids `policy0...` run across them), an optional
+  /// `entities.json`, and any other files that belong to the set (such as the schema), which are hashed.
+  public init(files: [(name: String, bytes: [UInt8])]) throws {
+    let sorted = files.sorted { $0.name < $1.name }
+    var policies: [Policy] = []
+    var entityList: [Entity] = []
+    for file in sorted {
+      if file.name.hasSuffix(".cedar") {
+        let text = String(decoding: file.bytes, as: UTF8.self)
+        for var policy in try PolicyParser.parse(text, file: file.name) {
+          policy.id = "policy\(policies.count)"
+          policies.append(policy)
+        }
+      } else if file.name == "entities.json" {
+        do { entityList = try EntityJSON.entities(file.bytes) } catch { throw PolicySetError.invalidEntities(file: file.name, reason: "\(error)") }
+      }
+    }
+    self.policies = policies
+    self.entities = EntityStore(entityList)
+    self.authorizer = Authorizer(policies: policies)
+    self.files = sorted.map { File(name: $0.name, sha256: SHA256.hash($0.bytes)) }
+    var manifest: [String: JSONValue] = [:]
+    for file in self.files { manifest[file.name] = .string(file.sha256.hex) }
+    hash = SHA256.hash(CanonicalJSON.encode(.object(["files": .object(manifest)])))
+    var annotated: [String: String] = [:]
+    for policy in policies { if let id = policy.annotatedID { annotated[policy.id] = id } }
+    annotatedIDs = annotated
+  }
+
+  /// The `@id` annotation of a policy, if it has one.
+  public func annotatedID(of policyID: String) -> String? { annotatedIDs[policyID] }
+}
+
+public enum PolicySetError: Error, Sendable, CustomStringConvertible {
+  case invalidEntities(file: String, reason: String)
+
+  public var description: String {
+    switch self {
+    case let .invalidEntities(file, reason): return "\(file): \(reason)"
+    }
+  }
+}

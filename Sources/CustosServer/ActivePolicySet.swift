@@ -1,0 +1,98 @@
+import CustosCrypto
+import CustosJSON
+import CustosLedger
+import CustosPolicy
+import Foundation
+import Logging
+import Synchronization
+
+/// The policy set decisions are made with, swapped atomically on reload. Every activation is recorded in
+/// the ledger (`policy.activate`) before the set serves a single decision.
+final class ActivePolicySet: Sendable {
+  struct Snapshot: Sendable {
+    let set: PolicySet
+    let activation: LedgerReceipt
+  }
+
+  /// Why a reload did not happen; the old set keeps serving.
+  struct ReloadFailure: Error, CustomStringConvertible {
+    let description: String
+  }
+
+  let directory: String
+  private let ledger: Ledger
+  private let logger: Logger
+  private let current: Mutex<Snapshot>
+  /// Serializes reloads so two cannot interleave their activation entries.
+  private let reloading = Mutex(false)
+
+  /// The files of a policy directory that belong to the set.
+  static func isPolicyFile(_ name: String) -> Bool {
+    name.hasSuffix(".cedar") || name == "entities.json" || name == "schema.cedarschema" || name == "schema.json"
+  }
+
+  /// Loads the directory and records the activation; throws when the set does not load.
+  init(directory: String, ledger: Ledger, logger: Logger) async throws {
+    self.directory = directory
+    self.ledger = ledger
+    self.logger = logger
+    let set = try Self.load(directory)
+    let receipt = try await Self.recordActivation(set, previous: nil, ledger: ledger)
+    current = Mutex(Snapshot(set: set, activation: receipt))
+    logger.info("policy set active", metadata: ["hash": "\(set.hash.hex)", "policies": "\(set.policies.count)"])
+  }
+
+  /// The active snapshot (a lock acquire and a reference copy).
+  var snapshot: Snapshot { current.withLock { $0 } }
+
+  /// Re-reads the directory. If it loads and differs, records the activation, then swaps it in.
+  @discardableResult
+  func reload(trigger: String) async throws -> Snapshot {
+    guard reloading.withLock({ busy in defer { busy = true }; return !busy }) else {
+      throw ReloadFailure(description: "a reload is already in progress")
+    }
+    defer { reloading.withLock { $0 = false } }
+    let old = snapshot
+    let set: PolicySet
+    do { set = try Self.load(directory) } catch {
+      logger.error("policy reload rejected; the previous set keeps serving", metadata: ["trigger": "\(trigger)", "error": "\(error)"])
+      throw ReloadFailure(description: "\(error)")
+    }
+    guard set.hash != old.set.hash else { return old }
+    let receipt = try await Self.recordActivation(set, previous: old.set, ledger: ledger)
+    let next = Snapshot(set: set, activation: receipt)
+    current.withLock { $0 = next }
+    logger.notice("policy set activated", metadata: ["trigger": "\(trigger)", "hash": "\(set.hash.hex)", "policies": "\(set.policies.count)"])
+    return next
+  }
+
+  static func load(_ directory: String) throws -> PolicySet {
+    let names: [String]
+    do { names = try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
+      throw ReloadFailure(description: "cannot read the policies directory \(directory): \(error.localizedDescription)")
+    }
+    var files: [(name: String, bytes: [UInt8])] = []
+    for name in names.sorted() where isPolicyFile(name) {
+      let path = (directory as NSString).appendingPathComponent(name)
+      guard let data = FileManager.default.contents(atPath: path) else { throw ReloadFailure(description: "cannot read \(path)") }
+      files.append((name, [UInt8](data)))
+    }
+    guard files.contains(where: { $0.name.hasSuffix(".cedar") }) else {
+      throw ReloadFailure(description: "no .cedar files in \(directory)")
+    }
+    return try PolicySet(files: files)
+  }
+
+  private static func recordActivation(_ set: PolicySet, previous: PolicySet?, ledger: Ledger) async throws -> LedgerReceipt {
+    var fileHashes: [String: JSONValue] = [:]
+    for file in set.files { fileHashes[file.name] = .string(file.sha256.hex) }
+    var details: [String: JSONValue] = [
+      "policy_set_hash": .string(set.hash.hex), "files": .object(fileHashes),
+      "policy_count": .integer(Int64(set.policies.count)), "entity_count": .integer(Int64(set.entities.entities.count)),
+    ]
+    if let previous { details["previous_policy_set_hash"] = .string(previous.hash.hex) }
+    return try await ledger.append(LedgerEvent(
+      kind: "policy.activate", actor: "custosd", action: "activate", resource: "PolicySet::\"\(set.hash.hex)\"",
+      outcome: "success", details: details))
+  }
+}

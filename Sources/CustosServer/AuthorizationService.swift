@@ -1,0 +1,190 @@
+import CustosCrypto
+import CustosJSON
+import CustosLedger
+import CustosPolicy
+import CustosProtocol
+import Foundation
+import GRPCCore
+
+/// `custos.v1.Authorization`: decisions from the active policy set, each durable in the ledger before
+/// it is answered. If the ledger cannot record a decision the caller gets UNAVAILABLE, never an allow.
+struct AuthorizationService: Custos_V1_Authorization.SimpleServiceProtocol {
+  let policies: ActivePolicySet
+  let ledger: Ledger
+  /// Largest context plus request entities, in bytes.
+  static let maximumRequestBytes = 1 << 20
+  static let maximumBatch = 1000
+  /// Checks of one stream being evaluated or recorded at once.
+  static let streamWindow = 256
+
+  func check(request: Custos_V1_CheckRequest, context: ServerContext) async throws -> Custos_V1_CheckResponse {
+    try await RPCErrors.mapping {
+      let decided = try decide(request, snapshot: policies.snapshot)
+      let receipt = try await ledger.append(decided.event)
+      return decided.response(receipt)
+    }
+  }
+
+  func batchCheck(request: Custos_V1_BatchCheckRequest, context: ServerContext) async throws -> Custos_V1_BatchCheckResponse {
+    try await RPCErrors.mapping {
+      guard !request.requests.isEmpty else { throw LedgerError.invalidArgument("requests: at least one is required") }
+      guard request.requests.count <= Self.maximumBatch else {
+        throw LedgerError.invalidArgument("requests: \(request.requests.count) exceeds the limit of \(Self.maximumBatch) per batch")
+      }
+      let snapshot = policies.snapshot
+      var decided: [Decided] = []
+      for (i, item) in request.requests.enumerated() {
+        do { decided.append(try decide(item, snapshot: snapshot)) } catch let LedgerError.invalidArgument(why) {
+          throw LedgerError.invalidArgument("requests[\(i)]: \(why)")
+        }
+      }
+      let receipts = try await ledger.append(decided.map(\.event))
+      return .with { $0.responses = zip(decided, receipts).map { $0.response($1) } }
+    }
+  }
+
+  func checkStream(
+    request: RPCAsyncSequence<Custos_V1_CheckRequest, any Error>, response: RPCWriter<Custos_V1_CheckResponse>,
+    context: ServerContext
+  ) async throws {
+    try await RPCErrors.mapping {
+      // Decisions are recorded concurrently (so the ledger can group-commit them) and answered in order.
+      let (pending, continuation) = AsyncStream.makeStream(of: Task<Custos_V1_CheckResponse, any Error>.self)
+      let window = InFlightLimit(Self.streamWindow)
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask {
+          defer { continuation.finish() }
+          for try await item in request {
+            await window.acquire()
+            let decided = try decide(item, snapshot: policies.snapshot)
+            let ledger = self.ledger
+            continuation.yield(Task { decided.response(try await ledger.append(decided.event)) })
+          }
+        }
+        group.addTask {
+          for await task in pending {
+            let answer = try await task.value
+            await window.release()
+            try await response.write(answer)
+          }
+        }
+        try await group.waitForAll()
+      }
+    }
+  }
+
+  /// A decision made but not yet recorded.
+  struct Decided: Sendable {
+    let event: LedgerEvent
+    let response: @Sendable (LedgerReceipt) -> Custos_V1_CheckResponse
+  }
+
+  /// Validates the request, evaluates it and prepares its ledger entry. Throws `invalidArgument`.
+  func decide(_ message: Custos_V1_CheckRequest, snapshot: ActivePolicySet.Snapshot) throws -> Decided {
+    guard message.context.count + message.entities.count <= Self.maximumRequestBytes else {
+      throw LedgerError.invalidArgument("context and entities are \(message.context.count + message.entities.count) bytes, over the limit of \(Self.maximumRequestBytes)")
+    }
+    let principal = try Self.uid(message.hasPrincipal ? message.principal : nil, "principal")
+    let action = try Self.uid(message.hasAction ? message.action : nil, "action")
+    let resource = try Self.uid(message.hasResource ? message.resource : nil, "resource")
+    var contextJSON = JSONValue.object([:])
+    if !message.context.isEmpty {
+      do { contextJSON = try JSONParser.parse([UInt8](message.context)) } catch { throw LedgerError.invalidArgument("context: \(error)") }
+    }
+    guard contextJSON.objectValue != nil else { throw LedgerError.invalidArgument("context: must be a JSON object") }
+    let context: [String: Value]
+    do {
+      guard case let .record(members) = try EntityJSON.value(contextJSON, at: "context") else { throw LedgerError.invalidArgument("context: must be a JSON object") }
+      context = members
+    } catch let error as EntityJSON.Invalid {
+      throw LedgerError.invalidArgument(error.description)
+    }
+    var entitiesJSON = JSONValue.array([])
+    var entities = snapshot.set.entities
+    if !message.entities.isEmpty {
+      do {
+        entitiesJSON = try JSONParser.parse([UInt8](message.entities))
+        entities = entities.merging(try EntityJSON.entities([UInt8](message.entities)))
+      } catch {
+        throw LedgerError.invalidArgument("\(error)")
+      }
+    }
+    let request = Request(principal: principal, action: action, resource: resource, context: context)
+    let decision = snapshot.set.authorizer.authorize(request, entities: entities)
+
+    func uidJSON(_ uid: EntityUID) -> JSONValue { .object(["type": .string(uid.type), "id": .string(uid.id)]) }
+    let requestDigest = SHA256.hash(CanonicalJSON.encode(.object([
+      "principal": uidJSON(principal), "action": uidJSON(action), "resource": uidJSON(resource),
+      "context": contextJSON, "entities": entitiesJSON,
+    ])))
+    let hash = snapshot.set.hash.hex
+    var details: [String: JSONValue] = [
+      "reasons": .array(decision.reasons.map { .string($0) }),
+      "errors": .array(decision.errors.map { .string($0.policy) }),
+      "policy_set_hash": .string(hash),
+      "request_sha256": .string(requestDigest.hex),
+    ]
+    if !message.requestID.isEmpty { details["request_id"] = .string(message.requestID) }
+    let event = LedgerEvent(
+      kind: "authz.decision", actor: principal.description, action: action.description, resource: resource.description,
+      outcome: decision.outcome.rawValue, details: details)
+    let set = snapshot.set
+    let requestID = message.requestID
+    let reasons = decision.reasons.map { id in
+      Custos_V1_PolicyReason.with {
+        $0.policyID = id
+        $0.annotatedID = set.annotatedID(of: id) ?? ""
+      }
+    }
+    let errors = decision.errors.map { error in
+      Custos_V1_PolicyEvaluationError.with {
+        $0.policyID = error.policy
+        $0.annotatedID = set.annotatedID(of: error.policy) ?? ""
+        $0.message = error.error.description
+      }
+    }
+    let outcome: Custos_V1_CheckResponse.Decision = decision.outcome == .allow ? .allow : .deny
+    return Decided(event: event) { receipt in
+      .with {
+        $0.decision = outcome
+        $0.reasons = reasons
+        $0.errors = errors
+        $0.policySetHash = hash
+        $0.receipt = AuditLogService.receipt(receipt)
+        $0.requestID = requestID
+      }
+    }
+  }
+
+  static func uid(_ ref: Custos_V1_EntityRef?, _ field: String) throws -> EntityUID {
+    guard let ref else { throw LedgerError.invalidArgument("\(field): required") }
+    let components = ref.type.split(separator: "::", omittingEmptySubsequences: false)
+    guard !ref.type.isEmpty, components.allSatisfy({ component in
+      guard let first = component.unicodeScalars.first, first == "_" || (first.isASCII && first.properties.isAlphabetic) else { return false }
+      return component.unicodeScalars.allSatisfy { $0 == "_" || ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) }
+    }) else {
+      throw LedgerError.invalidArgument("\(field): entity type \"\(ref.type)\" is not a valid Cedar type name (e.g. Service or Custos::Role)")
+    }
+    return EntityUID(type: ref.type, id: ref.id)
+  }
+}
+
+/// At most `limit` holders at once; `acquire` suspends until a slot frees.
+actor InFlightLimit {
+  private var available: Int
+  private var waiters: [CheckedContinuation<Void, Never>] = []
+
+  init(_ limit: Int) { available = limit }
+
+  func acquire() async {
+    if available > 0 {
+      available -= 1
+      return
+    }
+    await withCheckedContinuation { waiters.append($0) }
+  }
+
+  func release() {
+    if waiters.isEmpty { available += 1 } else { waiters.removeFirst().resume() }
+  }
+}

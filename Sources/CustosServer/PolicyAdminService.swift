@@ -1,0 +1,31 @@
+import CustosProtocol
+import GRPCCore
+
+/// `custos.v1.PolicyAdmin`: reload and inspect the active policy set.
+struct PolicyAdminService: Custos_V1_PolicyAdmin.SimpleServiceProtocol {
+  let policies: ActivePolicySet
+
+  func reloadPolicies(request: Custos_V1_ReloadPoliciesRequest, context: ServerContext) async throws -> Custos_V1_PolicySetInfo {
+    do {
+      return Self.info(try await policies.reload(trigger: "ReloadPolicies RPC"))
+    } catch let failure as ActivePolicySet.ReloadFailure {
+      throw RPCError(code: .failedPrecondition, message: "policy set rejected, the previous one keeps serving: \(failure)")
+    } catch {
+      throw RPCErrors.map(error)
+    }
+  }
+
+  func getPolicySet(request: Custos_V1_GetPolicySetRequest, context: ServerContext) async throws -> Custos_V1_PolicySetInfo {
+    Self.info(policies.snapshot)
+  }
+
+  static func info(_ snapshot: ActivePolicySet.Snapshot) -> Custos_V1_PolicySetInfo {
+    .with { info in
+      info.hash = snapshot.set.hash.hex
+      info.files = snapshot.set.files.map { file in .with { $0.name = file.name; $0.sha256 = file.sha256.hex } }
+      info.policyCount = UInt32(snapshot.set.policies.count)
+      info.entityCount = UInt32(snapshot.set.entities.entities.count)
+      info.activationReceipt = AuditLogService.receipt(snapshot.activation)
+    }
+  }
+}

@@ -11,10 +11,12 @@ import Testing
     let daemon = try DaemonProcess()
     defer { daemon.terminate() }
     try await withDaemonClients(port: daemon.grpcPort) { log, _ in
+      // Entry 0 is the policy.activate entry written at start; ours follow it.
+      #expect(try await log.getCheckpoint(.init()).size == 1)
       let first = try await log.append(.with { $0.event = auditEvent(0) }).receipt
-      #expect(first.index == 0)
-      let batch = try await log.appendBatch(.with { $0.events = (1..<20).map { auditEvent($0) } }).receipts
-      #expect(batch.map(\.index) == Array(1..<20))
+      #expect(first.index == 1)
+      let batch = try await log.appendBatch(.with { $0.events = (1..<19).map { auditEvent($0) } }).receipts
+      #expect(batch.map(\.index) == Array(2..<20))
 
       // Entries come back with their exact canonical bytes: rehash them and follow the chain.
       let leaves: [SHA256Digest] = try await log.getEntries(.with { $0.start = 0 }) { response in
@@ -31,7 +33,7 @@ import Testing
         return leaves
       }
       #expect(leaves.count == 20)
-      #expect(Data(leaves[0].bytes) == first.leafHash)
+      #expect(Data(leaves[1].bytes) == first.leafHash)
 
       let key = try await log.getVerifierKey(.init())
       let verifier = try NoteVerifier(verifierKey: key.verifierKey)
@@ -53,7 +55,7 @@ import Testing
       let found = try await log.query(.with { $0.resource = "Invoice::\"7\""; $0.limit = 10 }) { response in
         try await response.messages.reduce(into: [UInt64]()) { $0.append($1.index) }
       }
-      #expect(found == [7])
+      #expect(found == [8])
 
       let result = try await log.verify(.init()) { response in
         try await response.messages.reduce(into: Custos_V1_VerifyResult?.none) { if $1.hasResult { $0 = $1.result } }
@@ -99,7 +101,7 @@ import Testing
       await expectStatus(.outOfRange, containing: "beyond") {
         try await log.getEntries(.with { $0.start = 0; $0.end = 5 }) { for try await _ in $0.messages {} }
       }
-      await expectStatus(.outOfRange, containing: "not below") { _ = try await log.getInclusionProof(.with { $0.index = 1 }) }
+      await expectStatus(.outOfRange, containing: "not below") { _ = try await log.getInclusionProof(.with { $0.index = 2 }) }
       await expectStatus(.invalidArgument, containing: "greater than") {
         _ = try await log.getConsistencyProof(.with { $0.oldSize = 2; $0.newSize = 1 })
       }
@@ -109,8 +111,8 @@ import Testing
       await expectStatus(.invalidArgument, containing: "limit") {
         try await log.query(.with { $0.limit = 5000 }) { for try await _ in $0.messages {} }
       }
-      // Nothing above was written.
-      #expect(try await log.getCheckpoint(.init()).size == 1)
+      // Nothing above was written: the policy.activate entry and our one append.
+      #expect(try await log.getCheckpoint(.init()).size == 2)
     }
   }
 

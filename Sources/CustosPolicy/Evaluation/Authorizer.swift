@@ -17,15 +17,21 @@ public struct Decision: Sendable, Equatable {
 /// satisfied permit allows; otherwise deny. A policy whose condition errors is skipped and reported.
 public struct Authorizer: Sendable {
   public let policies: [Policy]
+  private let index: PolicyIndex
 
-  public init(policies: [Policy]) { self.policies = policies }
+  public init(policies: [Policy]) {
+    self.policies = policies
+    self.index = PolicyIndex(policies)
+  }
 
   public func authorize(_ request: Request, entities: EntityStore) -> Decision {
     let evaluator = Evaluator(request: request, entities: entities)
     var permits: [String] = []
     var forbids: [String] = []
     var errors: [(String, EvaluationError)] = []
-    for policy in policies where scopeMatches(policy, request, entities) {
+    for i in index.candidates(for: request.principal, entities: entities) {
+      let policy = policies[i]
+      guard scopeMatches(policy, request, entities) else { continue }
       do {
         guard try conditionsHold(policy, evaluator) else { continue }
         if policy.effect == .forbid { forbids.append(policy.id) } else { permits.append(policy.id) }

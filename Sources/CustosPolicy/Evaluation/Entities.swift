@@ -42,6 +42,9 @@ public struct EntityStore: Sendable {
 
   public subscript(uid: EntityUID) -> Entity? { entities[uid] }
 
+  /// Every transitive parent of `uid` (empty for unknown entities).
+  public func ancestors(of uid: EntityUID) -> Set<EntityUID> { ancestors[uid] ?? [] }
+
   /// True when `uid` is `ancestor` or one of its transitive parents is.
   public func isDescendant(_ uid: EntityUID, of ancestor: EntityUID) -> Bool {
     uid == ancestor || ancestors[uid]?.contains(ancestor) == true

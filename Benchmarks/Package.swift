@@ -26,6 +26,12 @@ let package = Package(
       path: "Benchmarks/LedgerBenchmarks",
       plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
     ),
+    // In-process policy decisions on a generated RBAC workload (compare with rbac_workload.py cedarpy).
+    .executableTarget(
+      name: "PolicyLoad",
+      dependencies: [.product(name: "CustosPolicy", package: "Custos")],
+      path: "Sources/PolicyLoad"
+    ),
     // Loopback RPC load: Custos's Append against a trivial handler (health Check) on the same server.
     .executableTarget(
       name: "RPCLoad",

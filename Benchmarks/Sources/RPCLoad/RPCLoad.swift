@@ -23,6 +23,8 @@ struct RPCLoad {
     configuration.httpListen = nil
     configuration.dataDirectory = directory.appendingPathComponent("data").path
     configuration.keysDirectory = directory.appendingPathComponent("keys").path
+    configuration.policiesDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("policies").path
     var logger = Logger(label: "custosd")
     logger.logLevel = .warning
     let address = AsyncStream<String>.makeStream()
@@ -57,11 +59,39 @@ struct RPCLoad {
       let batches = try await rate("AuditLog/AppendBatch x100 (durable)", seconds: seconds, inFlight: 8) {
         _ = try await log.appendBatch(batch)
       }
+      let authz = Custos_V1_Authorization.Client(wrapping: client)
+      let check = Custos_V1_CheckRequest.with {
+        $0.principal = .with { $0.type = "Service"; $0.id = "billing-worker" }
+        $0.action = .with { $0.type = "Action"; $0.id = "refund" }
+        $0.resource = .with { $0.type = "Invoice"; $0.id = "inv-1" }
+        $0.context = Data("{\"amount_cents\": 1299, \"hour\": 10}".utf8)
+      }
+      let checks = try await rate("Authorization/Check (durable decision)", seconds: seconds, inFlight: inFlight) {
+        _ = try await authz.check(check)
+      }
+      let streamed = try await streamRate(seconds: seconds) { count in
+        try await authz.checkStream(
+          requestProducer: { writer in for _ in 0..<count { try await writer.write(check) } },
+          onResponse: { response in try await response.messages.reduce(0) { n, _ in n + 1 } })
+      }
       print(String(format: "Append / trivial handler ratio: %.2f", append / trivial))
       print(String(format: "AppendBatch events per second: %.0f", batches * 100))
+      print(String(format: "Check / trivial handler ratio: %.2f", checks / trivial))
+      print(String(format: "CheckStream decisions per second: %.0f (%.1fx the unary Check rate)", streamed, streamed / checks))
     }
     daemon.cancel()
     try? FileManager.default.removeItem(at: directory)
+  }
+
+  /// Decisions per second through one CheckStream, in rounds of 2,000 requests.
+  static func streamRate(seconds: Double, _ round: @escaping @Sendable (Int) async throws -> Int) async throws -> Double {
+    let start = ContinuousClock.now
+    var total = 0
+    while ContinuousClock.now - start < .milliseconds(Int(seconds * 1000)) { total += try await round(2000) }
+    let elapsed = ContinuousClock.now - start
+    let perSecond = Double(total) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    print(String(format: "Authorization/CheckStream: %.0f decisions/s (one stream)", perSecond))
+    return perSecond
   }
 
   /// Calls per second with `inFlight` concurrent callers for `seconds`.

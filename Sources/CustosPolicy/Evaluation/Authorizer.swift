@@ -29,7 +29,7 @@ public struct Authorizer: Sendable {
     var permits: [String] = []
     var forbids: [String] = []
     var errors: [(String, EvaluationError)] = []
-    for i in index.candidates(for: request.principal, entities: entities) {
+    for i in index.candidates(for: request, entities: entities) {
       let policy = policies[i]
       guard scopeMatches(policy, request, entities) else { continue }
       do {

@@ -15,7 +15,7 @@ struct AuthorizationService: Custos_V1_Authorization.SimpleServiceProtocol {
   static let maximumRequestBytes = 1 << 20
   static let maximumBatch = 1000
   /// Checks of one stream being evaluated or recorded at once.
-  static let streamWindow = 256
+  static let streamWindow = 1024
 
   func check(request: Custos_V1_CheckRequest, context: ServerContext) async throws -> Custos_V1_CheckResponse {
     try await RPCErrors.mapping {
@@ -48,24 +48,23 @@ struct AuthorizationService: Custos_V1_Authorization.SimpleServiceProtocol {
     context: ServerContext
   ) async throws {
     try await RPCErrors.mapping {
-      // Decisions are recorded concurrently (so the ledger can group-commit them) and answered in order.
-      let (pending, continuation) = AsyncStream.makeStream(of: Task<Custos_V1_CheckResponse, any Error>.self)
-      let window = InFlightLimit(Self.streamWindow)
+      // Decisions gather while the previous group is being recorded, then go to the ledger as one
+      // append and back to the caller as one write: the stream amortizes the per-call cost.
+      let gathered = DecisionQueue(limit: Self.streamWindow)
       try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask {
-          defer { continuation.finish() }
-          for try await item in request {
-            await window.acquire()
-            let decided = try decide(item, snapshot: policies.snapshot)
-            let ledger = self.ledger
-            continuation.yield(Task { decided.response(try await ledger.append(decided.event)) })
+          do {
+            for try await item in request { await gathered.add(try decide(item, snapshot: policies.snapshot)) }
+          } catch {
+            await gathered.finish()
+            throw error
           }
+          await gathered.finish()
         }
         group.addTask {
-          for await task in pending {
-            let answer = try await task.value
-            await window.release()
-            try await response.write(answer)
+          while let batch = await gathered.takeAll() {
+            let receipts = try await ledger.append(batch.map(\.event))
+            try await response.write(contentsOf: zip(batch, receipts).map { $0.response($1) })
           }
         }
         try await group.waitForAll()
@@ -169,22 +168,39 @@ struct AuthorizationService: Custos_V1_Authorization.SimpleServiceProtocol {
   }
 }
 
-/// At most `limit` holders at once; `acquire` suspends until a slot frees.
-actor InFlightLimit {
-  private var available: Int
-  private var waiters: [CheckedContinuation<Void, Never>] = []
+/// Decisions of one stream waiting to be recorded: `add` suspends while `limit` are waiting, `takeAll`
+/// suspends until at least one is (nil once finished and drained).
+actor DecisionQueue {
+  private var items: [AuthorizationService.Decided] = []
+  private var finished = false
+  private let limit: Int
+  private var taker: CheckedContinuation<Void, Never>?
+  private var adders: [CheckedContinuation<Void, Never>] = []
 
-  init(_ limit: Int) { available = limit }
+  init(limit: Int) { self.limit = limit }
 
-  func acquire() async {
-    if available > 0 {
-      available -= 1
-      return
-    }
-    await withCheckedContinuation { waiters.append($0) }
+  func add(_ item: AuthorizationService.Decided) async {
+    while items.count >= limit { await withCheckedContinuation { adders.append($0) } }
+    items.append(item)
+    taker?.resume()
+    taker = nil
   }
 
-  func release() {
-    if waiters.isEmpty { available += 1 } else { waiters.removeFirst().resume() }
+  func finish() {
+    finished = true
+    taker?.resume()
+    taker = nil
+  }
+
+  func takeAll() async -> [AuthorizationService.Decided]? {
+    while items.isEmpty {
+      if finished { return nil }
+      await withCheckedContinuation { taker = $0 }
+    }
+    let batch = items
+    items.removeAll(keepingCapacity: true)
+    for adder in adders { adder.resume() }
+    adders.removeAll()
+    return batch
   }
 }

@@ -212,25 +212,8 @@ public struct JSONParser {
     return value
   }
 
-  /// Decodes one multi-byte UTF-8 sequence, rejecting overlong forms, surrogates and bytes past U+10FFFF.
   private mutating func parseUTF8Scalar() throws(Failure) -> Unicode.Scalar {
-    let lead = bytes[position]
-    let length: Int
-    var value: UInt32
-    switch lead {
-    case 0xC2...0xDF: length = 2; value = UInt32(lead & 0x1F)
-    case 0xE0...0xEF: length = 3; value = UInt32(lead & 0x0F)
-    case 0xF0...0xF4: length = 4; value = UInt32(lead & 0x07)
-    default: throw fail("invalid UTF-8")
-    }
-    guard position + length <= bytes.count else { throw fail("invalid UTF-8") }
-    for i in 1..<length {
-      let continuation = bytes[position + i]
-      guard continuation & 0xC0 == 0x80 else { throw fail("invalid UTF-8") }
-      value = value << 6 | UInt32(continuation & 0x3F)
-    }
-    let minimum: UInt32 = length == 2 ? 0x80 : length == 3 ? 0x800 : 0x10000
-    guard value >= minimum, let scalar = Unicode.Scalar(value) else { throw fail("invalid UTF-8") }
+    guard let (scalar, length) = UTF8Sequence.decode(bytes, at: position) else { throw fail("invalid UTF-8") }
     position += length
     return scalar
   }

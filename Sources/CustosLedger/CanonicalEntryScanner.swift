@@ -227,23 +227,7 @@ public enum CanonicalEntryScanner {
     }
 
     mutating func utf8Sequence() throws(Failure) {
-      let lead = bytes[position]
-      let length: Int
-      var scalar: UInt32
-      switch lead {
-      case 0xC2...0xDF: length = 2; scalar = UInt32(lead & 0x1F)
-      case 0xE0...0xEF: length = 3; scalar = UInt32(lead & 0x0F)
-      case 0xF0...0xF4: length = 4; scalar = UInt32(lead & 0x07)
-      default: throw fail("invalid UTF-8")
-      }
-      guard position + length <= bytes.count else { throw fail("invalid UTF-8") }
-      for i in 1..<length {
-        let continuation = bytes[position + i]
-        guard continuation & 0xC0 == 0x80 else { throw fail("invalid UTF-8") }
-        scalar = scalar << 6 | UInt32(continuation & 0x3F)
-      }
-      let minimum: UInt32 = length == 2 ? 0x80 : length == 3 ? 0x800 : 0x10000
-      guard scalar >= minimum, scalar <= 0x10FFFF, !(0xD800...0xDFFF).contains(scalar) else { throw fail("invalid UTF-8") }
+      guard let (_, length) = UTF8Sequence.decode(bytes, at: position) else { throw fail("invalid UTF-8") }
       position += length
     }
 

@@ -12,7 +12,7 @@ BIN := $(shell pwd)/.build/$(CONFIG)
 LISTEN ?= 127.0.0.1:7443
 HTTP_LISTEN ?= 127.0.0.1:7080
 
-.PHONY: run test deps py-deps build build-tests unit-tests interop-tests check-generated generate clean bench
+.PHONY: run test deps py-deps build build-tests unit-tests policy-tests interop-tests check-generated generate clean bench
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -52,7 +52,11 @@ unit-tests: build-tests
 interop-tests: build-tests py-deps
 	python3 Tests/Interop/run_interop.py --bin .build/debug
 
-test: check-generated unit-tests interop-tests
+policy-tests: build-tests
+	.build/debug/custos policy validate policies
+	.build/debug/custos policy test policies/tests.json --policies policies
+
+test: check-generated unit-tests policy-tests interop-tests
 
 bench: deps
 	cd Benchmarks && swift package --allow-writing-to-package-directory benchmark

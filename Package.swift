@@ -98,7 +98,7 @@ let package = Package(
     .executableTarget(
       name: "custos",
       dependencies: [
-        "CustosCrypto", "CustosLedger", "CustosPolicy", "CustosProtocol",
+        "CustosCrypto", "CustosJSON", "CustosLedger", "CustosPolicy", "CustosProtocol",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

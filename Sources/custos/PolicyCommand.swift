@@ -1,4 +1,5 @@
 import ArgumentParser
+import CustosJSON
 import CustosPolicy
 import CustosProtocol
 import Foundation
@@ -7,7 +8,7 @@ import Foundation
 struct PolicyCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "policy", abstract: "Reload, inspect and test Cedar policies.",
-    subcommands: [Reload.self, Show.self, Conformance.self])
+    subcommands: [Reload.self, Show.self, Validate.self, Test.self, Conformance.self])
 
   struct Reload: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Make the daemon re-read its policies directory (the old set stays if the new one fails).")
@@ -61,6 +62,101 @@ struct PolicyCommand: AsyncParsableCommand {
       if report.validationUnchecked > 0 { Swift.print("shouldValidate: \(report.validationUnchecked) files unchecked (the validator is not built yet)") }
       Swift.print("\(report.passed) passed, \(report.failed) failed")
       if report.failed > 0 { throw ExitCode(1) }
+    }
+  }
+}
+
+extension PolicyCommand {
+  /// Loads a policies directory the way custosd does, offline.
+  static func loadSet(_ directory: String) throws -> PolicySet {
+    let names = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
+    var files: [(name: String, bytes: [UInt8])] = []
+    for name in names where name.hasSuffix(".cedar") || name == "entities.json" || name == "schema.cedarschema" || name == "schema.json" {
+      files.append((name, [UInt8](try Data(contentsOf: URL(fileURLWithPath: directory).appendingPathComponent(name)))))
+    }
+    guard files.contains(where: { $0.name.hasSuffix(".cedar") }) else { throw CLIError("no .cedar files in \(directory)") }
+    return try PolicySet(files: files)
+  }
+
+  struct Validate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Check that a policies directory loads as custosd would load it: every policy parses, entities.json is valid.",
+      discussion: "Type-checking against the schema is not implemented yet; the schema file is hashed, not checked.")
+    @Argument(help: "The policies directory.") var directory: String = "policies"
+    @Option(help: "text or json.") var output: OutputFormat = .text
+
+    func run() throws {
+      do {
+        let set = try PolicyCommand.loadSet(directory)
+        switch output {
+        case .json:
+          Output.json(["ok": true, "hash": set.hash.hex, "policies": set.policies.count, "entities": set.entities.entities.count, "schema_checked": false])
+        case .text:
+          print("OK: \(set.policies.count) policies, \(set.entities.entities.count) entities; policy set \(set.hash.hex)")
+          print("note: the schema is not type-checked yet")
+        }
+      } catch {
+        switch output {
+        case .json: Output.json(["ok": false, "error": "\(error)"])
+        case .text: print("INVALID: \(error)")
+        }
+        throw ExitCode(1)
+      }
+    }
+  }
+
+  struct Test: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Run policy authors' tests offline: a JSON list of requests with the decision each should get.",
+      discussion: """
+        Each test: {"name": "...", "principal": "Service::\\"billing-worker\\"", "action": "Action::\\"refund\\"",
+        "resource": "Invoice::\\"1\\"", "context": {...}, "expect": "allow" | "deny", "reasons": ["@id or policyN", ...]}.
+        "reasons" is optional; when given, the determining policies must be exactly those.
+        """)
+    @Argument(help: "The tests file (JSON).") var file: String
+    @Option(help: "The policies directory.") var policies: String = "policies"
+
+    func run() throws {
+      let set = try PolicyCommand.loadSet(policies)
+      let tests = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as? [[String: Any]] ?? []
+      guard !tests.isEmpty else { throw CLIError("\(file) holds no tests (expected a JSON array of objects)") }
+      var passed = 0, failed = 0
+      for (i, test) in tests.enumerated() {
+        let name = test["name"] as? String ?? "test \(i)"
+        do {
+          func uid(_ key: String) throws -> EntityUID {
+            guard let text = test[key] as? String else { throw CLIError("\(key) is missing") }
+            let ref = try CheckCommand.entityRef(text, name: key)
+            return EntityUID(type: ref.type, id: ref.id)
+          }
+          let contextData = try JSONSerialization.data(withJSONObject: test["context"] ?? [String: Any]())
+          let contextValue = try EntityJSON.value(JSONParser.parse([UInt8](contextData)), at: "context")
+          guard case let .record(context) = contextValue else { throw CLIError("context must be an object") }
+          let decision = set.authorizer.authorize(
+            Request(principal: try uid("principal"), action: try uid("action"), resource: try uid("resource"), context: context),
+            entities: set.entities)
+          let expected = (test["expect"] as? String ?? "").lowercased()
+          var problems: [String] = []
+          if decision.outcome.rawValue != expected { problems.append("expected \(expected), got \(decision.outcome.rawValue)") }
+          if let reasons = test["reasons"] as? [String] {
+            let got = Set(decision.reasons.map { set.annotatedID(of: $0) ?? $0 })
+            let gotIDs = Set(decision.reasons)
+            if Set(reasons) != got && Set(reasons) != gotIDs { problems.append("expected reasons \(reasons.sorted()), got \(got.sorted())") }
+          }
+          for error in decision.errors { problems.append("policy \(error.policy) errored: \(error.error)") }
+          if problems.isEmpty {
+            passed += 1
+          } else {
+            failed += 1
+            print("FAIL \(name): \(problems.joined(separator: "; "))")
+          }
+        } catch {
+          failed += 1
+          print("FAIL \(name): \(error)")
+        }
+      }
+      print("\(passed) passed, \(failed) failed")
+      if failed > 0 { throw ExitCode(1) }
     }
   }
 }

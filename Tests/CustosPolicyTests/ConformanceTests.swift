@@ -7,7 +7,7 @@ import Testing
 @Suite struct ConformanceTests {
   /// The ratchet: the number of corpus requests that matched when this was last raised. Raise it when
   /// the engine improves; never lower it.
-  static let recordedPasses = 47_389
+  static let recordedPasses = 47_402
 
   func runAll() throws -> ConformanceRunner.Report {
     let root = try ConformanceData.root()

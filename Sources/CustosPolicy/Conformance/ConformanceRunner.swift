@@ -54,12 +54,16 @@ public struct ConformanceRunner: Sendable {
     }
     let policies: [Policy]
     let entities: EntityStore
+    var schema: Schema?
     do {
       guard let policiesPath = test["policies"]?.stringValue, let entitiesPath = test["entities"]?.stringValue else {
         throw EntityJSON.Invalid(description: "test names no policies or entities file")
       }
       policies = try PolicyParser.parse(String(decoding: load(policiesPath), as: UTF8.self), file: policiesPath)
-      entities = EntityStore(try EntityJSON.entities(load(entitiesPath)))
+      if let schemaPath = test["schema"]?.stringValue, schemaPath.hasSuffix(".cedarschema") {
+        schema = try SchemaParser.parse(String(decoding: load(schemaPath), as: UTF8.self), file: schemaPath)
+      }
+      entities = EntityStore(try EntityJSON.entities(load(entitiesPath), schema: schema))
     } catch {
       report.failed += requests.count
       report.mismatches.append(Mismatch(file: path, request: "all", detail: "cannot load: \(error)"))
@@ -70,7 +74,7 @@ public struct ConformanceRunner: Sendable {
     for (i, requestJSON) in requests.enumerated() {
       let name = requestJSON.objectValue?["description"]?.stringValue ?? "request \(i)"
       do {
-        let (request, expected) = try Self.request(requestJSON)
+        let (request, expected) = try Self.request(requestJSON, schema: schema)
         let decision = authorizer.authorize(request, entities: entities)
         let got = (decision.outcome.rawValue, Set(decision.reasons), Set(decision.errors.map(\.policy)))
         if got.0 == expected.decision, got.1 == expected.reasons, got.2 == expected.errors {
@@ -95,7 +99,7 @@ public struct ConformanceRunner: Sendable {
     var errors: Set<String>
   }
 
-  static func request(_ json: JSONValue) throws -> (Request, Expected) {
+  static func request(_ json: JSONValue, schema: Schema?) throws -> (Request, Expected) {
     guard let object = json.objectValue else { throw EntityJSON.Invalid(description: "request is not an object") }
     func uid(_ key: String) throws -> EntityUID {
       guard let value = object[key] else { throw EntityJSON.Invalid(description: "request has no \(key)") }
@@ -103,7 +107,8 @@ public struct ConformanceRunner: Sendable {
     }
     var context: [String: Value] = [:]
     if let contextJSON = object["context"] {
-      guard case let .record(members) = try EntityJSON.value(contextJSON, at: "context") else {
+      let declared = schema?.actions[try uid("action")].map { Schema.AttributeType.record($0.context) }
+      guard case let .record(members) = try EntityJSON.value(contextJSON, expected: declared, at: "context") else {
         throw EntityJSON.Invalid(description: "context is not an object")
       }
       context = members

@@ -7,8 +7,10 @@ public enum EntityJSON {
     public var description: String
   }
 
-  /// Parses an entities file: an array of `{"uid", "attrs", "parents", "tags"}` objects.
-  public static func entities(_ bytes: [UInt8]) throws(Invalid) -> [Entity] {
+  /// Parses an entities file: an array of `{"uid", "attrs", "parents", "tags"}` objects. With a schema,
+  /// attribute and tag values are read as their declared types (so `{"type": T, "id": I}` is an entity
+  /// reference where the schema says so, and a string is an extension value where it says `ipaddr`...).
+  public static func entities(_ bytes: [UInt8], schema: Schema? = nil) throws(Invalid) -> [Entity] {
     let json: JSONValue
     do { json = try JSONParser.parse(bytes) } catch { throw Invalid(description: "entities: \(error)") }
     guard case let .array(items) = json else { throw Invalid(description: "entities: expected a JSON array") }
@@ -17,10 +19,13 @@ public enum EntityJSON {
       guard let object = item.objectValue else { throw Invalid(description: "entities[\(i)]: expected an object") }
       guard let uidJSON = object["uid"] else { throw Invalid(description: "entities[\(i)]: missing \"uid\"") }
       let uid = try entityUID(uidJSON, at: "entities[\(i)].uid")
+      let declared = schema?.entityTypes[uid.type]
       var attributes: [String: Value] = [:]
       if let attrs = object["attrs"] {
         guard let members = attrs.objectValue else { throw Invalid(description: "entities[\(i)].attrs: expected an object") }
-        for (name, value) in members { attributes[name] = try self.value(value, at: "entities[\(i)].attrs.\(name)") }
+        for (name, value) in members {
+          attributes[name] = try self.value(value, expected: declared?.attributes[name]?.type, at: "entities[\(i)].attrs.\(name)")
+        }
       }
       var parents: Set<EntityUID> = []
       if let parentsJSON = object["parents"] {
@@ -30,7 +35,7 @@ public enum EntityJSON {
       var tags: [String: Value] = [:]
       if let tagsJSON = object["tags"] {
         guard let members = tagsJSON.objectValue else { throw Invalid(description: "entities[\(i)].tags: expected an object") }
-        for (name, value) in members { tags[name] = try self.value(value, at: "entities[\(i)].tags.\(name)") }
+        for (name, value) in members { tags[name] = try self.value(value, expected: declared?.tags, at: "entities[\(i)].tags.\(name)") }
       }
       result.append(Entity(uid: uid, attributes: attributes, parents: parents, tags: tags))
     }
@@ -50,6 +55,27 @@ public enum EntityJSON {
   /// An attribute or context value: booleans, integers, strings, arrays (sets), objects (records), and
   /// the escapes `{"__entity": ...}` and `{"__extn": {"fn": ..., "arg": ...}}`.
   public static func value(_ json: JSONValue, at path: String) throws(Invalid) -> Value {
+    try value(json, expected: nil, at: path)
+  }
+
+  /// A value read as the schema type `expected` when one is known.
+  public static func value(_ json: JSONValue, expected: Schema.AttributeType?, at path: String) throws(Invalid) -> Value {
+    switch (expected, json) {
+    case let (.entity?, .object(members)) where members["type"] != nil && members["id"] != nil && members.count == 2:
+      return .entity(try entityUID(json, at: path))
+    case let (.extension(name)?, .string(text)):
+      do { return try Extensions.call(name == "ipaddr" ? "ip" : name, [.string(text)]) } catch { throw Invalid(description: "\(path): \(error)") }
+    case let (.set(element)?, .array(items)):
+      var set = Set<Value>()
+      for (i, item) in items.enumerated() { set.insert(try value(item, expected: element, at: "\(path)[\(i)]")) }
+      return .set(set)
+    case let (.record(fields)?, .object(members)) where members["__entity"] == nil && members["__extn"] == nil:
+      var record: [String: Value] = [:]
+      for (name, member) in members { record[name] = try value(member, expected: fields[name]?.type, at: "\(path).\(name)") }
+      return .record(record)
+    default:
+      break
+    }
     switch json {
     case .null: throw Invalid(description: "\(path): null is not a Cedar value")
     case let .bool(b): return .bool(b)
@@ -57,7 +83,7 @@ public enum EntityJSON {
     case let .string(s): return .string(s)
     case let .array(items):
       var set = Set<Value>()
-      for (i, item) in items.enumerated() { set.insert(try value(item, at: "\(path)[\(i)]")) }
+      for (i, item) in items.enumerated() { set.insert(try value(item, expected: nil, at: "\(path)[\(i)]")) }
       return .set(set)
     case let .object(members):
       if members.count == 1, members["__entity"] != nil { return .entity(try entityUID(json, at: path)) }

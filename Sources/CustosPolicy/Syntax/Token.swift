@@ -14,7 +14,7 @@ struct Token: Sendable, Equatable {
     case at = "@", leftParen = "(", rightParen = ")", leftBrace = "{", rightBrace = "}", leftBracket = "[",
       rightBracket = "]", comma = ",", semicolon = ";", colon = ":", doubleColon = "::", dot = ".",
       equal = "==", notEqual = "!=", less = "<", lessEqual = "<=", greater = ">", greaterEqual = ">=",
-      and = "&&", or = "||", not = "!", plus = "+", minus = "-", star = "*", question = "?"
+      and = "&&", or = "||", not = "!", plus = "+", minus = "-", star = "*", question = "?", assign = "="
   }
 
   var kind: Kind

@@ -1,0 +1,56 @@
+import Foundation
+import Testing
+
+@testable import CustosPolicy
+
+@Suite struct SchemaParserTests {
+  @Test func parsesEntitiesActionsCommonTypesAndNamespaces() throws {
+    let schema = try SchemaParser.parse("""
+      namespace Shop {
+        type Money = { cents: Long, currency: String };
+        entity Role;
+        entity Service in [Role] = { team: String, limit?: Money } tags Set<String>;
+        entity Invoice { total: Money, owner: Service };
+        entity Tier enum ["gold", "silver"];
+        action refund, "charge" appliesTo { principal: [Service], resource: Invoice, context: { hour: Long, ip: ipaddr } };
+        action admin in ["refund"];
+      }
+      entity Global;
+      """)
+    let service = try #require(schema.entityTypes["Shop::Service"])
+    #expect(service.memberOf == ["Shop::Role"])
+    #expect(service.attributes["team"] == .init(type: .string, required: true))
+    #expect(service.attributes["limit"]?.required == false)
+    #expect(service.attributes["limit"]?.type == .record(["cents": .init(type: .long, required: true), "currency": .init(type: .string, required: true)]))
+    #expect(service.tags == .set(.string))
+    #expect(schema.entityTypes["Shop::Invoice"]?.attributes["owner"]?.type == .entity("Shop::Service"))
+    #expect(schema.entityTypes["Shop::Tier"]?.enumeratedIDs == ["gold", "silver"])
+    let refund = try #require(schema.actions[EntityUID(type: "Shop::Action", id: "refund")])
+    #expect(refund.principals == ["Shop::Service"] && refund.resources == ["Shop::Invoice"])
+    #expect(refund.context["ip"]?.type == .extension("ipaddr"))
+    #expect(schema.actions[EntityUID(type: "Shop::Action", id: "admin")]?.memberOf == [EntityUID(type: "Shop::Action", id: "refund")])
+    #expect(schema.entityTypes["Global"] != nil)
+  }
+
+  @Test func errorsNameLineAndColumn() {
+    #expect {
+      _ = try SchemaParser.parse("entity A = { x: Nope };", file: "s.cedarschema")
+    } throws: { "\($0)".hasPrefix("s.cedarschema:1:17: unknown type Nope") }
+  }
+
+  @Test func parsesEveryConformanceSchema() throws {
+    let root = try ConformanceData.root()
+    var files: [URL] = []
+    for folder in ["sample-data", "corpus-tests"] {
+      let enumerator = FileManager.default.enumerator(at: root.appendingPathComponent(folder), includingPropertiesForKeys: nil)!
+      files += enumerator.compactMap { $0 as? URL }.filter { $0.pathExtension == "cedarschema" }
+    }
+    #expect(files.count > 1000)
+    var failures: [String] = []
+    for file in files {
+      do { _ = try SchemaParser.parse(String(contentsOf: file, encoding: .utf8), file: file.lastPathComponent) } catch { failures.append("\(error)") }
+    }
+    print("conformance schemas: \(files.count - failures.count) parsed, \(failures.count) failed")
+    #expect(failures.isEmpty, "\(failures.prefix(10).joined(separator: "\n"))")
+  }
+}

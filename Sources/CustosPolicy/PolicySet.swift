@@ -12,6 +12,8 @@ public final class PolicySet: Sendable {
 
   public let policies: [Policy]
   public let entities: EntityStore
+  /// The set's `schema.cedarschema`, when it has one: entity and context JSON are read by its types.
+  public let schema: Schema?
   public let authorizer: Authorizer
   public let files: [File]
   /// SHA-256 of the RFC 8785 canonical JSON `{"files": {name: sha256 hex, ...}}` of every file in the set.
@@ -24,6 +26,9 @@ public final class PolicySet: Sendable {
     let sorted = files.sorted { $0.name < $1.name }
     var policies: [Policy] = []
     var entityList: [Entity] = []
+    let schema = try sorted.first { $0.name == "schema.cedarschema" }.map { file in
+      try SchemaParser.parse(String(decoding: file.bytes, as: UTF8.self), file: file.name)
+    }
     for file in sorted {
       if file.name.hasSuffix(".cedar") {
         let text = String(decoding: file.bytes, as: UTF8.self)
@@ -32,10 +37,11 @@ public final class PolicySet: Sendable {
           policies.append(policy)
         }
       } else if file.name == "entities.json" {
-        do { entityList = try EntityJSON.entities(file.bytes) } catch { throw PolicySetError.invalidEntities(file: file.name, reason: "\(error)") }
+        do { entityList = try EntityJSON.entities(file.bytes, schema: schema) } catch { throw PolicySetError.invalidEntities(file: file.name, reason: "\(error)") }
       }
     }
     self.policies = policies
+    self.schema = schema
     self.entities = EntityStore(entityList)
     self.authorizer = Authorizer(policies: policies)
     self.files = sorted.map { File(name: $0.name, sha256: SHA256.hash($0.bytes)) }

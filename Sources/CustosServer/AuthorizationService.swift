@@ -93,7 +93,10 @@ struct AuthorizationService: Custos_V1_Authorization.SimpleServiceProtocol {
     guard contextJSON.objectValue != nil else { throw LedgerError.invalidArgument("context: must be a JSON object") }
     let context: [String: Value]
     do {
-      guard case let .record(members) = try EntityJSON.value(contextJSON, at: "context") else { throw LedgerError.invalidArgument("context: must be a JSON object") }
+      let declared = snapshot.set.schema?.actions[action].map { Schema.AttributeType.record($0.context) }
+      guard case let .record(members) = try EntityJSON.value(contextJSON, expected: declared, at: "context") else {
+        throw LedgerError.invalidArgument("context: must be a JSON object")
+      }
       context = members
     } catch let error as EntityJSON.Invalid {
       throw LedgerError.invalidArgument(error.description)
@@ -103,7 +106,7 @@ struct AuthorizationService: Custos_V1_Authorization.SimpleServiceProtocol {
     if !message.entities.isEmpty {
       do {
         entitiesJSON = try JSONParser.parse([UInt8](message.entities))
-        entities = entities.merging(try EntityJSON.entities([UInt8](message.entities)))
+        entities = entities.merging(try EntityJSON.entities([UInt8](message.entities), schema: snapshot.set.schema))
       } catch {
         throw LedgerError.invalidArgument("\(error)")
       }

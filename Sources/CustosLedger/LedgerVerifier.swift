@@ -144,7 +144,7 @@ public struct LedgerVerifier: Sendable {
   }
 
   /// Entries per storage read: large enough to amortize the query, small enough to keep memory flat.
-  static let chunkEntries: UInt64 = 8192
+  static let chunkEntries: UInt64 = 4096
 
   /// Reads `range` chunk by chunk — the next chunk is read while this one is scanned and hashed on every
   /// core — and hands each chunk with its scans to `body` in order.

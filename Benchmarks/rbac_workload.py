@@ -15,10 +15,9 @@ import sys
 import time
 
 
-def generate(out, policies, entities, requests):
-    rnd = random.Random(42)
+def generate(out, policies, entities, requests, roles=50, groups=200, folders=100, actions=20, seed=42):
+    rnd = random.Random(seed)
     os.makedirs(out, exist_ok=True)
-    roles, groups, folders, actions = 50, 200, 100, 20
     users = (entities - roles - groups - folders - actions) // 2
     docs = entities - roles - groups - folders - actions - users
     ents = []

@@ -104,11 +104,11 @@ struct AuthorizationService: Custos_V1_Authorization.SimpleServiceProtocol {
     var entitiesJSON = JSONValue.array([])
     var entities = snapshot.set.entities
     if !message.entities.isEmpty {
+      do { entitiesJSON = try JSONParser.parse([UInt8](message.entities)) } catch { throw LedgerError.invalidArgument("entities: \(error)") }
       do {
-        entitiesJSON = try JSONParser.parse([UInt8](message.entities))
-        entities = entities.merging(try EntityJSON.entities([UInt8](message.entities), schema: snapshot.set.schema))
+        entities = entities.merging(try EntityJSON.entities(entitiesJSON, schema: snapshot.set.schema))
       } catch {
-        throw LedgerError.invalidArgument("\(error)")
+        throw LedgerError.invalidArgument(error.description)
       }
     }
     let request = Request(principal: principal, action: action, resource: resource, context: context)

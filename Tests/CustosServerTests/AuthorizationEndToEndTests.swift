@@ -48,6 +48,20 @@ import Testing
     }
   }
 
+  @Test func requestScopedEntitiesAreMergedOverTheStoredOnes() async throws {
+    let daemon = try DaemonProcess()
+    defer { daemon.terminate() }
+    try await withDaemonClients(port: daemon.grpcPort) { _, client in
+      let authz = Custos_V1_Authorization.Client(wrapping: client)
+      var request = Self.refund(cents: 10, hour: 12)
+      request.principal = Self.ref("Service", "new-billing-job")
+      #expect(try await authz.check(request).decision == .deny, "unknown to the stored entities")
+      request.entities = Data(#"[{"uid": {"type": "Service", "id": "new-billing-job"}, "attrs": {"team": "finance"}, "parents": [{"type": "Role", "id": "payments"}]}]"#.utf8)
+      let answer = try await authz.check(request)
+      #expect(answer.decision == .allow && answer.reasons.map(\.annotatedID) == ["payments-charge-and-refund"])
+    }
+  }
+
   @Test func checkStreamAnswersInOrder() async throws {
     let daemon = try DaemonProcess()
     defer { daemon.terminate() }

@@ -13,6 +13,11 @@ public enum EntityJSON {
   public static func entities(_ bytes: [UInt8], schema: Schema? = nil) throws(Invalid) -> [Entity] {
     let json: JSONValue
     do { json = try JSONParser.parse(bytes) } catch { throw Invalid(description: "entities: \(error)") }
+    return try entities(json, schema: schema)
+  }
+
+  /// Entities from already parsed JSON.
+  public static func entities(_ json: JSONValue, schema: Schema? = nil) throws(Invalid) -> [Entity] {
     guard case let .array(items) = json else { throw Invalid(description: "entities: expected a JSON array") }
     var result: [Entity] = []
     for (i, item) in items.enumerated() {

@@ -88,7 +88,7 @@ final class ActivePolicySet: Sendable {
     for file in set.files { fileHashes[file.name] = .string(file.sha256.hex) }
     var details: [String: JSONValue] = [
       "policy_set_hash": .string(set.hash.hex), "files": .object(fileHashes),
-      "policy_count": .integer(Int64(set.policies.count)), "entity_count": .integer(Int64(set.entities.entities.count)),
+      "policy_count": .integer(Int64(set.policies.count)), "entity_count": .integer(Int64(set.entities.count)),
     ]
     if let previous { details["previous_policy_set_hash"] = .string(previous.hash.hex) }
     return try await ledger.append(LedgerEvent(

@@ -24,7 +24,7 @@ struct PolicyAdminService: Custos_V1_PolicyAdmin.SimpleServiceProtocol {
       info.hash = snapshot.set.hash.hex
       info.files = snapshot.set.files.map { file in .with { $0.name = file.name; $0.sha256 = file.sha256.hex } }
       info.policyCount = UInt32(snapshot.set.policies.count)
-      info.entityCount = UInt32(snapshot.set.entities.entities.count)
+      info.entityCount = UInt32(snapshot.set.entities.count)
       info.activationReceipt = AuditLogService.receipt(snapshot.activation)
     }
   }

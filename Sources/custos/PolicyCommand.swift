@@ -90,9 +90,9 @@ extension PolicyCommand {
         let set = try PolicyCommand.loadSet(directory)
         switch output {
         case .json:
-          Output.json(["ok": true, "hash": set.hash.hex, "policies": set.policies.count, "entities": set.entities.entities.count, "schema_checked": false])
+          Output.json(["ok": true, "hash": set.hash.hex, "policies": set.policies.count, "entities": set.entities.count, "schema_checked": false])
         case .text:
-          print("OK: \(set.policies.count) policies, \(set.entities.entities.count) entities; policy set \(set.hash.hex)")
+          print("OK: \(set.policies.count) policies, \(set.entities.count) entities; policy set \(set.hash.hex)")
           print(set.schema == nil ? "note: no schema.cedarschema" : "schema parsed; entities read by its types (policies are not type-checked against it yet)")
         }
       } catch {

@@ -61,3 +61,23 @@ import Testing
     #expect(decision.errors.map(\.policy) == ["policy2"])
   }
 }
+
+@Suite struct EntityOverlayTests {
+  let role = EntityUID(type: "Role", id: "payments")
+  let staff = EntityUID(type: "Role", id: "staff")
+  let worker = EntityUID(type: "Service", id: "w")
+
+  @Test func overlaysAddAndReplaceWithoutTouchingTheBase() {
+    let base = EntityStore([Entity(uid: worker, parents: [role]), Entity(uid: role), Entity(uid: staff)])
+    #expect(!base.isDescendant(worker, of: staff))
+    // Re-parenting the role moves everything below it, in the overlay only.
+    let merged = base.merging([Entity(uid: role, parents: [staff])])
+    #expect(merged.isDescendant(worker, of: staff) && merged.isDescendant(role, of: staff))
+    #expect(!base.isDescendant(worker, of: staff))
+    // A new entity in a request.
+    let newcomer = EntityUID(type: "Service", id: "new")
+    let withNew = base.merging([Entity(uid: newcomer, attributes: ["a": .long(1)], parents: [role])])
+    #expect(withNew.isDescendant(newcomer, of: role) && withNew[newcomer]?.attributes["a"] == .long(1))
+    #expect(withNew.count == base.count)
+  }
+}

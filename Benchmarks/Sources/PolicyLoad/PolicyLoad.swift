@@ -30,7 +30,7 @@ struct PolicyLoad {
     let elapsed = ContinuousClock.now - start
     let total = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     let output: [String: Any] = [
-      "engine": "custos", "policies": set.policies.count, "entities": set.entities.entities.count,
+      "engine": "custos", "policies": set.policies.count, "entities": set.entities.count,
       "decisions_per_second": Double(decisions) / total, "per_request_us": total / Double(decisions) * 1e6, "allows": allows,
     ]
     print(String(decoding: try JSONSerialization.data(withJSONObject: output, options: .sortedKeys), as: UTF8.self))

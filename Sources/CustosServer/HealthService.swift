@@ -16,10 +16,12 @@ final class HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol {
     broadcast = Broadcast()
   }
 
-  /// Marks every service as not serving (on shutdown) and wakes watchers.
+  /// Marks every service as not serving (on shutdown), tells watchers, then ends their streams so
+  /// graceful shutdown does not wait on them forever.
   func markAllNotServing() {
     statuses.withLock { all in for key in all.keys { all[key] = .notServing } }
     broadcast.signal()
+    broadcast.finish()
   }
 
   /// The status of `service` ("" for the whole server), or nil when it is unknown.
@@ -67,5 +69,10 @@ final class Broadcast: Sendable {
 
   func signal() {
     for continuation in subscribers.withLock({ Array($0.values) }) { continuation.yield() }
+  }
+
+  /// Ends every subscription (after whatever was last signalled is delivered).
+  func finish() {
+    for continuation in subscribers.withLock({ Array($0.values) }) { continuation.finish() }
   }
 }

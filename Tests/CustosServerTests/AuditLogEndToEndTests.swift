@@ -142,6 +142,25 @@ import Testing
     }
   }
 
+  /// A health watcher sees SERVING, then NOT_SERVING when shutdown begins, and does not hold shutdown up.
+  @Test func healthWatchersSeeShutdownAndDoNotBlockIt() async throws {
+    let daemon = try DaemonProcess()
+    let port = daemon.grpcPort
+    let seen = Task {
+      try await withDaemonClients(port: port) { _, client in
+        try await Grpc_Health_V1_Health.Client(wrapping: client).watch(.init()) { response in
+          try await response.messages.reduce(into: [Grpc_Health_V1_HealthCheckResponse.ServingStatus]()) { $0.append($1.status) }
+        }
+      }
+    }
+    try await Task.sleep(for: .milliseconds(300))
+    let started = ContinuousClock.now
+    #expect(daemon.terminate() == 0)
+    #expect(ContinuousClock.now - started < .seconds(10))
+    let statuses = (try? await seen.value) ?? []
+    #expect(statuses.first == .serving)
+  }
+
   /// SIGKILL while a client appends: every acknowledged index survives the restart and verifies.
   @Test func acknowledgedAppendsSurviveSIGKILL() async throws {
     let daemon = try DaemonProcess()

@@ -12,7 +12,8 @@ public final class PolicySet: Sendable {
 
   public let policies: [Policy]
   public let entities: EntityStore
-  /// The set's `schema.cedarschema`, when it has one: entity and context JSON are read by its types.
+  /// The set's `schema.cedarschema` (or `schema.json`), when it has one: entity and context JSON are
+  /// read by its types.
   public let schema: Schema?
   public let authorizer: Authorizer
   public let files: [File]
@@ -26,8 +27,11 @@ public final class PolicySet: Sendable {
     let sorted = files.sorted { $0.name < $1.name }
     var policies: [Policy] = []
     var entityList: [Entity] = []
-    let schema = try sorted.first { $0.name == "schema.cedarschema" }.map { file in
-      try SchemaParser.parse(String(decoding: file.bytes, as: UTF8.self), file: file.name)
+    var schema: Schema?
+    if let file = sorted.first(where: { $0.name == "schema.cedarschema" }) {
+      schema = try SchemaParser.parse(String(decoding: file.bytes, as: UTF8.self), file: file.name)
+    } else if let file = sorted.first(where: { $0.name == "schema.json" }) {
+      schema = try SchemaJSON.parse(file.bytes)
     }
     for file in sorted {
       if file.name.hasSuffix(".cedar") {

@@ -54,3 +54,45 @@ import Testing
     #expect(failures.isEmpty, "\(failures.prefix(10).joined(separator: "\n"))")
   }
 }
+
+@Suite struct SchemaJSONTests {
+  /// The JSON format reads into the same schema as the human-readable one.
+  @Test func jsonAndHumanFormatsAgree() throws {
+    let human = try SchemaParser.parse("""
+      namespace Shop {
+        type Money = { cents: Long, currency?: String };
+        entity Role;
+        entity Service in [Role] = { team: String, limit: Money, peers: Set<Service>, ip: ipaddr } tags String;
+        entity Tier enum ["gold"];
+        action refund appliesTo { principal: [Service], resource: [Service], context: { hour: Long } };
+        action admin in ["refund"];
+      }
+      """)
+    let json = try SchemaJSON.parse(Array("""
+      {"Shop": {
+        "commonTypes": {"Money": {"type": "Record", "attributes": {
+          "cents": {"type": "Long"}, "currency": {"type": "String", "required": false}}}},
+        "entityTypes": {
+          "Role": {},
+          "Service": {"memberOfTypes": ["Role"], "tags": {"type": "String"}, "shape": {"type": "Record", "attributes": {
+            "team": {"type": "String"}, "limit": {"type": "Money"}, "peers": {"type": "Set", "element": {"type": "Entity", "name": "Service"}},
+            "ip": {"type": "Extension", "name": "ipaddr"}}}},
+          "Tier": {"enum": ["gold"]}
+        },
+        "actions": {
+          "refund": {"appliesTo": {"principalTypes": ["Service"], "resourceTypes": ["Service"],
+            "context": {"type": "Record", "attributes": {"hour": {"type": "Long"}}}}},
+          "admin": {"memberOf": [{"id": "refund"}]}
+        }
+      }}
+      """.utf8))
+    #expect(json.entityTypes == human.entityTypes)
+    #expect(json.actions == human.actions)
+  }
+
+  @Test func unknownTypesAreNamed() {
+    #expect {
+      _ = try SchemaJSON.parse(Array(#"{"": {"entityTypes": {"A": {"shape": {"type": "Record", "attributes": {"x": {"type": "Nope"}}}}}}}"#.utf8))
+    } throws: { "\($0)".contains("unknown type Nope") }
+  }
+}

@@ -16,6 +16,7 @@ cat <<MSG
     export CUSTOS_SERVER=$listen
     $custos ledger append --actor 'Service::"deploy-bot"' --action deploy --resource 'App::"billing"' --outcome success --details '{"version":42}'
     $custos ledger verify
+    $custos check --principal 'Service::"billing-worker"' --action 'Action::"refund"' --resource 'Invoice::"inv-1"' --context '{"amount_cents": 250000, "hour": 22}'
 
   Stop with Ctrl-C (graceful shutdown).
 

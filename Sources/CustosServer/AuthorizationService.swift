@@ -112,6 +112,11 @@ struct AuthorizationService: Custos_V1_Authorization.SimpleServiceProtocol {
       }
     }
     let request = Request(principal: principal, action: action, resource: resource, context: context)
+    // With a schema, a request it does not describe (unknown action, wrong types, a misspelt context
+    // attribute) is the caller's bug: refuse it rather than decide on it.
+    if let problems = snapshot.set.schema?.problems(with: request), !problems.isEmpty {
+      throw LedgerError.invalidArgument("request does not match the policy set's schema: \(problems.joined(separator: "; "))")
+    }
     let decision = snapshot.set.authorizer.authorize(request, entities: entities)
 
     func uidJSON(_ uid: EntityUID) -> JSONValue { .object(["type": .string(uid.type), "id": .string(uid.id)]) }

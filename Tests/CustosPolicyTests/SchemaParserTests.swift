@@ -96,3 +96,32 @@ import Testing
     } throws: { "\($0)".contains("unknown type Nope") }
   }
 }
+
+@Suite struct RequestValidationTests {
+  let schema = try! SchemaParser.parse("""
+    entity Service;
+    entity Invoice;
+    entity Tier enum ["gold"];
+    action refund appliesTo { principal: [Service], resource: [Invoice, Tier], context: { amount: Long, note?: String, tier: Tier } };
+    """)
+
+  func problems(principal: EntityUID = EntityUID(type: "Service", id: "s"), action: String = "refund",
+                resource: EntityUID = EntityUID(type: "Invoice", id: "1"), context: [String: Value]) -> [String] {
+    schema.problems(with: Request(principal: principal, action: EntityUID(type: "Action", id: action), resource: resource, context: context))
+  }
+
+  @Test func acceptsWhatTheSchemaDeclares() {
+    #expect(problems(context: ["amount": .long(5), "tier": .entity(EntityUID(type: "Tier", id: "gold"))]).isEmpty)
+    #expect(problems(context: ["amount": .long(5), "note": .string("x"), "tier": .entity(EntityUID(type: "Tier", id: "gold"))]).isEmpty)
+  }
+
+  @Test func rejectsEachKindOfMismatch() {
+    let tier = Value.entity(EntityUID(type: "Tier", id: "gold"))
+    #expect(problems(action: "delete", context: [:]).first?.contains("not declared") == true)
+    #expect(problems(principal: EntityUID(type: "Invoice", id: "x"), context: ["amount": .long(1), "tier": tier]).first?.contains("principal type Invoice") == true)
+    #expect(problems(resource: EntityUID(type: "Tier", id: "silver"), context: ["amount": .long(1), "tier": tier]).first?.contains("enumerated") == true)
+    #expect(problems(context: ["tier": tier]) == ["context.amount: required, missing"])
+    #expect(problems(context: ["amount": .long(1), "tier": tier, "extra": .bool(true)]) == ["context.extra: not declared"])
+    #expect(problems(context: ["amount": .string("1"), "tier": tier]) == ["context.amount: expected Long, got a string"])
+  }
+}

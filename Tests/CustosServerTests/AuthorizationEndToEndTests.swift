@@ -93,11 +93,14 @@ import Testing
       unknownExtension.context = Data(#"{"when": {"__extn": {"fn": "nope", "arg": "1"}}}"#.utf8)
       var missing = Self.refund(cents: 1, hour: 1)
       missing.clearResource()
+      var misspelt = Self.refund(cents: 1, hour: 1)
+      misspelt.context = Data(#"{"amount_cent": 1, "hour": 1}"#.utf8)
       var oversized = Self.refund(cents: 1, hour: 1)
       oversized.context = Data(("{\"blob\": \"" + String(repeating: "x", count: 1_100_000) + "\"}").utf8)
       for (request, text) in [
         (malformed, "not a valid Cedar type name"), (notObject, "must be a JSON object"), (unknownExtension, "nope"),
         (missing, "resource: required"), (oversized, "over the limit"),
+        (misspelt, "context.amount_cent: not declared"),
       ] {
         do {
           _ = try await authz.check(request)

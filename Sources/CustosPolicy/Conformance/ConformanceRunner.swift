@@ -19,6 +19,9 @@ public struct ConformanceRunner: Sendable {
     public var failed = 0
     /// Files whose `shouldValidate` could not be checked because the validator is not built yet.
     public var validationUnchecked = 0
+    /// Requests marked `validateRequest` that the schema accepted, and those it rejected.
+    public var requestsValidated = 0
+    public var requestsRejected = 0
     public var mismatches: [Mismatch] = []
 
     public init() {}
@@ -27,6 +30,8 @@ public struct ConformanceRunner: Sendable {
       passed += other.passed
       failed += other.failed
       validationUnchecked += other.validationUnchecked
+      requestsValidated += other.requestsValidated
+      requestsRejected += other.requestsRejected
       mismatches += other.mismatches
     }
   }
@@ -75,6 +80,15 @@ public struct ConformanceRunner: Sendable {
       let name = requestJSON.objectValue?["description"]?.stringValue ?? "request \(i)"
       do {
         let (request, expected) = try Self.request(requestJSON, schema: schema)
+        if let schema, requestJSON.objectValue?["validateRequest"] == .bool(true) {
+          let problems = schema.problems(with: request)
+          if problems.isEmpty {
+            report.requestsValidated += 1
+          } else {
+            report.requestsRejected += 1
+            report.mismatches.append(Mismatch(file: path, request: name, detail: "Cedar validated this request; Custos rejects it: \(problems)"))
+          }
+        }
         let decision = authorizer.authorize(request, entities: entities)
         let got = (decision.outcome.rawValue, Set(decision.reasons), Set(decision.errors.map(\.policy)))
         if got.0 == expected.decision, got.1 == expected.reasons, got.2 == expected.errors {

@@ -14,7 +14,7 @@ struct AuthorizationService: Custos_V1_Authorization.SimpleServiceProtocol {
   /// Largest context plus request entities, in bytes.
   static let maximumRequestBytes = 1 << 20
   static let maximumBatch = 1000
-  /// Checks of one stream being evaluated or recorded at once.
+  /// Decisions of one stream that may wait to be recorded before reading more requests pauses.
   static let streamWindow = 1024
 
   func check(request: Custos_V1_CheckRequest, context: ServerContext) async throws -> Custos_V1_CheckResponse {

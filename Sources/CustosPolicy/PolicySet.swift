@@ -21,10 +21,17 @@ public final class PolicySet: Sendable {
   public let hash: SHA256Digest
   private let annotatedIDs: [String: String]
 
+  /// True for the files of a policy directory that belong to a set: `*.cedar`, `entities.json`,
+  /// `schema.cedarschema` and `schema.json`.
+  public static func isSourceFile(_ name: String) -> Bool {
+    name.hasSuffix(".cedar") || name == "entities.json" || name == "schema.cedarschema" || name == "schema.json"
+  }
+
   /// Builds a set from `*.cedar` files (read in name order; ids `policy0...` run across them), an optional
   /// `entities.json`, and any other files that belong to the set (such as the schema), which are hashed.
   public init(files: [(name: String, bytes: [UInt8])]) throws {
-    let sorted = files.sorted { $0.name < $1.name }
+    let sorted = files.filter { Self.isSourceFile($0.name) }.sorted { $0.name < $1.name }
+    guard sorted.contains(where: { $0.name.hasSuffix(".cedar") }) else { throw PolicySetError.noPolicies }
     var policies: [Policy] = []
     var entityList: [Entity] = []
     var schema: Schema?
@@ -63,10 +70,12 @@ public final class PolicySet: Sendable {
 
 public enum PolicySetError: Error, Sendable, CustomStringConvertible {
   case invalidEntities(file: String, reason: String)
+  case noPolicies
 
   public var description: String {
     switch self {
     case let .invalidEntities(file, reason): return "\(file): \(reason)"
+    case .noPolicies: return "no .cedar files"
     }
   }
 }

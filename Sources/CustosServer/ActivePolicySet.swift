@@ -26,11 +26,6 @@ final class ActivePolicySet: Sendable {
   /// Serializes reloads so two cannot interleave their activation entries.
   private let reloading = Mutex(false)
 
-  /// The files of a policy directory that belong to the set.
-  static func isPolicyFile(_ name: String) -> Bool {
-    name.hasSuffix(".cedar") || name == "entities.json" || name == "schema.cedarschema" || name == "schema.json"
-  }
-
   /// Loads the directory and records the activation; throws when the set does not load.
   init(directory: String, ledger: Ledger, logger: Logger) async throws {
     self.directory = directory
@@ -72,15 +67,14 @@ final class ActivePolicySet: Sendable {
       throw ReloadFailure(description: "cannot read the policies directory \(directory): \(error.localizedDescription)")
     }
     var files: [(name: String, bytes: [UInt8])] = []
-    for name in names.sorted() where isPolicyFile(name) {
+    for name in names.sorted() where PolicySet.isSourceFile(name) {
       let path = (directory as NSString).appendingPathComponent(name)
       guard let data = FileManager.default.contents(atPath: path) else { throw ReloadFailure(description: "cannot read \(path)") }
       files.append((name, [UInt8](data)))
     }
-    guard files.contains(where: { $0.name.hasSuffix(".cedar") }) else {
+    do { return try PolicySet(files: files) } catch PolicySetError.noPolicies {
       throw ReloadFailure(description: "no .cedar files in \(directory)")
     }
-    return try PolicySet(files: files)
   }
 
   private static func recordActivation(_ set: PolicySet, previous: PolicySet?, ledger: Ledger) async throws -> LedgerReceipt {

@@ -165,11 +165,7 @@ struct AuthorizationService: Custos_V1_Authorization.SimpleServiceProtocol {
 
   static func uid(_ ref: Custos_V1_EntityRef?, _ field: String) throws -> EntityUID {
     guard let ref else { throw LedgerError.invalidArgument("\(field): required") }
-    let components = ref.type.split(separator: "::", omittingEmptySubsequences: false)
-    guard !ref.type.isEmpty, components.allSatisfy({ component in
-      guard let first = component.unicodeScalars.first, first == "_" || (first.isASCII && first.properties.isAlphabetic) else { return false }
-      return component.unicodeScalars.allSatisfy { $0 == "_" || ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) }
-    }) else {
+    guard PolicyParser.isValidEntityType(ref.type) else {
       throw LedgerError.invalidArgument("\(field): entity type \"\(ref.type)\" is not a valid Cedar type name (e.g. Service or Custos::Role)")
     }
     return EntityUID(type: ref.type, id: ref.id)

@@ -1,3 +1,4 @@
+import CustosPolicy
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -36,7 +37,7 @@ struct PolicyWatcher: Service {
   /// Names, sizes and modification times of the set's files: cheap to compute every second.
   private func fingerprint() -> [String] {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: policies.directory)) ?? []
-    return names.sorted().filter(ActivePolicySet.isPolicyFile).map { name in
+    return names.sorted().filter(PolicySet.isSourceFile).map { name in
       let attributes = try? FileManager.default.attributesOfItem(atPath: (policies.directory as NSString).appendingPathComponent(name))
       let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
       return "\(name):\(attributes?[.size] ?? 0):\(modified)"

@@ -50,14 +50,9 @@ struct CheckCommand: AsyncParsableCommand {
 
   /// Parses `Type::"id"` (the id may contain escaped quotes) into an entity reference.
   static func entityRef(_ text: String, name: String = "entity") throws -> Custos_V1_EntityRef {
-    guard let separator = text.range(of: "::\""), text.hasSuffix("\""), separator.upperBound < text.endIndex else {
+    guard let uid = try? PolicyParser.parseEntityUID(text) else {
       throw ValidationError("--\(name) must look like Type::\"id\", got \(text)")
     }
-    let type = String(text[..<separator.lowerBound])
-    let raw = String(text[separator.upperBound..<text.index(before: text.endIndex)])
-    guard let policy = try? PolicyParser.parse("permit(principal == \(type)::\"\(raw)\", action, resource);").first,
-      case let .equal(uid) = policy.principal
-    else { throw ValidationError("--\(name) must look like Type::\"id\", got \(text)") }
     return .with {
       $0.type = uid.type
       $0.id = uid.id

@@ -71,11 +71,10 @@ extension PolicyCommand {
   static func loadSet(_ directory: String) throws -> PolicySet {
     let names = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
     var files: [(name: String, bytes: [UInt8])] = []
-    for name in names where name.hasSuffix(".cedar") || name == "entities.json" || name == "schema.cedarschema" || name == "schema.json" {
+    for name in names where PolicySet.isSourceFile(name) {
       files.append((name, [UInt8](try Data(contentsOf: URL(fileURLWithPath: directory).appendingPathComponent(name)))))
     }
-    guard files.contains(where: { $0.name.hasSuffix(".cedar") }) else { throw CLIError("no .cedar files in \(directory)") }
-    return try PolicySet(files: files)
+    do { return try PolicySet(files: files) } catch PolicySetError.noPolicies { throw CLIError("no .cedar files in \(directory)") }
   }
 
   struct Validate: ParsableCommand {

@@ -78,6 +78,14 @@ import Testing
     }
   }
 
+  @Test func entityReferencesAndTypeNamesParseAlone() throws {
+    #expect(try PolicyParser.parseEntityUID(#"Custos::Role::"pay\"ments""#) == EntityUID(type: "Custos::Role", id: "pay\"ments"))
+    #expect(throws: PolicyParseError.self) { try PolicyParser.parseEntityUID(#"Role::"a" extra"#) }
+    #expect(throws: PolicyParseError.self) { try PolicyParser.parseEntityUID("Role") }
+    for valid in ["Service", "Custos::Role", "_a1::B_2"] { #expect(PolicyParser.isValidEntityType(valid), "\(valid)") }
+    for invalid in ["", "Not A Type", "A::", "::A", "A ::B", "1A", "A//x", "if"] { #expect(!PolicyParser.isValidEntityType(invalid), "\(invalid)") }
+  }
+
   /// Every policy file of Cedar's integration tests and generated corpus parses.
   @Test func parsesEveryConformancePolicyFile() throws {
     let root = try ConformanceData.root()

@@ -14,6 +14,33 @@ public enum PolicyParser {
   }
 }
 
+extension PolicyParser {
+  /// Parses one entity reference written as in policies: `Type::"id"` (`Namespace::Type::"id"`, with the
+  /// id's escapes decoded).
+  public static func parseEntityUID(_ text: String) throws(PolicyParseError) -> EntityUID {
+    var parser = Parser(tokens: try Lexer.tokenize(text))
+    let uid = try parser.entityReference()
+    guard parser.current.kind == .end else { throw parser.fail("unexpected text after the entity reference") }
+    return uid
+  }
+
+  /// True when `type` is a Cedar entity type name: identifiers joined by `::`.
+  public static func isValidEntityType(_ type: String) -> Bool {
+    // The lexer skips whitespace and comments; a type name has neither.
+    guard !type.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0 == "/" }),
+      let tokens = try? Lexer.tokenize(type), tokens.count % 2 == 0
+    else { return false }
+    for (i, token) in tokens.dropLast().enumerated() {
+      switch (i % 2, token.kind) {
+      case let (0, .identifier(name)) where !reservedIdentifiers.contains(name): continue
+      case (1, .symbol(.doubleColon)): continue
+      default: return false
+      }
+    }
+    return true
+  }
+}
+
 /// Reserved words that may not be used as attribute names without quotes, or as identifiers.
 private let reservedIdentifiers: Set<String> = ["true", "false", "if", "then", "else", "in", "is", "like", "has", "__cedar"]
 

@@ -55,6 +55,12 @@ let package = Package(
       dependencies: ["CustosCrypto", "CustosJSON"],
       swiftSettings: strict
     ),
+    // Test doubles shared by the test targets (not a product).
+    .target(
+      name: "CustosLedgerTestSupport",
+      dependencies: ["CustosLedger", "CustosCrypto"],
+      swiftSettings: strict
+    ),
     .target(
       name: "CustosStore",
       dependencies: [
@@ -115,7 +121,7 @@ let package = Package(
     ),
     .testTarget(
       name: "CustosLedgerTests",
-      dependencies: ["CustosLedger", "CustosCrypto", "CustosJSON"],
+      dependencies: ["CustosLedger", "CustosCrypto", "CustosJSON", "CustosLedgerTestSupport"],
       resources: [.copy("Vectors")],
       swiftSettings: strict
     ),
@@ -138,7 +144,7 @@ let package = Package(
     .testTarget(
       name: "CustosServerTests",
       dependencies: [
-        "CustosServer", "CustosProtocol", "CustosLedger", "CustosCrypto",
+        "CustosServer", "CustosProtocol", "CustosLedger", "CustosCrypto", "CustosLedgerTestSupport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
       ],

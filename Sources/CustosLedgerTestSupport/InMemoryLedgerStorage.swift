@@ -1,0 +1,86 @@
+import CustosCrypto
+import CustosLedger
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `LedgerStorage` in memory for tests, with fault injection: fail the next write (after a delay, so a
+/// batch can be prepared on top of it) or every write from now on, like a disk that fills up.
+public final class InMemoryLedgerStorage: LedgerStorage, Sendable {
+  private struct State {
+    var entries: [StoredEntry] = []
+    var nodes: [NodeID: SHA256Digest] = [:]
+    var checkpoints: [SignedCheckpoint] = []
+    var failNext: Int?
+    var failAlways = false
+    var writes = 0
+  }
+
+  private let state = Mutex(State())
+
+  public init() {}
+
+  /// The next write sleeps `milliseconds`, then fails; nothing of it is kept.
+  public func failNextWrite(afterMilliseconds milliseconds: Int = 50) { state.withLock { $0.failNext = milliseconds } }
+
+  /// Every write from now on fails.
+  public func failAllWrites() { state.withLock { $0.failAlways = true } }
+
+  /// Writes attempted so far.
+  public var writes: Int { state.withLock { $0.writes } }
+
+  public func appendBatch(_ batch: LedgerBatch) throws {
+    let (delay, always) = state.withLock { state -> (Int?, Bool) in
+      state.writes += 1
+      defer { state.failNext = nil }
+      return (state.failNext, state.failAlways)
+    }
+    if let delay {
+      usleep(UInt32(delay * 1000))
+      throw LedgerError.unavailable("disk full (simulated)")
+    }
+    if always { throw LedgerError.unavailable("disk full (simulated)") }
+    state.withLock { state in
+      state.entries += batch.entries
+      for entry in batch.entries { state.nodes[NodeID(level: 0, index: entry.index)] = entry.leafHash }
+      for (id, hash) in batch.closedNodes { state.nodes[id] = hash }
+      state.checkpoints.append(batch.checkpoint)
+    }
+  }
+
+  public func latestCheckpoint() throws -> SignedCheckpoint? { state.withLock { $0.checkpoints.last } }
+
+  public func checkpoints(sizes: ClosedRange<UInt64>) throws -> [SignedCheckpoint] {
+    state.withLock { $0.checkpoints.filter { sizes.contains($0.checkpoint.size) } }
+  }
+
+  public func nodeHashes(_ ids: [NodeID]) throws -> [NodeID: SHA256Digest] {
+    state.withLock { state in Dictionary(uniqueKeysWithValues: Set(ids).compactMap { id in state.nodes[id].map { (id, $0) } }) }
+  }
+
+  public func forEachEntry(in range: Range<UInt64>, _ body: (StoredEntry) throws -> Bool) throws {
+    for entry in state.withLock({ $0.entries }) where range.contains(entry.index) { guard try body(entry) else { return } }
+  }
+
+  public func entryBytes(in range: Range<UInt64>) throws -> EntryBytesChunk {
+    var chunk = EntryBytesChunk()
+    try forEachEntry(in: range) { entry in
+      entry.canonical.withUnsafeBytes { chunk.append(index: entry.index, canonical: $0, storedLeafHash: entry.leafHash) }
+      return true
+    }
+    return chunk
+  }
+
+  public func query(_ query: LedgerQuery) throws -> [StoredEntry] {
+    state.withLock { state in
+      Array(state.entries.filter { entry in
+        entry.index >= query.startIndex && (query.kind.map { $0 == entry.kind } ?? true)
+          && (query.actor.map { $0 == entry.actor } ?? true) && (query.action.map { $0 == entry.action } ?? true)
+          && (query.resource.map { $0 == entry.resource } ?? true) && (query.outcome.map { $0 == entry.outcome } ?? true)
+          && (query.timeFrom.map { entry.time >= $0 } ?? true) && (query.timeTo.map { entry.time < $0 } ?? true)
+      }.prefix(query.limit))
+    }
+  }
+}

@@ -16,6 +16,7 @@ let package = Package(
     .library(name: "CustosJSON", targets: ["CustosJSON"]),
     .library(name: "CustosLedger", targets: ["CustosLedger"]),
     .library(name: "CustosPolicy", targets: ["CustosPolicy"]),
+    .library(name: "CustosKeys", targets: ["CustosKeys"]),
     .library(name: "CustosStore", targets: ["CustosStore"]),
     .library(name: "CustosProtocol", targets: ["CustosProtocol"]),
     .library(name: "CustosServer", targets: ["CustosServer"]),
@@ -55,6 +56,11 @@ let package = Package(
       dependencies: ["CustosCrypto", "CustosJSON"],
       swiftSettings: strict
     ),
+    .target(
+      name: "CustosKeys",
+      dependencies: ["CustosCrypto", "CustosJSON"],
+      swiftSettings: strict
+    ),
     // Test doubles shared by the test targets (not a product).
     .target(
       name: "CustosLedgerTestSupport",
@@ -64,7 +70,7 @@ let package = Package(
     .target(
       name: "CustosStore",
       dependencies: [
-        "CustosLedger", "CustosCrypto",
+        "CustosLedger", "CustosKeys", "CustosCrypto",
         .product(name: "GRDB", package: "GRDB.swift"),
         .product(name: "GRDBSQLite", package: "GRDB.swift"),
       ],
@@ -134,6 +140,11 @@ let package = Package(
       name: "CustosPolicyTests",
       dependencies: ["CustosPolicy", "CustosJSON"],
       resources: [.copy("Conformance")],
+      swiftSettings: strict
+    ),
+    .testTarget(
+      name: "CustosKeysTests",
+      dependencies: ["CustosKeys", "CustosCrypto"],
       swiftSettings: strict
     ),
     .testTarget(

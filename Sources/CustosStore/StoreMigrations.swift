@@ -52,6 +52,36 @@ enum StoreMigrations {
           """)
       }
     }
+    // Keyring keys are stored wrapped by the root key; the root key itself is never in the database,
+    // only its public id (to tell which sealed file the wrapped keys belong to).
+    migrator.registerMigration("v2-keys") { db in
+      try db.execute(sql: """
+        CREATE TABLE key_meta (
+          name TEXT PRIMARY KEY,
+          value TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE keyrings (
+          name TEXT PRIMARY KEY,
+          created_at INTEGER NOT NULL,
+          latest_version INTEGER NOT NULL,
+          min_decryption_version INTEGER NOT NULL,
+          min_available_version INTEGER NOT NULL,
+          rotation_period_s INTEGER NOT NULL,
+          destroy_at INTEGER,
+          destroyed INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE keyring_versions (
+          keyring TEXT NOT NULL REFERENCES keyrings(name),
+          version INTEGER NOT NULL,
+          wrapped_key BLOB NOT NULL,
+          created_at INTEGER NOT NULL,
+          usage_reserved INTEGER NOT NULL,
+          destroy_at INTEGER,
+          destroyed INTEGER NOT NULL,
+          PRIMARY KEY (keyring, version)
+        ) WITHOUT ROWID;
+        """)
+    }
     return migrator
   }
 }

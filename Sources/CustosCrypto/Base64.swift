@@ -1,5 +1,5 @@
-/// Standard base64 (RFC 4648 §4) with padding, strict decoding. Kept here so the ledger needs no Foundation.
-enum Base64 {
+/// Standard base64 (RFC 4648 §4) with padding, strict decoding, without Foundation.
+public enum Base64 {
   private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
   private static let reverse: [Int8] = {
     var table = [Int8](repeating: -1, count: 256)
@@ -7,7 +7,8 @@ enum Base64 {
     return table
   }()
 
-  static func encode(_ bytes: [UInt8]) -> String {
+  /// Padded base64 of `bytes`.
+  public static func encode(_ bytes: [UInt8]) -> String {
     var out = [UInt8]()
     out.reserveCapacity((bytes.count + 2) / 3 * 4)
     var i = 0
@@ -27,7 +28,8 @@ enum Base64 {
     return String(decoding: out, as: UTF8.self)
   }
 
-  static func decode(_ text: some StringProtocol) -> [UInt8]? {
+  /// Decodes padded base64; nil for any character, padding or length outside RFC 4648 §4.
+  public static func decode(_ text: some StringProtocol) -> [UInt8]? {
     let chars = Array(text.utf8)
     guard chars.count % 4 == 0 else { return nil }
     var out = [UInt8]()

@@ -88,7 +88,7 @@ let package = Package(
     .target(
       name: "CustosServer",
       dependencies: [
-        "CustosCrypto", "CustosJSON", "CustosLedger", "CustosPolicy", "CustosStore", "CustosProtocol",
+        "CustosCrypto", "CustosJSON", "CustosKeys", "CustosLedger", "CustosPolicy", "CustosStore", "CustosProtocol",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

@@ -159,16 +159,20 @@ public final class KeyManager: Sendable {
 
   // MARK: Unsealing
 
-  /// Unseals with the passphrase (blocks for the Argon2id cost). Already unsealed: no change.
+  /// Unseals with the passphrase (blocks for the Argon2id cost). Already unsealed: the passphrase is
+  /// still checked, so a wrong one is never answered with success.
   public func unseal(passphrase: SecretBytes) throws(KeyError) -> String {
-    let sealed: SealedRootKey
     switch phase.withLock({ $0 }) {
     case .uninitialized: throw .notInitialized
-    case let .unsealed(unsealed): return unsealed.root.id
-    case let .sealed(current, _): sealed = current
+    case let .unsealed(unsealed):
+      let unsealKey = try unsealed.sealed.unsealKey(passphrase: passphrase)
+      guard ConstantTime.equals(Array(unsealKey.checkValue.utf8), Array(unsealed.unsealKey.checkValue.utf8)) else {
+        throw .unsealRefused("the passphrase does not unseal the root key")
+      }
+      return unsealed.root.id
+    case let .sealed(sealed, _):
+      return try finishUnseal(with: try sealed.unsealKey(passphrase: passphrase))
     }
-    let unsealKey = try sealed.unsealKey(passphrase: passphrase)
-    return try finishUnseal(with: unsealKey)
   }
 
   /// Adds one Shamir share. Returns the root key id once the threshold is reached, nil while more are

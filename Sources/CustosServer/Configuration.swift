@@ -19,6 +19,16 @@ public struct Configuration: Sendable, Equatable {
   public var ledgerOrigin = "custos.local/ledger"
   /// Largest canonical ledger entry accepted, in bytes.
   public var maximumEntryBytes = 64 * 1024
+  /// A file holding the root-key passphrase (0600): unseal at start without an operator.
+  public var rootPassphraseFile: String?
+  /// With a passphrase and no root key yet, create one at start (development and first installs).
+  public var autoInit = false
+  /// How often scheduled key destructions and periodic rotations are carried out.
+  public var keyMaintenanceInterval: Duration = .seconds(60)
+  /// Record encryption-context values in key ledger entries (by default only their keys).
+  public var auditContextValues = false
+  /// Test-only: exit the process at this named step (e.g. `rotate-root.committed`) to test crash safety.
+  public var failpoint: String?
 
   public init() {}
 
@@ -32,6 +42,9 @@ public struct Configuration: Sendable, Equatable {
   public enum Key: String, CaseIterable, Sendable {
     case listen, httpListen = "http_listen", dataDir = "data_dir", policiesDir = "policies_dir", keysDir = "keys_dir"
     case logLevel = "log_level", ledgerOrigin = "ledger_origin", maxEntryBytes = "max_entry_bytes"
+    case rootPassphraseFile = "root_passphrase_file", autoInit = "auto_init"
+    case keyMaintenanceInterval = "key_maintenance_interval", auditContextValues = "audit_context_values"
+    case failpoint
 
     /// The environment variable: `CUSTOS_` + upper-cased key.
     public var environmentName: String { "CUSTOS_" + rawValue.uppercased() }
@@ -103,6 +116,27 @@ public struct Configuration: Sendable, Equatable {
     case .maxEntryBytes:
       guard let n = Int(value), (1024...(4 * 1024 * 1024)).contains(n) else { throw fail("a byte count between 1024 and 4194304") }
       maximumEntryBytes = n
+    case .rootPassphraseFile:
+      rootPassphraseFile = value.isEmpty ? nil : value
+    case .autoInit:
+      guard let flag = Self.boolean(value) else { throw fail("true or false") }
+      autoInit = flag
+    case .keyMaintenanceInterval:
+      guard let seconds = Int(value), (1...86_400).contains(seconds) else { throw fail("a number of seconds between 1 and 86400") }
+      keyMaintenanceInterval = .seconds(seconds)
+    case .auditContextValues:
+      guard let flag = Self.boolean(value) else { throw fail("true or false") }
+      auditContextValues = flag
+    case .failpoint:
+      failpoint = value.isEmpty ? nil : value
+    }
+  }
+
+  private static func boolean(_ value: String) -> Bool? {
+    switch value.lowercased() {
+    case "true", "1", "yes", "on": return true
+    case "false", "0", "no", "off": return false
+    default: return nil
     }
   }
 }

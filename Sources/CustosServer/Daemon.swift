@@ -1,4 +1,5 @@
 import CustosCrypto
+import CustosKeys
 import CustosLedger
 import CustosStore
 import Foundation
@@ -15,20 +16,31 @@ public enum Daemon {
   }
 
   /// Runs until SIGTERM/SIGINT. `onListening` receives the bound gRPC address (useful with port 0).
+  /// `rootPassphrase` (from the environment) unseals the root key at start, as `root_passphrase_file` does.
   public static func run(
-    configuration: Configuration, logger: Logger, onListening: @escaping @Sendable (String) -> Void = { _ in }
+    configuration: Configuration, rootPassphrase: SecretBytes? = nil, logger: Logger,
+    onListening: @escaping @Sendable (String) -> Void = { _ in }
   ) async throws {
-    let ledger = try openLedger(configuration: configuration, logger: logger)
+    let (ledger, store) = try openLedger(configuration: configuration, logger: logger)
+    let audit = KeyAudit(ledger: ledger, recordContextValues: configuration.auditContextValues)
+    let keys = try openKeyManager(configuration: configuration, store: store, logger: logger)
+    let argon2 = ConcurrencyLimit(permits: 1)
+    try await unsealAtStart(
+      keys, passphrase: try rootPassphrase ?? readPassphraseFile(configuration.rootPassphraseFile),
+      autoInit: configuration.autoInit, audit: audit, argon2: argon2, logger: logger)
     let policies: ActivePolicySet
     do {
       policies = try await ActivePolicySet(directory: configuration.policiesDirectory, ledger: ledger, logger: logger)
     } catch {
       throw StartupFailure(description: "the policy set in \(configuration.policiesDirectory) does not load: \(error)")
     }
-    let health = HealthService(services: ["custos.v1.AuditLog", "custos.v1.Authorization", "custos.v1.PolicyAdmin"])
+    let health = HealthService(services: [
+      "custos.v1.AuditLog", "custos.v1.Authorization", "custos.v1.PolicyAdmin", "custos.v1.Keys", "custos.v1.Operator",
+    ])
     let services: [any RegistrableRPCService] = [
       AuditLogService(ledger: ledger), AuthorizationService(policies: policies, ledger: ledger),
-      PolicyAdminService(policies: policies), health, try ReflectionService(),
+      PolicyAdminService(policies: policies), KeysService(keys: keys, audit: audit),
+      OperatorService(keys: keys, audit: audit, argon2: argon2), health, try ReflectionService(),
     ]
     let transport = HTTP2ServerTransport.Posix(
       address: try socketAddress(configuration.listen), transportSecurity: .plaintext, config: .defaults)
@@ -39,6 +51,7 @@ public enum Daemon {
         onShutdown: { health.markAllNotServing() })
     ]
     lifecycle.append(PolicyWatcher(policies: policies, logger: logger))
+    lifecycle.append(KeyMaintenanceService(keys: keys, audit: audit, interval: configuration.keyMaintenanceInterval, logger: logger))
     if let http = configuration.httpListen {
       lifecycle.append(HTTPSidePort.application(address: http, health: health, logger: logger))
     }
@@ -48,13 +61,13 @@ public enum Daemon {
     let size = await ledger.size
     logger.info("custosd starting", metadata: [
       "data_dir": "\(configuration.dataDirectory)", "ledger_size": "\(size)",
-      "origin": "\(configuration.ledgerOrigin)",
+      "origin": "\(configuration.ledgerOrigin)", "keys": "\(keys.status)",
     ])
     try await group.run()
     logger.info("custosd stopped")
   }
 
-  static func openLedger(configuration: Configuration, logger: Logger) throws -> Ledger {
+  static func openLedger(configuration: Configuration, logger: Logger) throws -> (Ledger, SQLiteStore) {
     let fileManager = FileManager.default
     do {
       try fileManager.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
@@ -69,8 +82,10 @@ public enum Daemon {
     var options = Ledger.Options()
     options.limits.maximumEntryBytes = configuration.maximumEntryBytes
     do {
-      return try Ledger(
-        storage: store.ledgerStorage, signer: NoteSigner(name: configuration.ledgerOrigin, privateKey: signing.key), options: options)
+      return (
+        try Ledger(storage: store.ledgerStorage, signer: NoteSigner(name: configuration.ledgerOrigin, privateKey: signing.key), options: options),
+        store
+      )
     } catch LedgerError.invalidArgument(let why) {
       throw StartupFailure(description: """
         the latest checkpoint in \(configuration.dataDirectory) does not verify with \
@@ -78,6 +93,67 @@ public enum Daemon {
         Start with the keys directory and origin this ledger was created with.
         """)
     }
+  }
+
+  static func openKeyManager(configuration: Configuration, store: SQLiteStore, logger: Logger) throws -> KeyManager {
+    var options = KeyManager.Options()
+    if let failpoint = configuration.failpoint {
+      options.failpoint = { step in
+        guard step == failpoint else { return }
+        logger.critical("failpoint \(step) reached: exiting as a crash would")
+        _exit(86)
+      }
+    }
+    do {
+      return try KeyManager(storage: store.keyStorage, rootStore: try SealedRootKeyFiles(directory: configuration.keysDirectory), options: options)
+    } catch {
+      throw StartupFailure(description: "the sealed root key in \(configuration.keysDirectory) cannot be read: \(error)")
+    }
+  }
+
+  /// Unseals (or, with `auto_init`, initializes) with a passphrase given at start; without one the
+  /// daemon serves sealed and key RPCs answer UNAVAILABLE until an operator unseals.
+  static func unsealAtStart(
+    _ keys: KeyManager, passphrase: SecretBytes?, autoInit: Bool, audit: KeyAudit, argon2: ConcurrencyLimit, logger: Logger
+  ) async throws {
+    guard let passphrase else {
+      if keys.status == .uninitialized {
+        logger.notice("no root key yet: key RPCs are unavailable until `custos operator init`")
+      } else {
+        logger.notice("started sealed: key RPCs are unavailable until `custos operator unseal`")
+      }
+      return
+    }
+    let initialize = keys.status == .uninitialized
+    if initialize && !autoInit {
+      throw StartupFailure(description: "a root passphrase was given but no root key exists: run `custos operator init`, or set auto_init")
+    }
+    do {
+      let (id, _) = try await audit.audited(initialize ? "root_init" : "unseal", caller: "custosd", keyring: nil, details: ["method": .string("passphrase")]) {
+        () async throws -> String in
+        try await OperatorService.blocking(argon2) { initialize ? try keys.initialize(passphrase: passphrase) : try keys.unseal(passphrase: passphrase) }
+      } describe: { ["root_key_id": .string($0)] }
+      logger.notice(initialize ? "created and sealed a new root key" : "unsealed with the configured passphrase", metadata: ["root_key_id": "\(id)"])
+    } catch {
+      throw StartupFailure(description: "cannot \(initialize ? "initialize" : "unseal") the root key with the configured passphrase: \(error)")
+    }
+  }
+
+  /// The passphrase file's contents without a trailing newline; it must not be readable by others.
+  static func readPassphraseFile(_ path: String?) throws -> SecretBytes? {
+    guard let path else { return nil }
+    var status = stat()
+    guard stat(path, &status) == 0 else { throw StartupFailure(description: "root_passphrase_file \(path): \(String(cString: strerror(errno)))") }
+    guard status.st_mode & 0o077 == 0 else {
+      throw StartupFailure(description: "root_passphrase_file \(path) is readable by group or others; run: chmod 600 \(path)")
+    }
+    guard var bytes = FileManager.default.contents(atPath: path).map({ [UInt8]($0) }) else {
+      throw StartupFailure(description: "root_passphrase_file \(path): cannot read it")
+    }
+    defer { SecretBytes.wipe(&bytes) }
+    var end = bytes.count
+    while end > 0, bytes[end - 1] == 0x0a || bytes[end - 1] == 0x0d { end -= 1 }
+    return SecretBytes(copying: bytes[0..<end])
   }
 
   static func socketAddress(_ address: HostPort) throws -> GRPCNIOTransportCore.SocketAddress {

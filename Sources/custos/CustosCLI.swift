@@ -5,7 +5,7 @@ import ArgumentParser
 struct CustosCLI: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "custos",
-    abstract: "Talk to a running custosd: authorization checks, policies and the audit ledger.",
+    abstract: "Talk to a running custosd: authorization checks, policies, the audit ledger and keys.",
     discussion: "The daemon is found by --server HOST:PORT or the CUSTOS_SERVER environment variable (default 127.0.0.1:7443).",
-    subcommands: [LedgerCommand.self, CheckCommand.self, PolicyCommand.self])
+    subcommands: [LedgerCommand.self, CheckCommand.self, PolicyCommand.self, KeysCommand.self, OperatorCommand.self])
 }

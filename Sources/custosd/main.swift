@@ -1,4 +1,5 @@
 import ArgumentParser
+import CustosCrypto
 import CustosServer
 import Foundation
 import Logging
@@ -12,7 +13,11 @@ struct CustosDaemonCommand: AsyncParsableCommand {
     discussion: """
       Settings come from defaults, then --config FILE (a JSON object), then CUSTOS_* environment variables
       (CUSTOS_LISTEN, CUSTOS_HTTP_LISTEN, CUSTOS_DATA_DIR, CUSTOS_POLICIES_DIR, CUSTOS_KEYS_DIR,
-      CUSTOS_LOG_LEVEL, CUSTOS_LEDGER_ORIGIN, CUSTOS_MAX_ENTRY_BYTES), then these flags.
+      CUSTOS_LOG_LEVEL, CUSTOS_LEDGER_ORIGIN, CUSTOS_MAX_ENTRY_BYTES, CUSTOS_ROOT_PASSPHRASE_FILE,
+      CUSTOS_AUTO_INIT, CUSTOS_KEY_MAINTENANCE_INTERVAL, CUSTOS_AUDIT_CONTEXT_VALUES), then these flags.
+
+      The root key unseals at start from CUSTOS_ROOT_PASSPHRASE (removed from the environment once read)
+      or --root-passphrase-file; otherwise custosd starts sealed and waits for `custos operator unseal`.
       """)
 
   @Option(help: "A JSON configuration file.") var config: String?
@@ -23,6 +28,8 @@ struct CustosDaemonCommand: AsyncParsableCommand {
   @Option(help: "Directory for key files, created 0600 (default ./keys).") var keysDir: String?
   @Option(help: "trace, debug, info, notice, warning, error or critical (default info).") var logLevel: String?
   @Option(help: "Checkpoint origin line (default custos.local/ledger).") var ledgerOrigin: String?
+  @Option(help: "A file (mode 0600) holding the root-key passphrase: unseal at start.") var rootPassphraseFile: String?
+  @Flag(help: "With a passphrase and no root key yet, create one (development, first install).") var autoInit = false
 
   func run() async throws {
     var overrides: [Configuration.Key: String] = [:]
@@ -33,6 +40,15 @@ struct CustosDaemonCommand: AsyncParsableCommand {
     overrides[.keysDir] = keysDir
     overrides[.logLevel] = logLevel
     overrides[.ledgerOrigin] = ledgerOrigin
+    overrides[.rootPassphraseFile] = rootPassphraseFile
+    if autoInit { overrides[.autoInit] = "true" }
+    // The passphrase is a secret: read once, out of the environment (children must not inherit it),
+    // and kept out of Configuration, which is printable.
+    var rootPassphrase: SecretBytes?
+    if var value = ProcessInfo.processInfo.environment["CUSTOS_ROOT_PASSPHRASE"].map({ Array($0.utf8) }) {
+      rootPassphrase = SecretBytes(consuming: &value)
+      unsetenv("CUSTOS_ROOT_PASSPHRASE")
+    }
     let configuration: Configuration
     do {
       configuration = try Configuration.load(file: config, environment: ProcessInfo.processInfo.environment, overrides: overrides)
@@ -47,7 +63,7 @@ struct CustosDaemonCommand: AsyncParsableCommand {
     }
     let logger = Logger(label: "custosd")
     do {
-      try await Daemon.run(configuration: configuration, logger: logger)
+      try await Daemon.run(configuration: configuration, rootPassphrase: rootPassphrase, logger: logger)
     } catch {
       logger.critical("custosd cannot run: \(error)")
       throw ExitCode(1)

@@ -123,3 +123,13 @@ import Testing
     #expect(try manager.unseal(share: shares[0]) != nil)
   }
 }
+
+extension SealingTests {
+  @Test func aWrongPassphraseIsRefusedEvenWhenAlreadyUnsealed() throws {
+    let manager = try KeyManagerFixture().initialized()
+    #expect(throws: KeyError.unsealRefused("the passphrase does not unseal the root key")) {
+      try manager.unseal(passphrase: KeyManagerFixture.secret("not the passphrase"))
+    }
+    #expect(try manager.unseal(passphrase: KeyManagerFixture.secret(KeyManagerFixture.passphrase)).count == 16)
+  }
+}

@@ -146,14 +146,19 @@ import Testing
   @Test func healthWatchersSeeShutdownAndDoNotBlockIt() async throws {
     let daemon = try DaemonProcess()
     let port = daemon.grpcPort
+    let (firstStatus, announce) = AsyncStream.makeStream(of: Void.self)
     let seen = Task {
       try await withDaemonClients(port: port) { _, client in
         try await Grpc_Health_V1_Health.Client(wrapping: client).watch(.init()) { response in
-          try await response.messages.reduce(into: [Grpc_Health_V1_HealthCheckResponse.ServingStatus]()) { $0.append($1.status) }
+          try await response.messages.reduce(into: [Grpc_Health_V1_HealthCheckResponse.ServingStatus]()) {
+            $0.append($1.status)
+            announce.yield()
+          }
         }
       }
     }
-    try await Task.sleep(for: .milliseconds(300))
+    // Shut down only once the watch is established (a fixed sleep is too short on a loaded machine).
+    for await _ in firstStatus { break }
     let started = ContinuousClock.now
     #expect(daemon.terminate() == 0)
     #expect(ContinuousClock.now - started < .seconds(10))

@@ -26,3 +26,12 @@ func auditEvent(_ i: Int, actor: String = "Service::\"billing-worker\"", details
 }
 
 import Foundation
+
+/// The canonical text of entries `from..<to`.
+func ledgerEntries(_ log: Custos_V1_AuditLog.Client<HTTP2ClientTransport.Posix>, from: UInt64, to: UInt64) async throws -> [String] {
+  try await log.getEntries(.with { $0.start = from; $0.end = to }) { response in
+    var texts: [String] = []
+    for try await entry in response.messages { texts.append(String(decoding: entry.canonical, as: UTF8.self)) }
+    return texts
+  }
+}

@@ -21,7 +21,7 @@ final class DaemonProcess: @unchecked Sendable {
   }
 
   /// Starts a daemon on fresh directories, or on `reusing`'s directories after a restart.
-  init(reusing previous: DaemonProcess? = nil, extraArguments: [String] = []) throws {
+  init(reusing previous: DaemonProcess? = nil, extraArguments: [String] = [], environment: [String: String] = [:]) throws {
     let base = FileManager.default.temporaryDirectory.appendingPathComponent("custos-e2e-\(UUID().uuidString)")
     dataDirectory = previous?.dataDirectory ?? base.appendingPathComponent("data")
     keysDirectory = previous?.keysDirectory ?? base.appendingPathComponent("keys")
@@ -30,6 +30,7 @@ final class DaemonProcess: @unchecked Sendable {
     process.arguments = [
       "--listen", "127.0.0.1:0", "--http-listen", "off", "--data-dir", dataDirectory.path, "--keys-dir", keysDirectory.path,
     ] + policies + extraArguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let pipe = Pipe()
     process.standardError = pipe
     process.standardOutput = FileHandle.nullDevice

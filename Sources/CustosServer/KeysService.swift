@@ -1,0 +1,317 @@
+import CustosCrypto
+import CustosJSON
+import CustosKeys
+import CustosLedger
+import CustosProtocol
+import Foundation
+import GRPCCore
+
+/// `custos.v1.Keys`: keyrings and their use. Each call is recorded in the ledger before it is answered;
+/// a call whose record cannot be made durable gets UNAVAILABLE and no result.
+struct KeysService: Custos_V1_Keys.SimpleServiceProtocol {
+  let keys: KeyManager
+  let audit: KeyAudit
+  static let maximumBatch = 1000
+
+  // MARK: Use
+
+  func encrypt(request: Custos_V1_EncryptRequest, context: ServerContext) async throws -> Custos_V1_EncryptResponse {
+    try await recorded([encryptOne(request.keyring, request.plaintext, request.context, caller: Caller.of(context))])[0].get()
+  }
+
+  func decrypt(request: Custos_V1_DecryptRequest, context: ServerContext) async throws -> Custos_V1_DecryptResponse {
+    try await recorded([decryptOne(request.keyring, request.ciphertext, request.context, caller: Caller.of(context))])[0].get()
+  }
+
+  func rewrap(request: Custos_V1_RewrapRequest, context: ServerContext) async throws -> Custos_V1_RewrapResponse {
+    try await recorded([rewrapOne(request.keyring, request.ciphertext, request.context, caller: Caller.of(context))])[0].get()
+  }
+
+  func generateDataKey(request: Custos_V1_GenerateDataKeyRequest, context: ServerContext) async throws -> Custos_V1_GenerateDataKeyResponse {
+    let caller = Caller.of(context)
+    let outcome: Outcome<Custos_V1_GenerateDataKeyResponse>
+    do {
+      let encryptionContext = try EncryptionContext(request.context)
+      let generated = try keys.generateDataKey(keyring: request.keyring, context: encryptionContext)
+      var details = audit.contextDetails(encryptionContext)
+      details["keyring"] = .string(request.keyring)
+      details["version"] = .integer(Int64(generated.encrypted.version))
+      details["plaintext_returned"] = .bool(!request.wrappedOnly)
+      outcome = (
+        rotationEvents(generated.encrypted.rotation, caller: caller)
+          + [audit.event("datakey", caller: caller, resource: KeyAudit.resource(request.keyring), outcome: "ok", details: details)],
+        .success(.with {
+          if !request.wrappedOnly { $0.plaintext = generated.plaintext.withUnsafeBytes { Data($0) } }
+          $0.ciphertext = Data(generated.encrypted.ciphertext)
+          $0.keyVersion = generated.encrypted.version
+        })
+      )
+    } catch {
+      outcome = ([failureEvent("datakey", error, caller: caller, keyring: request.keyring)], .failure(RPCErrors.map(error)))
+    }
+    return try await recorded([outcome])[0].get()
+  }
+
+  func batchEncrypt(request: Custos_V1_BatchEncryptRequest, context: ServerContext) async throws -> Custos_V1_BatchEncryptResponse {
+    try Self.checkBatch(request.items.count)
+    let caller = Caller.of(context)
+    let results = try await recorded(request.items.map { encryptOne(request.keyring, $0.plaintext, $0.context, caller: caller) })
+    return .with { $0.results = Self.items(results) }
+  }
+
+  func batchDecrypt(request: Custos_V1_BatchDecryptRequest, context: ServerContext) async throws -> Custos_V1_BatchDecryptResponse {
+    try Self.checkBatch(request.items.count)
+    let caller = Caller.of(context)
+    let results = try await recorded(request.items.map { decryptOne(request.keyring, $0.ciphertext, $0.context, caller: caller) })
+    return .with { $0.results = Self.items(results) }
+  }
+
+  func batchRewrap(request: Custos_V1_BatchRewrapRequest, context: ServerContext) async throws -> Custos_V1_BatchRewrapResponse {
+    try Self.checkBatch(request.items.count)
+    let caller = Caller.of(context)
+    let results = try await recorded(request.items.map { rewrapOne(request.keyring, $0.ciphertext, $0.context, caller: caller) })
+    return .with { $0.results = Self.items(results) }
+  }
+
+  /// The ledger events of one item (a forced rotation, then the operation) and its answer.
+  typealias Outcome<Response> = (events: [LedgerEvent], response: Result<Response, RPCError>)
+
+  /// Records every item's events in one append, then attaches each item's receipt (that of its last
+  /// event). If the ledger cannot record them, no item is answered: UNAVAILABLE for the call.
+  private func recorded<Response: ReceiptCarrying>(_ outcomes: [Outcome<Response>]) async throws -> [Result<Response, RPCError>] {
+    let receipts = try await RPCErrors.mapping { try await audit.ledger.append(outcomes.flatMap(\.events)) }
+    var next = 0
+    return outcomes.map { outcome in
+      next += outcome.events.count
+      let receipt = receipts[next - 1]
+      return outcome.response.map { $0.with(receipt: receipt) }
+    }
+  }
+
+  // MARK: Administration
+
+  func createKeyring(request: Custos_V1_CreateKeyringRequest, context: ServerContext) async throws -> Custos_V1_KeyringResponse {
+    try await administer("create", request.name, context, details: ["rotation_period_seconds": .integer(request.rotationPeriodSeconds)]) {
+      try keys.createKeyring(name: request.name, rotationPeriodSeconds: request.rotationPeriodSeconds)
+    }
+  }
+
+  func getKeyring(request: Custos_V1_GetKeyringRequest, context: ServerContext) async throws -> Custos_V1_KeyringResponse {
+    let info = try RPCErrors.mapping { try keys.keyring(request.name) }
+    return .with { $0.keyring = Self.keyring(info) }
+  }
+
+  func listKeyrings(request: Custos_V1_ListKeyringsRequest, context: ServerContext) async throws -> Custos_V1_ListKeyringsResponse {
+    let infos = try RPCErrors.mapping { try keys.keyrings() }
+    return .with { $0.keyrings = infos.map(Self.keyring) }
+  }
+
+  func rotate(request: Custos_V1_RotateRequest, context: ServerContext) async throws -> Custos_V1_KeyringResponse {
+    try await administer("rotate", request.keyring, context, details: ["reason": .string("requested")]) {
+      try keys.rotate(keyring: request.keyring)
+    }
+  }
+
+  func setMinDecryptionVersion(request: Custos_V1_SetMinDecryptionVersionRequest, context: ServerContext) async throws -> Custos_V1_KeyringResponse {
+    try await administer("min_decryption_version", request.keyring, context, details: ["min_decryption_version": .integer(Int64(request.version))]) {
+      try keys.setMinDecryptionVersion(keyring: request.keyring, version: request.version)
+    }
+  }
+
+  func trim(request: Custos_V1_TrimRequest, context: ServerContext) async throws -> Custos_V1_KeyringResponse {
+    try await administer("trim", request.keyring, context, details: ["min_available_version": .integer(Int64(request.minAvailableVersion))]) {
+      try keys.trim(keyring: request.keyring, minAvailableVersion: request.minAvailableVersion)
+    }
+  }
+
+  func scheduleDestroy(request: Custos_V1_ScheduleDestroyRequest, context: ServerContext) async throws -> Custos_V1_KeyringResponse {
+    let days = request.waitingDays == 0 ? KeyManager.defaultDestroyWaitingDays : Int(request.waitingDays)
+    var details: [String: JSONValue] = ["waiting_days": .integer(Int64(days))]
+    if request.version != 0 { details["version"] = .integer(Int64(request.version)) }
+    return try await administer("destroy_schedule", request.keyring, context, details: details) {
+      try keys.scheduleDestroy(keyring: request.keyring, version: request.version == 0 ? nil : request.version, waitingDays: days)
+    }
+  }
+
+  func cancelDestroy(request: Custos_V1_CancelDestroyRequest, context: ServerContext) async throws -> Custos_V1_KeyringResponse {
+    var details: [String: JSONValue] = [:]
+    if request.version != 0 { details["version"] = .integer(Int64(request.version)) }
+    return try await administer("destroy_cancel", request.keyring, context, details: details) {
+      try keys.cancelDestroy(keyring: request.keyring, version: request.version == 0 ? nil : request.version)
+    }
+  }
+
+  /// A keyring change: run off the cooperative pool (it writes and fsyncs), recorded either way.
+  private func administer(
+    _ operation: String, _ keyring: String, _ context: ServerContext, details: [String: JSONValue],
+    _ body: @escaping @Sendable () throws -> KeyringInfo
+  ) async throws -> Custos_V1_KeyringResponse {
+    let (info, receipt) = try await audit.audited(operation, caller: Caller.of(context), keyring: keyring, details: details) {
+      () async throws -> KeyringInfo in
+      try await BlockingWork.run(body)
+    } describe: { info in
+      ["latest_version": .integer(Int64(info.latestVersion))]
+    }
+    return .with {
+      $0.keyring = Self.keyring(info)
+      $0.receipt = AuditLogService.receipt(receipt)
+    }
+  }
+
+  // MARK: One item
+
+  private func encryptOne(
+    _ keyring: String, _ plaintext: Data, _ context: [String: String], caller: String
+  ) -> Outcome<Custos_V1_EncryptResponse> {
+    do {
+      let encryptionContext = try EncryptionContext(context)
+      var plaintextBytes = [UInt8](plaintext)
+      defer { SecretBytes.wipe(&plaintextBytes) }
+      let encrypted = try keys.encrypt(keyring: keyring, plaintext: plaintextBytes, context: encryptionContext)
+      var details = audit.contextDetails(encryptionContext)
+      details["keyring"] = .string(keyring)
+      details["version"] = .integer(Int64(encrypted.version))
+      return (
+        rotationEvents(encrypted.rotation, caller: caller)
+          + [audit.event("encrypt", caller: caller, resource: KeyAudit.resource(keyring), outcome: "ok", details: details)],
+        .success(.with {
+          $0.ciphertext = Data(encrypted.ciphertext)
+          $0.keyVersion = encrypted.version
+        })
+      )
+    } catch {
+      return ([failureEvent("encrypt", error, caller: caller, keyring: keyring)], .failure(RPCErrors.map(error)))
+    }
+  }
+
+  private func decryptOne(
+    _ keyring: String, _ ciphertext: Data, _ context: [String: String], caller: String
+  ) -> Outcome<Custos_V1_DecryptResponse> {
+    do {
+      let encryptionContext = try EncryptionContext(context)
+      let opened = try keys.decrypt(keyring: keyring, ciphertext: [UInt8](ciphertext), context: encryptionContext)
+      var details = audit.contextDetails(encryptionContext)
+      details["keyring"] = .string(keyring)
+      details["version"] = .integer(Int64(opened.version))
+      return (
+        [audit.event("decrypt", caller: caller, resource: KeyAudit.resource(keyring), outcome: "ok", details: details)],
+        .success(.with {
+          $0.plaintext = opened.plaintext.withUnsafeBytes { Data($0) }
+          $0.keyVersion = opened.version
+        })
+      )
+    } catch {
+      return ([failureEvent("decrypt", error, caller: caller, keyring: keyring)], .failure(RPCErrors.map(error)))
+    }
+  }
+
+  private func rewrapOne(
+    _ keyring: String, _ ciphertext: Data, _ context: [String: String], caller: String
+  ) -> Outcome<Custos_V1_RewrapResponse> {
+    do {
+      let encryptionContext = try EncryptionContext(context)
+      let rewrapped = try keys.rewrap(keyring: keyring, ciphertext: [UInt8](ciphertext), context: encryptionContext)
+      var details = audit.contextDetails(encryptionContext)
+      details["keyring"] = .string(keyring)
+      details["from_version"] = .integer(Int64(rewrapped.fromVersion))
+      details["version"] = .integer(Int64(rewrapped.encrypted.version))
+      return (
+        rotationEvents(rewrapped.encrypted.rotation, caller: caller)
+          + [audit.event("rewrap", caller: caller, resource: KeyAudit.resource(keyring), outcome: "ok", details: details)],
+        .success(.with {
+          $0.ciphertext = Data(rewrapped.encrypted.ciphertext)
+          $0.fromVersion = rewrapped.fromVersion
+          $0.keyVersion = rewrapped.encrypted.version
+        })
+      )
+    } catch {
+      return ([failureEvent("rewrap", error, caller: caller, keyring: keyring)], .failure(RPCErrors.map(error)))
+    }
+  }
+
+  private func failureEvent(_ operation: String, _ error: any Error, caller: String, keyring: String) -> LedgerEvent {
+    let failure = KeyAudit.failure(error as? KeyError ?? .storage("\(error)"))
+    var details = failure.details
+    details["keyring"] = .string(keyring)
+    return audit.event(operation, caller: caller, resource: KeyAudit.resource(keyring), outcome: failure.outcome, details: details)
+  }
+
+  /// A forced rotation (usage limit) made while serving the call is recorded before the call itself.
+  private func rotationEvents(_ rotation: KeyManager.Rotation?, caller: String) -> [LedgerEvent] {
+    guard let rotation else { return [] }
+    return [KeyMaintenanceService.event(for: rotation, audit: audit, caller: caller)]
+  }
+
+  private static func checkBatch(_ count: Int) throws {
+    guard (1...maximumBatch).contains(count) else {
+      throw RPCError(code: .invalidArgument, message: "items: between 1 and \(maximumBatch) per batch, got \(count)")
+    }
+  }
+
+  /// Per-item results of a batch: the answer, or the status code and message of its failure.
+  private static func items<Item: BatchItemResult>(_ results: [Result<Item.Answer, RPCError>]) -> [Item] {
+    results.map { result in
+      var item = Item()
+      switch result {
+      case let .success(answer): item.ok = answer
+      case let .failure(error):
+        item.error = .with {
+          $0.code = Int32(error.code.rawValue)
+          $0.message = error.message
+        }
+      }
+      return item
+    }
+  }
+
+  static func keyring(_ info: KeyringInfo) -> Custos_V1_Keyring {
+    .with {
+      $0.name = info.name
+      $0.createdUnixNano = info.createdAt
+      $0.latestVersion = info.latestVersion
+      $0.minDecryptionVersion = info.minDecryptionVersion
+      $0.minAvailableVersion = info.minAvailableVersion
+      $0.rotationPeriodSeconds = info.rotationPeriodSeconds
+      $0.destroyAtUnixNano = info.destroyAt ?? 0
+      $0.destroyed = info.destroyed
+      $0.versions = info.versions.map { version in
+        .with {
+          $0.version = version.version
+          $0.createdUnixNano = version.createdAt
+          $0.encryptions = version.encryptions
+          $0.destroyAtUnixNano = version.destroyAt ?? 0
+          $0.destroyed = version.destroyed
+        }
+      }
+    }
+  }
+}
+
+protocol ReceiptCarrying {
+  var receipt: Custos_V1_Receipt { get set }
+}
+
+extension ReceiptCarrying {
+  func with(receipt: LedgerReceipt) -> Self {
+    var copy = self
+    copy.receipt = AuditLogService.receipt(receipt)
+    return copy
+  }
+}
+
+extension Custos_V1_EncryptResponse: ReceiptCarrying {}
+extension Custos_V1_DecryptResponse: ReceiptCarrying {}
+extension Custos_V1_RewrapResponse: ReceiptCarrying {}
+extension Custos_V1_GenerateDataKeyResponse: ReceiptCarrying {}
+
+/// One item's slot in a batch response: its answer or its error.
+protocol BatchItemResult {
+  associatedtype Answer
+  init()
+  var ok: Answer { get set }
+  var error: Custos_V1_ItemError { get set }
+}
+
+extension Custos_V1_EncryptResult: BatchItemResult {}
+extension Custos_V1_DecryptResult: BatchItemResult {}
+extension Custos_V1_RewrapResult: BatchItemResult {}

@@ -1,0 +1,124 @@
+import CustosCrypto
+import CustosJSON
+import CustosKeys
+import CustosLedger
+import CustosProtocol
+import Foundation
+import GRPCCore
+
+/// `custos.v1.Operator`: initialize, unseal, seal and rotate the root key. Each change is recorded in the
+/// ledger (kind `key.root_init`, `key.unseal`, `key.seal`, `key.root_rotate`); passphrases and shares never are.
+struct OperatorService: Custos_V1_Operator.SimpleServiceProtocol {
+  let keys: KeyManager
+  let audit: KeyAudit
+  /// Argon2id at sealing strength takes 64 MiB and a few hundred milliseconds: one at a time.
+  let argon2: ConcurrencyLimit
+
+  func initialize(request: Custos_V1_InitializeRequest, context: ServerContext) async throws -> Custos_V1_InitializeResponse {
+    let keys = self.keys
+    switch request.method {
+    case let .passphrase(data):
+      var bytes = [UInt8](data)
+      let passphrase = SecretBytes(consuming: &bytes)
+      let (id, receipt) = try await audit.audited("root_init", caller: Caller.of(context), keyring: nil, details: ["method": .string("passphrase")]) {
+        () async throws -> String in
+        try await Self.blocking(argon2) { try keys.initialize(passphrase: passphrase) }
+      } describe: { ["root_key_id": .string($0)] }
+      return .with {
+        $0.rootKeyID = id
+        $0.receipt = AuditLogService.receipt(receipt)
+      }
+    case let .shamir(split):
+      let details: [String: JSONValue] = [
+        "method": .string("shamir"), "shares": .integer(Int64(split.shares)), "threshold": .integer(Int64(split.threshold)),
+      ]
+      let (result, receipt) = try await audit.audited("root_init", caller: Caller.of(context), keyring: nil, details: details) {
+        () async throws -> (rootKeyID: String, shares: [String]) in
+        let made = try await Self.blocking(argon2) { try keys.initialize(shares: Int(split.shares), threshold: Int(split.threshold)) }
+        return (made.rootKeyID, made.shares.map(\.text))
+      } describe: { ["root_key_id": .string($0.rootKeyID)] }
+      return .with {
+        $0.rootKeyID = result.rootKeyID
+        $0.shares = result.shares
+        $0.receipt = AuditLogService.receipt(receipt)
+      }
+    case nil:
+      throw RPCError(code: .invalidArgument, message: "method: a passphrase or a Shamir split (shares, threshold) is required")
+    }
+  }
+
+  func unseal(request: Custos_V1_UnsealRequest, context: ServerContext) async throws -> Custos_V1_SealStatus {
+    let keys = self.keys
+    switch request.secret {
+    case let .passphrase(data):
+      var bytes = [UInt8](data)
+      let passphrase = SecretBytes(consuming: &bytes)
+      _ = try await audit.audited("unseal", caller: Caller.of(context), keyring: nil, details: ["method": .string("passphrase")]) {
+        () async throws -> String in
+        try await Self.blocking(argon2) { try keys.unseal(passphrase: passphrase) }
+      } describe: { ["root_key_id": .string($0)] }
+    case let .share(text):
+      _ = try await audit.audited("unseal", caller: Caller.of(context), keyring: nil, details: ["method": .string("shamir")]) {
+        () async throws -> String? in
+        let share = try UnsealShare(parsing: text)
+        return try await Self.blocking(argon2) { try keys.unseal(share: share) }
+      } describe: { id in
+        guard let id else {
+          if case let .sealed(_, given, threshold) = keys.status { return ["shares_given": .integer(Int64(given)), "threshold": .integer(Int64(threshold))] }
+          return [:]
+        }
+        return ["root_key_id": .string(id)]
+      }
+    case nil:
+      throw RPCError(code: .invalidArgument, message: "secret: a passphrase or one share is required")
+    }
+    return Self.status(keys.status)
+  }
+
+  func seal(request: Custos_V1_SealRequest, context: ServerContext) async throws -> Custos_V1_SealStatus {
+    let keys = self.keys
+    _ = try await audit.audited("seal", caller: Caller.of(context), keyring: nil) { () async throws in try keys.seal() }
+    return Self.status(keys.status)
+  }
+
+  func status(request: Custos_V1_SealStatusRequest, context: ServerContext) async throws -> Custos_V1_SealStatus {
+    Self.status(keys.status)
+  }
+
+  func rotateRoot(request: Custos_V1_RotateRootRequest, context: ServerContext) async throws -> Custos_V1_RotateRootResponse {
+    let keys = self.keys
+    let ((ids, count), receipt) = try await audit.audited("root_rotate", caller: Caller.of(context), keyring: nil) {
+      () async throws -> ((previous: String, current: String), Int) in
+      try await Self.blocking(argon2) { (try keys.rotateRoot(), try keys.keyrings().count) }
+    } describe: { result in
+      ["previous_root_key_id": .string(result.0.previous), "root_key_id": .string(result.0.current), "keyrings_rewrapped": .integer(Int64(result.1))]
+    }
+    return .with {
+      $0.previousRootKeyID = ids.previous
+      $0.rootKeyID = ids.current
+      $0.keyringsRewrapped = UInt32(count)
+      $0.receipt = AuditLogService.receipt(receipt)
+    }
+  }
+
+  static func status(_ status: KeyManager.Status) -> Custos_V1_SealStatus {
+    .with {
+      switch status {
+      case .uninitialized: $0.state = .uninitialized
+      case let .sealed(method, given, threshold):
+        $0.state = .sealed
+        $0.method = method
+        $0.sharesGiven = UInt32(given)
+        $0.threshold = UInt32(threshold)
+      case let .unsealed(id):
+        $0.state = .unsealed
+        $0.rootKeyID = id
+      }
+    }
+  }
+
+  /// Runs blocking key-manager work under the Argon2 bound.
+  static func blocking<T: Sendable>(_ limit: ConcurrencyLimit, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await limit.run(body)
+  }
+}

@@ -194,6 +194,7 @@ def main():
     import grpc
     from custos.v1 import audit_log_pb2 as pb, audit_log_pb2_grpc as rpc
     from custos.v1 import authorization_pb2 as az, authorization_pb2_grpc as az_rpc
+    from custos.v1 import keys_pb2 as kp, keys_pb2_grpc as kp_rpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     daemon = Daemon(binary, work)
@@ -340,6 +341,47 @@ def main():
         h = health_pb2_grpc.HealthStub(channel)
         assert h.Check(health_pb2.HealthCheckRequest()).status == health_pb2.HealthCheckResponse.SERVING
 
+    def keys_encrypt_rotate_rewrap_trim():
+        operator = kp_rpc.OperatorStub(channel)
+        keys = kp_rpc.KeysStub(channel)
+        assert operator.Status(kp.SealStatusRequest()).state == kp.SealStatus.STATE_UNINITIALIZED
+        operator.Initialize(kp.InitializeRequest(passphrase=b"interop passphrase 0451"))
+        keys.CreateKeyring(kp.CreateKeyringRequest(name="crm-contacts"))
+        secret = b"jane.doe@example.com +49 30 1234567"
+        context = {"tenant": "acme", "table": "contacts"}
+        v1 = keys.Encrypt(kp.EncryptRequest(keyring="crm-contacts", plaintext=secret, context=context))
+        # The documented format: 0x01, version (u32 big-endian), 12-byte nonce, ciphertext, 16-byte tag.
+        assert v1.ciphertext[0] == 1 and int.from_bytes(v1.ciphertext[1:5], "big") == 1 == v1.key_version
+        assert len(v1.ciphertext) == 1 + 4 + 12 + len(secret) + 16
+        rotated = keys.Rotate(kp.RotateRequest(keyring="crm-contacts"))
+        assert rotated.keyring.latest_version == 2
+        assert keys.Decrypt(kp.DecryptRequest(keyring="crm-contacts", ciphertext=v1.ciphertext, context=context)).plaintext == secret
+        try:
+            keys.Decrypt(kp.DecryptRequest(keyring="crm-contacts", ciphertext=v1.ciphertext, context={"tenant": "acme"}))
+            raise AssertionError("decrypted with a different encryption context")
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, (e.code(), e.details())
+        rewrapped = keys.Rewrap(kp.RewrapRequest(keyring="crm-contacts", ciphertext=v1.ciphertext, context=context))
+        assert rewrapped.from_version == 1 and rewrapped.key_version == 2
+        keys.SetMinDecryptionVersion(kp.SetMinDecryptionVersionRequest(keyring="crm-contacts", version=2))
+        trimmed = keys.Trim(kp.TrimRequest(keyring="crm-contacts", min_available_version=2))
+        assert [v.version for v in trimmed.keyring.versions] == [2]
+        try:
+            keys.Decrypt(kp.DecryptRequest(keyring="crm-contacts", ciphertext=v1.ciphertext, context=context))
+            raise AssertionError("decrypted a trimmed version")
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.FAILED_PRECONDITION and "trimmed" in e.details(), (e.code(), e.details())
+        assert keys.Decrypt(kp.DecryptRequest(keyring="crm-contacts", ciphertext=rewrapped.ciphertext, context=context)).plaintext == secret
+        # Every operation is in the ledger, with the context's keys but neither its values nor the plaintext.
+        recorded = [json.loads(e.canonical) for e in log.Query(pb.QueryRequest(resource="keyring/crm-contacts"))]
+        kinds = [e["kind"] for e in recorded]
+        for kind in ["key.create", "key.encrypt", "key.rotate", "key.decrypt", "key.rewrap", "key.min_decryption_version", "key.trim"]:
+            assert kind in kinds, (kind, kinds)
+        assert sum(1 for e in recorded if e["kind"] == "key.decrypt" and e["outcome"] == "error") == 2
+        text = json.dumps(recorded)
+        assert "jane.doe" not in text and "acme" not in text and '"table"' in text
+        assert recorded[-1]["kind"] == "key.decrypt" and recorded[-1]["details"]["version"] == 2
+
     try:
         for name, fn in [("append from Python", python_appends), ("append from Swift (custos CLI)", swift_appends),
                          ("bad input rejected", bad_input_is_rejected),
@@ -349,7 +391,8 @@ def main():
                          ("query pagination", query_pages), ("server-side verify", server_verify_passes),
                          ("invalid UTF-8 in a string field", invalid_utf8_in_a_string_field),
                          ("authorization checks recorded in the ledger", checks_with_reasons_recorded_in_the_ledger),
-                         ("health service", health_serving)]:
+                         ("health service", health_serving),
+                         ("keys: encrypt, rotate, decrypt old, rewrap, trim", keys_encrypt_rotate_rewrap_trim)]:
             check(name, fn)
     finally:
         channel.close()

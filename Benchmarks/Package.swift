@@ -26,6 +26,24 @@ let package = Package(
       path: "Benchmarks/LedgerBenchmarks",
       plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
     ),
+    // Key manager against OpenSSL AES-256-GCM called from C; Argon2id unseal time.
+    .target(
+      name: "CRawOpenSSL",
+      path: "Sources/CRawOpenSSL",
+      linkerSettings: [.linkedLibrary("crypto")]
+    ),
+    .executableTarget(
+      name: "KeyBenchmarks",
+      dependencies: [
+        "CRawOpenSSL",
+        .product(name: "Benchmark", package: "benchmark"),
+        .product(name: "CustosKeys", package: "Custos"),
+        .product(name: "CustosStore", package: "Custos"),
+        .product(name: "CustosCrypto", package: "Custos"),
+      ],
+      path: "Benchmarks/KeyBenchmarks",
+      plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+    ),
     // In-process policy decisions on a generated RBAC workload (compare with rbac_workload.py cedarpy).
     .executableTarget(
       name: "PolicyLoad",

@@ -6,10 +6,15 @@ public enum SecureRandom {
   public static func bytes(_ count: Int) -> [UInt8] {
     precondition(count >= 0)
     var out = [UInt8](repeating: 0, count: count)
-    guard count > 0 else { return out }
-    let rc = out.withUnsafeMutableBytes { RAND_bytes($0.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(count)) }
-    // A CSPRNG that cannot produce bytes leaves no safe way to continue (keys, nonces would repeat).
-    precondition(rc == 1, "RAND_bytes failed: the system random source is unavailable")
+    out.withUnsafeMutableBytes { fill($0) }
     return out
+  }
+
+  /// Fills `buffer` with cryptographically secure random bytes.
+  public static func fill(_ buffer: UnsafeMutableRawBufferPointer) {
+    guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+    // A CSPRNG that cannot produce bytes leaves no safe way to continue (keys, nonces would repeat).
+    let rc = RAND_bytes(base.assumingMemoryBound(to: UInt8.self), Int32(buffer.count))
+    precondition(rc == 1, "RAND_bytes failed: the system random source is unavailable")
   }
 }

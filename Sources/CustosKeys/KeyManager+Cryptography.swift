@@ -45,7 +45,7 @@ extension KeyManager {
         try attempt("record key usage") { try storage.reserveUsage(keyring: name, version: version, through: through) }
       }
       if taken {
-        let ciphertext = try KeyringCiphertext.seal(plaintext, key: key.secret, keyring: name, version: version, context: context)
+        let ciphertext = try KeyringCiphertext.seal(plaintext, key: key.prepared, version: version, aadPrefix: key.aadPrefix, context: context)
         return Encrypted(ciphertext: ciphertext, version: version, rotation: rotation)
       }
       let rotated = try rotate(keyring: name, ifLatestIs: version)
@@ -59,7 +59,7 @@ extension KeyManager {
     let version = try KeyringCiphertext.version(of: ciphertext)
     let live = try usableKeyring(name)
     let key = try decryptionKey(live, version: version)
-    return (try KeyringCiphertext.open(ciphertext, key: key.secret, keyring: name, version: version, context: context), version)
+    return (try KeyringCiphertext.open(ciphertext, key: key.prepared, keyring: name, version: version, aadPrefix: key.aadPrefix, context: context), version)
   }
 
   /// Re-encrypts a ciphertext under the latest version; the plaintext never leaves the manager.

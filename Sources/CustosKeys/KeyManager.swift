@@ -67,11 +67,18 @@ public final class KeyManager: Sendable {
   }
 
   final class LiveKey: Sendable {
+    /// Kept for rewrapping under a new root key.
     let secret: SecretBytes
+    /// The same key with its AES key schedule computed once, for the hot path.
+    let prepared: AESGCM.PreparedKey
     let usage: UsageCounter
+    /// The constant part of this version's AAD (keyring name and version).
+    let aadPrefix: [UInt8]
 
-    init(secret: SecretBytes, usage: UsageCounter) {
+    init(secret: SecretBytes, usage: UsageCounter, keyring: String, version: UInt32) throws(KeyError) {
       self.secret = secret
+      aadPrefix = KeyringCiphertext.associatedDataPrefix(keyring: keyring, version: version)
+      do { prepared = try AESGCM.PreparedKey(secret) } catch { throw .corrupted("a keyring key is not a valid AES key: \(error)") }
       self.usage = usage
     }
   }
@@ -370,9 +377,9 @@ public final class KeyManager: Sendable {
       if let existing = previous?.keys[version.version] {
         keys[version.version] = existing
       } else {
-        keys[version.version] = LiveKey(
+        keys[version.version] = try LiveKey(
           secret: try unwrap(version.wrappedKey, keyring: record.name, version: version.version, root: root),
-          usage: UsageCounter(reserved: version.usageReserved))
+          usage: UsageCounter(reserved: version.usageReserved), keyring: record.name, version: version.version)
       }
     }
     return LiveKeyring(record: record, keys: keys)

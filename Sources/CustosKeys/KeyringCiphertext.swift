@@ -3,8 +3,10 @@ import CustosJSON
 
 /// The ciphertexts keyrings produce: `0x01 || version (u32, big-endian) || nonce (12) || ciphertext || tag (16)`.
 ///
-/// The AAD binds the keyring name, the version and the caller's encryption context, so a ciphertext
-/// only decrypts under the keyring and version it names, with the context it was made with.
+/// The AAD, `"custos/keyring-data/v1" 0x00 || len(name) (u32) || name || version (u32) || canonical JSON
+/// of the context` (empty for no context), binds the keyring name, the version and the caller's
+/// encryption context: a ciphertext only decrypts under the keyring and version it names, with the
+/// context it was made with.
 public enum KeyringCiphertext {
   static let formatByte: UInt8 = 0x01
   /// Bytes added to the plaintext.
@@ -21,45 +23,34 @@ public enum KeyringCiphertext {
     return UInt32(ciphertext[1]) << 24 | UInt32(ciphertext[2]) << 16 | UInt32(ciphertext[3]) << 8 | UInt32(ciphertext[4])
   }
 
-  static func seal(_ plaintext: some RawBytes, key: SecretBytes, keyring: String, version: UInt32, context: EncryptionContext) throws(KeyError) -> [UInt8] {
-    let nonce = SecureRandom.bytes(AESGCM.standardNonceLength)
-    let aad = associatedData(keyring: keyring, version: version, context: context)
-    let box: AESGCM.SealedBox
-    do { box = try key.withUnsafeBytes { try AESGCM.seal(plaintext, key: $0, nonce: nonce, associatedData: aad) } } catch {
+  static func seal(_ plaintext: some RawBytes, key: AESGCM.PreparedKey, version: UInt32, aadPrefix: [UInt8], context: EncryptionContext) throws(KeyError) -> [UInt8] {
+    do {
+      return try key.sealWithRandomNonce(plaintext, associatedData: aadPrefix, context.canonicalBytes, headerLength: 5) { header in
+        header[0] = formatByte
+        header.storeBytes(of: version.bigEndian, toByteOffset: 1, as: UInt32.self)
+      }
+    } catch {
       throw .corrupted("encryption failed: \(error)")
     }
-    var out = [UInt8]()
-    out.reserveCapacity(overhead + box.ciphertext.count)
-    out.append(formatByte)
-    out.append(contentsOf: [UInt8(version >> 24), UInt8(version >> 16 & 0xff), UInt8(version >> 8 & 0xff), UInt8(version & 0xff)])
-    out.append(contentsOf: nonce)
-    out.append(contentsOf: box.ciphertext)
-    out.append(contentsOf: box.tag)
-    return out
   }
 
-  static func open(_ ciphertext: [UInt8], key: SecretBytes, keyring: String, version: UInt32, context: EncryptionContext) throws(KeyError) -> SecretBytes {
+  static func open(_ ciphertext: [UInt8], key: AESGCM.PreparedKey, keyring: String, version: UInt32, aadPrefix: [UInt8], context: EncryptionContext) throws(KeyError) -> SecretBytes {
     let nonceEnd = 5 + AESGCM.standardNonceLength
-    let box = AESGCM.SealedBox(
-      ciphertext: Array(ciphertext[nonceEnd..<(ciphertext.count - AESGCM.tagLength)]),
-      tag: Array(ciphertext[(ciphertext.count - AESGCM.tagLength)...]))
-    let aad = associatedData(keyring: keyring, version: version, context: context)
     do {
-      return try key.withUnsafeBytes { try AESGCM.open(box, key: $0, nonce: ciphertext[5..<nonceEnd], associatedData: aad) }
+      return try key.open(ciphertext[nonceEnd...], nonce: ciphertext[5..<nonceEnd], associatedData: aadPrefix, moreAssociatedData: context.canonicalBytes)
     } catch {
       throw .decryptionFailed(
         "ciphertext does not decrypt under keyring \"\(keyring)\" version \(version) with this encryption context: it was altered, or the context differs")
     }
   }
 
-  /// `"custos/keyring-data/v1" 0x00 || len(name) (u32) || name || version (u32) || canonical JSON of the context`.
-  static func associatedData(keyring: String, version: UInt32, context: EncryptionContext) -> [UInt8] {
+  /// What the AAD starts with for one keyring version; the encryption context's canonical JSON follows.
+  static func associatedDataPrefix(keyring: String, version: UInt32) -> [UInt8] {
     var aad = Array("custos/keyring-data/v1".utf8)
     aad.append(0)
     appendUInt32(UInt32(keyring.utf8.count), to: &aad)
     aad.append(contentsOf: keyring.utf8)
     appendUInt32(version, to: &aad)
-    aad.append(contentsOf: context.canonicalBytes)
     return aad
   }
 

@@ -31,6 +31,34 @@ import Testing
     #expect(longIVCases == 3, "only the three 2056-bit IV cases exceed OpenSSL's limit")
   }
 
+  /// The prepared (pooled key schedule) form, on every case with a 96-bit nonce and a 128-bit tag; the
+  /// same key is reused across its cases and after failures, as the pool does in service.
+  @Test func aesGCMPreparedKeyAgreesOnEveryStandardNonceCase() throws {
+    var checked = 0
+    var prepared: [[UInt8]: AESGCM.PreparedKey] = [:]
+    for (_, test) in wycheproofCases(try loadVectorJSON("aes_gcm_test.json")) {
+      let id = test["tcId"] as! Int
+      let key = hex(test["key"]), iv = hex(test["iv"]), aad = hex(test["aad"])
+      let msg = hex(test["msg"]), ct = hex(test["ct"]), tag = hex(test["tag"])
+      guard iv.count == AESGCM.standardNonceLength, tag.count == AESGCM.tagLength else { continue }
+      if prepared[key] == nil { prepared[key] = try AESGCM.PreparedKey(SecretBytes(copying: key)) }
+      let prepared = prepared[key]!
+      let opened = try? prepared.open(ct + tag, nonce: iv, associatedData: aad)
+      if test["result"] as! String == "valid" {
+        #expect(try #require(opened, "case \(id) should decrypt").withUnsafeBytes { Array($0) } == msg, "case \(id)")
+        #expect(try prepared.seal(msg, nonce: iv, associatedData: aad, prefix: [7, 7]) == [7, 7] + iv + ct + tag, "case \(id)")
+      } else {
+        #expect(opened == nil, "case \(id) must be rejected")
+      }
+      checked += 1
+    }
+    #expect(checked > 150)
+    let key = try AESGCM.PreparedKey(SecretBytes.random(count: 32))
+    #expect(throws: CryptoError.self) { try key.seal([1], nonce: [UInt8](repeating: 0, count: 16), associatedData: [UInt8]()) }
+    #expect(throws: CryptoError.self) { try key.open([UInt8](repeating: 0, count: 15), nonce: [UInt8](repeating: 0, count: 12), associatedData: [UInt8]()) }
+    #expect(throws: CryptoError.self) { try AESGCM.PreparedKey(SecretBytes.random(count: 31)) }
+  }
+
   @Test func ed25519AcceptsEveryValidAndRejectsEveryInvalidSignature() throws {
     let cases = wycheproofCases(try loadVectorJSON("ed25519_test.json"))
     #expect(cases.count == 151)

@@ -1,3 +1,4 @@
+import CustosCrypto
 import CustosProtocol
 import CustosServer
 import Foundation
@@ -7,7 +8,8 @@ import Logging
 import Synchronization
 
 /// Loopback load against one custosd: a trivial handler (grpc.health.v1.Health/Check) and Custos's
-/// `Append`, same server, same connection settings, same concurrency, measured back to back.
+/// `Append`, `Check` and `Encrypt`, same server, same connection settings, same concurrency, measured
+/// back to back.
 ///
 ///   swift run -c release RPCLoad [seconds-per-phase] [in-flight]
 @main
@@ -25,11 +27,14 @@ struct RPCLoad {
     configuration.keysDirectory = directory.appendingPathComponent("keys").path
     configuration.policiesDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
       .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("policies").path
+    configuration.autoInit = true
     var logger = Logger(label: "custosd")
     logger.logLevel = .warning
     let address = AsyncStream<String>.makeStream()
     let daemon = Task {
-      try await Daemon.run(configuration: configuration, logger: logger) { address.continuation.yield($0) }
+      try await Daemon.run(
+        configuration: configuration, rootPassphrase: SecretBytes(copying: Array("rpcload passphrase".utf8)), logger: logger
+      ) { address.continuation.yield($0) }
     }
     var iterator = address.stream.makeAsyncIterator()
     guard let bound = await iterator.next(), let port = Int(bound.split(separator: ":").last!) else { fatalError("no address") }
@@ -74,10 +79,21 @@ struct RPCLoad {
           requestProducer: { writer in for _ in 0..<count { try await writer.write(check) } },
           onResponse: { response in try await response.messages.reduce(0) { n, _ in n + 1 } })
       }
+      let keys = Custos_V1_Keys.Client(wrapping: client)
+      _ = try await keys.createKeyring(.with { $0.name = "rpcload" })
+      let encryptRequest = Custos_V1_EncryptRequest.with {
+        $0.keyring = "rpcload"
+        $0.plaintext = Data(repeating: 0x5a, count: 1024)
+        $0.context = ["tenant": "acme"]
+      }
+      let encrypts = try await rate("Keys/Encrypt 1 KiB (audited, durable)", seconds: seconds, inFlight: inFlight) {
+        _ = try await keys.encrypt(encryptRequest)
+      }
       print(String(format: "Append / trivial handler ratio: %.2f", append / trivial))
       print(String(format: "AppendBatch events per second: %.0f", batches * 100))
       print(String(format: "Check / trivial handler ratio: %.2f", checks / trivial))
       print(String(format: "CheckStream decisions per second: %.0f (%.1fx the unary Check rate)", streamed, streamed / checks))
+      print(String(format: "Encrypt / trivial handler ratio: %.2f", encrypts / trivial))
     }
     daemon.cancel()
     try? FileManager.default.removeItem(at: directory)

@@ -149,13 +149,13 @@ let package = Package(
     ),
     .testTarget(
       name: "CustosStoreTests",
-      dependencies: ["CustosStore", "CustosLedger", "CustosCrypto"],
+      dependencies: ["CustosStore", "CustosLedger", "CustosKeys", "CustosCrypto"],
       swiftSettings: strict
     ),
     .testTarget(
       name: "CustosServerTests",
       dependencies: [
-        "CustosServer", "CustosProtocol", "CustosLedger", "CustosCrypto", "CustosLedgerTestSupport",
+        "CustosServer", "CustosProtocol", "CustosLedger", "CustosCrypto", "CustosKeys", "CustosStore", "CustosLedgerTestSupport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
       ],

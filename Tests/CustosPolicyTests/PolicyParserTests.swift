@@ -84,6 +84,13 @@ import Testing
     #expect(throws: PolicyParseError.self) { try PolicyParser.parseEntityUID("Role") }
     for valid in ["Service", "Custos::Role", "_a1::B_2"] { #expect(PolicyParser.isValidEntityType(valid), "\(valid)") }
     for invalid in ["", "Not A Type", "A::", "::A", "A ::B", "1A", "A//x", "if"] { #expect(!PolicyParser.isValidEntityType(invalid), "\(invalid)") }
+    // The one-scan fast path decides exactly as the lexer does, on every short string over a tricky alphabet.
+    let alphabet: [Character] = ["A", "b", "_", "1", ":", " ", "/", "i", "f"]
+    var strings = [""]
+    for _ in 0..<4 { strings = strings + strings.flatMap { s in alphabet.map { s + String($0) } } }
+    for text in Set(strings) + ["if::A", "A::in", "__cedar", "A::B::C", "a:b", "A:::B"] {
+      #expect(PolicyParser.asciiEntityTypeVerdict(text) == PolicyParser.lexedEntityTypeVerdict(text), "\(text)")
+    }
   }
 
   /// Every policy file of Cedar's integration tests and generated corpus parses.

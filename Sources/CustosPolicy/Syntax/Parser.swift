@@ -26,6 +26,12 @@ extension PolicyParser {
 
   /// True when `type` is a Cedar entity type name: identifiers joined by `::`.
   public static func isValidEntityType(_ type: String) -> Bool {
+    // Checked on every request: decide plain ASCII names by one scan, leave anything else to the lexer.
+    asciiEntityTypeVerdict(type) ?? lexedEntityTypeVerdict(type)
+  }
+
+  /// The same decision through the Cedar lexer (the definition the fast scan is tested against).
+  static func lexedEntityTypeVerdict(_ type: String) -> Bool {
     // The lexer skips whitespace and comments; a type name has neither.
     guard !type.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0 == "/" }),
       let tokens = try? Lexer.tokenize(type), tokens.count % 2 == 0
@@ -38,6 +44,36 @@ extension PolicyParser {
       }
     }
     return true
+  }
+}
+
+extension PolicyParser {
+  /// `ident ("::" ident)*` over ASCII, identifiers not reserved; nil when the text is not all ASCII.
+  static func asciiEntityTypeVerdict(_ type: String) -> Bool? {
+    var segmentStart = true
+    var segment: [UInt8] = []
+    var bytes = Array(type.utf8)
+    guard bytes.allSatisfy({ $0 < 0x80 }) else { return nil }
+    bytes.append(0x3a)  // a sentinel colon closes the last segment
+    var i = 0
+    while i < bytes.count {
+      let c = bytes[i]
+      let letter = (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x5f
+      let digit = c >= 0x30 && c <= 0x39
+      if letter || (digit && !segmentStart) {
+        segment.append(c)
+        segmentStart = false
+        i += 1
+        continue
+      }
+      guard c == 0x3a, !segmentStart, !reservedIdentifiers.contains(String(decoding: segment, as: UTF8.self)) else { return false }
+      if i == bytes.count - 1 { return true }
+      guard i + 1 < bytes.count - 1, bytes[i + 1] == 0x3a else { return false }
+      segment.removeAll(keepingCapacity: true)
+      segmentStart = true
+      i += 2
+    }
+    return false
   }
 }
 

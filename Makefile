@@ -56,6 +56,7 @@ interop-tests: build-tests py-deps
 policy-tests: build-tests
 	.build/debug/custos policy validate policies
 	.build/debug/custos policy test policies/tests.json --policies policies
+	.build/debug/custos policy test policies/tests.yaml --policies policies
 
 test: check-generated unit-tests policy-tests interop-tests
 

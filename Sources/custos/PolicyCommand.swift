@@ -3,6 +3,7 @@ import CustosJSON
 import CustosPolicy
 import CustosProtocol
 import Foundation
+import Yams
 
 /// `custos policy ...`: the policy set.
 struct PolicyCommand: AsyncParsableCommand {
@@ -106,19 +107,20 @@ extension PolicyCommand {
 
   struct Test: ParsableCommand {
     static let configuration = CommandConfiguration(
-      abstract: "Run policy authors' tests offline: a JSON list of requests with the decision each should get.",
+      abstract: "Run policy authors' tests offline: a YAML or JSON list of requests with the decision each should get.",
       discussion: """
         Each test: {"name": "...", "principal": "Service::\\"billing-worker\\"", "action": "Action::\\"refund\\"",
         "resource": "Invoice::\\"1\\"", "context": {...}, "expect": "allow" | "deny", "reasons": ["@id or policyN", ...]}.
-        "reasons" is optional; when given, the determining policies must be exactly those.
+        "reasons" is optional; when given, the determining policies must be exactly those. Files ending in
+        .yaml or .yml are read as YAML (the same fields), anything else as JSON.
         """)
-    @Argument(help: "The tests file (JSON).") var file: String
+    @Argument(help: "The tests file (YAML or JSON).") var file: String
     @Option(help: "The policies directory.") var policies: String = "policies"
 
     func run() throws {
       let set = try PolicyCommand.loadSet(policies)
-      let tests = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as? [[String: Any]] ?? []
-      guard !tests.isEmpty else { throw CLIError("\(file) holds no tests (expected a JSON array of objects)") }
+      let tests = try Self.load(file)
+      guard !tests.isEmpty else { throw CLIError("\(file) holds no tests (expected a list of objects)") }
       var passed = 0, failed = 0
       for (i, test) in tests.enumerated() {
         let name = test["name"] as? String ?? "test \(i)"
@@ -156,6 +158,22 @@ extension PolicyCommand {
       }
       print("\(passed) passed, \(failed) failed")
       if failed > 0 { throw ExitCode(1) }
+    }
+
+    /// The tests as JSON-shaped objects, from YAML (by extension) or JSON.
+    static func load(_ file: String) throws -> [[String: Any]] {
+      let data = try Data(contentsOf: URL(fileURLWithPath: file))
+      guard file.hasSuffix(".yaml") || file.hasSuffix(".yml") else {
+        return try JSONSerialization.jsonObject(with: data) as? [[String: Any]] ?? []
+      }
+      let loaded: Any?
+      do { loaded = try Yams.load(yaml: String(decoding: data, as: UTF8.self)) } catch {
+        throw CLIError("\(file): not valid YAML: \(error)")
+      }
+      guard let tests = loaded as? [Any] else { return [] }
+      // Through JSON, so YAML and JSON files mean exactly the same (YAML-only types are refused here).
+      guard JSONSerialization.isValidJSONObject(tests) else { throw CLIError("\(file): holds values JSON cannot express") }
+      return try JSONSerialization.jsonObject(with: JSONSerialization.data(withJSONObject: tests)) as? [[String: Any]] ?? []
     }
   }
 }

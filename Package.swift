@@ -17,6 +17,7 @@ let package = Package(
     .library(name: "CustosLedger", targets: ["CustosLedger"]),
     .library(name: "CustosPolicy", targets: ["CustosPolicy"]),
     .library(name: "CustosKeys", targets: ["CustosKeys"]),
+    .library(name: "CustosTokens", targets: ["CustosTokens"]),
     .library(name: "CustosStore", targets: ["CustosStore"]),
     .library(name: "CustosProtocol", targets: ["CustosProtocol"]),
     .library(name: "CustosServer", targets: ["CustosServer"]),
@@ -60,6 +61,11 @@ let package = Package(
     ),
     .target(
       name: "CustosKeys",
+      dependencies: ["CustosCrypto", "CustosJSON"],
+      swiftSettings: strict
+    ),
+    .target(
+      name: "CustosTokens",
       dependencies: ["CustosCrypto", "CustosJSON"],
       swiftSettings: strict
     ),
@@ -148,6 +154,11 @@ let package = Package(
     .testTarget(
       name: "CustosKeysTests",
       dependencies: ["CustosKeys", "CustosCrypto"],
+      swiftSettings: strict
+    ),
+    .testTarget(
+      name: "CustosTokensTests",
+      dependencies: ["CustosTokens", "CustosCrypto", "CustosJSON"],
       swiftSettings: strict
     ),
     .testTarget(

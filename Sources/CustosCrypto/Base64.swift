@@ -58,4 +58,21 @@ public enum Base64 {
     }
     return out
   }
+
+  /// Unpadded base64url (RFC 4648 §5), as JOSE uses it.
+  public static func encodeURL(_ bytes: [UInt8]) -> String {
+    var text = encode(bytes)
+    while text.hasSuffix("=") { text.removeLast() }
+    return String(text.map { $0 == "+" ? "-" : $0 == "/" ? "_" : $0 })
+  }
+
+  /// Decodes unpadded base64url; nil for padding, standard-alphabet characters or a bad length.
+  public static func decodeURL(_ text: some StringProtocol) -> [UInt8]? {
+    guard !text.contains(where: { $0 == "+" || $0 == "/" || $0 == "=" }), text.utf8.count % 4 != 1 else { return nil }
+    var standard = String(text.map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
+    while standard.utf8.count % 4 != 0 { standard += "=" }
+    guard let bytes = decode(standard) else { return nil }
+    // Reject non-canonical encodings (set bits in the unused tail), so one value has one spelling.
+    return encodeURL(bytes) == String(text) ? bytes : nil
+  }
 }

@@ -4,8 +4,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := run
 
 APT_PACKAGES := libssl-dev libsqlite3-dev libargon2-dev protobuf-compiler pkg-config
-PY_MODULES := grpc grpc_tools grpc_health cryptography cedarpy
-PY_PACKAGES := grpcio grpcio-tools grpcio-health-checking cryptography cedarpy
+PY_MODULES := grpc grpc_tools grpc_health cryptography cedarpy jwt
+PY_PACKAGES := grpcio grpcio-tools grpcio-health-checking cryptography cedarpy PyJWT
 
 CONFIG ?= debug
 BIN := $(shell pwd)/.build/$(CONFIG)
@@ -51,6 +51,7 @@ unit-tests: build-tests
 
 interop-tests: build-tests py-deps
 	python3 Tests/Interop/run_interop.py --bin .build/debug
+	python3 Tests/Interop/run_tokens.py --bin .build/debug
 	python3 Tests/Interop/differential_cedarpy.py --bin .build/debug
 
 policy-tests: build-tests

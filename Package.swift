@@ -78,7 +78,7 @@ let package = Package(
     .target(
       name: "CustosStore",
       dependencies: [
-        "CustosLedger", "CustosKeys", "CustosCrypto",
+        "CustosLedger", "CustosKeys", "CustosTokens", "CustosCrypto",
         .product(name: "GRDB", package: "GRDB.swift"),
         .product(name: "GRDBSQLite", package: "GRDB.swift"),
       ],
@@ -96,7 +96,7 @@ let package = Package(
     .target(
       name: "CustosServer",
       dependencies: [
-        "CustosCrypto", "CustosJSON", "CustosKeys", "CustosLedger", "CustosPolicy", "CustosStore", "CustosProtocol",
+        "CustosCrypto", "CustosJSON", "CustosKeys", "CustosLedger", "CustosPolicy", "CustosStore", "CustosTokens", "CustosProtocol",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

@@ -24,14 +24,17 @@ cat <<MSG
   custosd (development) — gRPC on $listen, HTTP on $http
   data: $root/data   keys: $root/keys   policies: $root/policies
 
-  In another terminal:
-    export CUSTOS_SERVER=$listen
+  In another terminal (every call needs a token; the CLI gets one with the first admin credential, which
+  custosd writes to keys/initial-admin-credential on its first start):
+    export CUSTOS_SERVER=$listen CUSTOS_CREDENTIALS=$root/keys/initial-admin-credential
     $custos ledger append --actor 'Service::"deploy-bot"' --action deploy --resource 'App::"billing"' --outcome success --details '{"version":42}'
     $custos ledger verify
     $custos check --principal 'Service::"billing-worker"' --action 'Action::"refund"' --resource 'Invoice::"inv-1"' --context '{"amount_cents": 250000, "hour": 22}'
     $custos keys create billing-data
     echo -n 'IBAN DE89 3704' | $custos keys encrypt billing-data --context tenant=acme
     $custos keys decrypt billing-data <CIPHERTEXT> --context tenant=acme
+    $custos clients create billing-worker --role 'Role::"payments"'
+    curl -s http://$http/.well-known/jwks.json
 
   Stop with Ctrl-C (graceful shutdown).
 

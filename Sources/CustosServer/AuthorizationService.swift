@@ -83,7 +83,10 @@ struct AuthorizationService: Custos_V1_Authorization.SimpleServiceProtocol {
     guard message.context.count + message.entities.count <= Self.maximumRequestBytes else {
       throw LedgerError.invalidArgument("context and entities are \(message.context.count + message.entities.count) bytes, over the limit of \(Self.maximumRequestBytes)")
     }
-    let principal = try Self.uid(message.hasPrincipal ? message.principal : nil, "principal")
+    // No principal means "the caller": the token's client, with its roles as parents.
+    let caller = message.hasPrincipal ? nil : CallerIdentity.current
+    let principal = try caller.map { EntityUID(type: "Service", id: $0.claims.clientID) }
+      ?? Self.uid(message.hasPrincipal ? message.principal : nil, "principal")
     let action = try Self.uid(message.hasAction ? message.action : nil, "action")
     let resource = try Self.uid(message.hasResource ? message.resource : nil, "resource")
     var contextJSON = JSONValue.object([:])
@@ -111,6 +114,7 @@ struct AuthorizationService: Custos_V1_Authorization.SimpleServiceProtocol {
         throw LedgerError.invalidArgument(error.description)
       }
     }
+    if let caller { entities = entities.merging([caller.entity(in: entities)]) }
     let request = Request(principal: principal, action: action, resource: resource, context: context)
     // With a schema, a request it does not describe (unknown action, wrong types, a misspelt context
     // attribute) is the caller's bug: refuse it rather than decide on it.

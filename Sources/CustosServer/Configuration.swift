@@ -27,6 +27,12 @@ public struct Configuration: Sendable, Equatable {
   public var keyMaintenanceInterval: Duration = .seconds(60)
   /// Record encryption-context values in key ledger entries (by default only their keys).
   public var auditContextValues = false
+  /// Require a bearer token on every RPC but the bootstrap ones. Off only for benchmarks and experiments.
+  public var authentication = true
+  /// Clock skew allowed when checking token times, in seconds.
+  public var tokenSkewSeconds: Int64 = 60
+  /// How long a new token signing key is published before it signs, in seconds.
+  public var signingKeyLeadSeconds: Int64 = 3600
   /// Test-only: exit the process at this named step (e.g. `rotate-root.committed`) to test crash safety.
   public var failpoint: String?
 
@@ -44,7 +50,7 @@ public struct Configuration: Sendable, Equatable {
     case logLevel = "log_level", ledgerOrigin = "ledger_origin", maxEntryBytes = "max_entry_bytes"
     case rootPassphraseFile = "root_passphrase_file", autoInit = "auto_init"
     case keyMaintenanceInterval = "key_maintenance_interval", auditContextValues = "audit_context_values"
-    case failpoint
+    case failpoint, authentication, tokenSkew = "token_skew_seconds", signingKeyLead = "signing_key_lead_seconds"
 
     /// The environment variable: `CUSTOS_` + upper-cased key.
     public var environmentName: String { "CUSTOS_" + rawValue.uppercased() }
@@ -129,6 +135,18 @@ public struct Configuration: Sendable, Equatable {
       auditContextValues = flag
     case .failpoint:
       failpoint = value.isEmpty ? nil : value
+    case .authentication:
+      switch value.lowercased() {
+      case "required", "on", "true": authentication = true
+      case "off", "false": authentication = false
+      default: throw fail("\"required\" or \"off\"")
+      }
+    case .tokenSkew:
+      guard let seconds = Int64(value), (0...600).contains(seconds) else { throw fail("a number of seconds between 0 and 600") }
+      tokenSkewSeconds = seconds
+    case .signingKeyLead:
+      guard let seconds = Int64(value), (0...(30 * 86_400)).contains(seconds) else { throw fail("a number of seconds between 0 and 2592000") }
+      signingKeyLeadSeconds = seconds
     }
   }
 

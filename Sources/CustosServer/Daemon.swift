@@ -2,6 +2,7 @@ import CustosCrypto
 import CustosKeys
 import CustosLedger
 import CustosStore
+import CustosTokens
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -25,9 +26,19 @@ public enum Daemon {
     let audit = KeyAudit(ledger: ledger, recordContextValues: configuration.auditContextValues)
     let keys = try openKeyManager(configuration: configuration, store: store, logger: logger)
     let argon2 = ConcurrencyLimit(permits: 1)
-    try await unsealAtStart(
+    let tokens: TokenAuthority
+    do {
+      var options = TokenAuthority.Options()
+      options.skewSeconds = configuration.tokenSkewSeconds
+      options.signingKeyLeadSeconds = configuration.signingKeyLeadSeconds
+      tokens = try TokenAuthority(storage: store.tokenStorage, sealer: RootKeySigningKeySealer(keys: keys), options: options)
+    } catch {
+      throw StartupFailure(description: "the token tables in \(configuration.dataDirectory) do not load: \(error)")
+    }
+    let initialized = try await unsealAtStart(
       keys, passphrase: try rootPassphrase ?? readPassphraseFile(configuration.rootPassphraseFile),
       autoInit: configuration.autoInit, audit: audit, argon2: argon2, logger: logger)
+    if initialized { try await writeInitialAdminCredential(tokens: tokens, ledger: ledger, keysDirectory: configuration.keysDirectory, logger: logger) }
     let policies: ActivePolicySet
     do {
       policies = try await ActivePolicySet(directory: configuration.policiesDirectory, ledger: ledger, logger: logger)
@@ -36,15 +47,25 @@ public enum Daemon {
     }
     let health = HealthService(services: [
       "custos.v1.AuditLog", "custos.v1.Authorization", "custos.v1.PolicyAdmin", "custos.v1.Keys", "custos.v1.Operator",
+      "custos.v1.Tokens",
     ])
+    let admin = AdminAuthorization(policies: policies, ledger: ledger)
     let services: [any RegistrableRPCService] = [
       AuditLogService(ledger: ledger), AuthorizationService(policies: policies, ledger: ledger),
-      PolicyAdminService(policies: policies), KeysService(keys: keys, audit: audit),
-      OperatorService(keys: keys, audit: audit, argon2: argon2), health, try ReflectionService(),
+      PolicyAdminService(policies: policies, admin: admin), KeysService(keys: keys, audit: audit, admin: admin),
+      OperatorService(keys: keys, tokens: tokens, audit: audit, admin: admin, argon2: argon2),
+      TokensService(tokens: tokens, ledger: ledger, admin: admin, argon2: ConcurrencyLimit(permits: 2)), health,
+      try ReflectionService(),
     ]
     let transport = HTTP2ServerTransport.Posix(
       address: try socketAddress(configuration.listen), transportSecurity: .plaintext, config: .defaults)
-    let server = GRPCServer(transport: transport, services: services)
+    var interceptors: [any ServerInterceptor] = []
+    if configuration.authentication {
+      interceptors.append(AuthenticationInterceptor(tokens: tokens))
+    } else {
+      logger.warning("AUTHENTICATION IS OFF: every RPC is served to anyone who can reach \(configuration.listen). For benchmarks and local experiments only.")
+    }
+    let server = GRPCServer(transport: transport, services: services, interceptors: interceptors)
     var lifecycle: [any Service] = [
       GRPCServerService(
         server: server, transport: transport, logger: logger, onListening: onListening,
@@ -53,7 +74,7 @@ public enum Daemon {
     lifecycle.append(PolicyWatcher(policies: policies, logger: logger))
     lifecycle.append(KeyMaintenanceService(keys: keys, audit: audit, interval: configuration.keyMaintenanceInterval, logger: logger))
     if let http = configuration.httpListen {
-      lifecycle.append(HTTPSidePort.application(address: http, health: health, logger: logger))
+      lifecycle.append(HTTPSidePort.application(address: http, health: health, tokens: tokens, logger: logger))
     }
     let group = ServiceGroup(
       configuration: .init(
@@ -113,16 +134,17 @@ public enum Daemon {
 
   /// Unseals (or, with `auto_init`, initializes) with a passphrase given at start; without one the
   /// daemon serves sealed and key RPCs answer UNAVAILABLE until an operator unseals.
+  @discardableResult
   static func unsealAtStart(
     _ keys: KeyManager, passphrase: SecretBytes?, autoInit: Bool, audit: KeyAudit, argon2: ConcurrencyLimit, logger: Logger
-  ) async throws {
+  ) async throws -> Bool {
     guard let passphrase else {
       if keys.status == .uninitialized {
         logger.notice("no root key yet: key RPCs are unavailable until `custos operator init`")
       } else {
         logger.notice("started sealed: key RPCs are unavailable until `custos operator unseal`")
       }
-      return
+      return false
     }
     let initialize = keys.status == .uninitialized
     if initialize && !autoInit {
@@ -134,9 +156,36 @@ public enum Daemon {
         try await OperatorService.blocking(argon2) { initialize ? try keys.initialize(passphrase: passphrase) : try keys.unseal(passphrase: passphrase) }
       } describe: { ["root_key_id": .string($0)] }
       logger.notice(initialize ? "created and sealed a new root key" : "unsealed with the configured passphrase", metadata: ["root_key_id": "\(id)"])
+      return initialize
     } catch {
       throw StartupFailure(description: "cannot \(initialize ? "initialize" : "unseal") the root key with the configured passphrase: \(error)")
     }
+  }
+
+  static let initialAdminCredentialFile = "initial-admin-credential"
+
+  /// With `auto_init` nobody is there to be shown the first admin credential: it goes to a 0600 file in
+  /// the keys directory (never to the log), to be moved to a secret store.
+  static func writeInitialAdminCredential(tokens: TokenAuthority, ledger: Ledger, keysDirectory: String, logger: Logger) async throws {
+    let (client, secret) = try await BlockingWork.run {
+      try tokens.createClient(
+        id: OperatorService.firstAdminClientID, displayName: "First administrator (created by auto_init)",
+        roles: ["Role::\"admin\""], audiences: [tokens.options.audience], tokenTTLSeconds: nil)
+    }
+    _ = try await ledger.append(LedgerEvent(
+      kind: "client.create", actor: "custosd", action: "client.create", resource: "client/\(client.id)", outcome: "ok",
+      details: ["roles": .array(client.roles.map { .string($0) }), "first_admin": .bool(true)]))
+    let path = (keysDirectory as NSString).appendingPathComponent(initialAdminCredentialFile)
+    var document = Array("{\"client_id\":\"\(client.id)\",\"client_secret\":\"".utf8)
+    secret.withUnsafeBytes { document.append(contentsOf: $0) }
+    document.append(contentsOf: Array("\"}\n".utf8))
+    defer { SecretBytes.wipe(&document) }
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    guard fd >= 0 else { throw StartupFailure(description: "cannot write \(path): \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    let written = document.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    guard written == document.count, fsync(fd) == 0 else { throw StartupFailure(description: "cannot write \(path)") }
+    logger.notice("the first admin client credential is in \(path): move it to a secret store and delete the file")
   }
 
   /// The passphrase file's contents without a trailing newline; it must not be readable by others.

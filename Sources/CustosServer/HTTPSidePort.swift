@@ -1,16 +1,28 @@
+import CustosTokens
 import Hummingbird
 import Logging
 import NIOCore
 
-/// The small HTTP side port: `/healthz` for load balancers and orchestrators.
+/// The small HTTP side port: `/healthz` for load balancers and orchestrators, and the token signing
+/// keys at `/.well-known/jwks.json` for any JOSE library.
 enum HTTPSidePort {
-  static func application(address: HostPort, health: HealthService, logger: Logger) -> some ApplicationProtocol {
+  /// How long clients may cache the JWKS: well under the signing-key lead time, so a new key is fetched
+  /// before it signs.
+  static let jwksMaxAge = 300
+
+  static func application(address: HostPort, health: HealthService, tokens: TokenAuthority, logger: Logger) -> some ApplicationProtocol {
     let router = Router()
     router.get("/healthz") { _, _ -> Response in
       let serving = health.status(of: "") == .serving
       return Response(
         status: serving ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain; charset=utf-8"],
         body: .init(byteBuffer: ByteBuffer(string: serving ? "ok\n" : "not serving\n")))
+    }
+    router.get("/.well-known/jwks.json") { _, _ -> Response in
+      Response(
+        status: .ok,
+        headers: [.contentType: "application/jwk-set+json", .cacheControl: "public, max-age=\(jwksMaxAge)"],
+        body: .init(byteBuffer: ByteBuffer(bytes: tokens.jwks())))
     }
     return Application(
       router: router,

@@ -59,8 +59,3 @@ struct KeyAudit: Sendable {
     }
   }
 }
-
-/// Who is calling. Until callers authenticate with tokens, the transport peer.
-enum Caller {
-  static func of(_ context: ServerContext) -> String { "peer:\(context.remotePeer)" }
-}

@@ -2,6 +2,7 @@ import CustosCrypto
 import CustosJSON
 import CustosKeys
 import CustosLedger
+import CustosPolicy
 import CustosProtocol
 import Foundation
 import GRPCCore
@@ -11,6 +12,9 @@ import GRPCCore
 struct KeysService: Custos_V1_Keys.SimpleServiceProtocol {
   let keys: KeyManager
   let audit: KeyAudit
+  let admin: AdminAuthorization
+  /// Keyrings Custos keeps for itself (token signing keys): no RPC may touch them.
+  static let reservedPrefix = "custos."
   static let maximumBatch = 1000
 
   // MARK: Use
@@ -31,6 +35,7 @@ struct KeysService: Custos_V1_Keys.SimpleServiceProtocol {
     let caller = Caller.of(context)
     let outcome: Outcome<Custos_V1_GenerateDataKeyResponse>
     do {
+      try Self.refuseReserved(request.keyring)
       let encryptionContext = try EncryptionContext(request.context)
       let generated = try keys.generateDataKey(keyring: request.keyring, context: encryptionContext)
       var details = audit.contextDetails(encryptionContext)
@@ -91,35 +96,36 @@ struct KeysService: Custos_V1_Keys.SimpleServiceProtocol {
   // MARK: Administration
 
   func createKeyring(request: Custos_V1_CreateKeyringRequest, context: ServerContext) async throws -> Custos_V1_KeyringResponse {
-    try await administer("create", request.name, context, details: ["rotation_period_seconds": .integer(request.rotationPeriodSeconds)]) {
+    try await administer("create", request.name, context, details: ["rotation_period_seconds": .integer(request.rotationPeriodSeconds)], authorize: "keys.create") {
       try keys.createKeyring(name: request.name, rotationPeriodSeconds: request.rotationPeriodSeconds)
     }
   }
 
   func getKeyring(request: Custos_V1_GetKeyringRequest, context: ServerContext) async throws -> Custos_V1_KeyringResponse {
+    try Self.refuseReserved(request.name)
     let info = try RPCErrors.mapping { try keys.keyring(request.name) }
     return .with { $0.keyring = Self.keyring(info) }
   }
 
   func listKeyrings(request: Custos_V1_ListKeyringsRequest, context: ServerContext) async throws -> Custos_V1_ListKeyringsResponse {
-    let infos = try RPCErrors.mapping { try keys.keyrings() }
+    let infos = try RPCErrors.mapping { try keys.keyrings() }.filter { !$0.name.hasPrefix(Self.reservedPrefix) }
     return .with { $0.keyrings = infos.map(Self.keyring) }
   }
 
   func rotate(request: Custos_V1_RotateRequest, context: ServerContext) async throws -> Custos_V1_KeyringResponse {
-    try await administer("rotate", request.keyring, context, details: ["reason": .string("requested")]) {
+    try await administer("rotate", request.keyring, context, details: ["reason": .string("requested")], authorize: "keys.rotate") {
       try keys.rotate(keyring: request.keyring)
     }
   }
 
   func setMinDecryptionVersion(request: Custos_V1_SetMinDecryptionVersionRequest, context: ServerContext) async throws -> Custos_V1_KeyringResponse {
-    try await administer("min_decryption_version", request.keyring, context, details: ["min_decryption_version": .integer(Int64(request.version))]) {
+    try await administer("min_decryption_version", request.keyring, context, details: ["min_decryption_version": .integer(Int64(request.version))], authorize: "keys.min_decryption_version") {
       try keys.setMinDecryptionVersion(keyring: request.keyring, version: request.version)
     }
   }
 
   func trim(request: Custos_V1_TrimRequest, context: ServerContext) async throws -> Custos_V1_KeyringResponse {
-    try await administer("trim", request.keyring, context, details: ["min_available_version": .integer(Int64(request.minAvailableVersion))]) {
+    try await administer("trim", request.keyring, context, details: ["min_available_version": .integer(Int64(request.minAvailableVersion))], authorize: "keys.trim") {
       try keys.trim(keyring: request.keyring, minAvailableVersion: request.minAvailableVersion)
     }
   }
@@ -128,7 +134,7 @@ struct KeysService: Custos_V1_Keys.SimpleServiceProtocol {
     let days = request.waitingDays == 0 ? KeyManager.defaultDestroyWaitingDays : Int(request.waitingDays)
     var details: [String: JSONValue] = ["waiting_days": .integer(Int64(days))]
     if request.version != 0 { details["version"] = .integer(Int64(request.version)) }
-    return try await administer("destroy_schedule", request.keyring, context, details: details) {
+    return try await administer("destroy_schedule", request.keyring, context, details: details, authorize: "keys.destroy") {
       try keys.scheduleDestroy(keyring: request.keyring, version: request.version == 0 ? nil : request.version, waitingDays: days)
     }
   }
@@ -136,16 +142,18 @@ struct KeysService: Custos_V1_Keys.SimpleServiceProtocol {
   func cancelDestroy(request: Custos_V1_CancelDestroyRequest, context: ServerContext) async throws -> Custos_V1_KeyringResponse {
     var details: [String: JSONValue] = [:]
     if request.version != 0 { details["version"] = .integer(Int64(request.version)) }
-    return try await administer("destroy_cancel", request.keyring, context, details: details) {
+    return try await administer("destroy_cancel", request.keyring, context, details: details, authorize: "keys.cancel_destroy") {
       try keys.cancelDestroy(keyring: request.keyring, version: request.version == 0 ? nil : request.version)
     }
   }
 
   /// A keyring change: run off the cooperative pool (it writes and fsyncs), recorded either way.
   private func administer(
-    _ operation: String, _ keyring: String, _ context: ServerContext, details: [String: JSONValue],
+    _ operation: String, _ keyring: String, _ context: ServerContext, details: [String: JSONValue], authorize action: String,
     _ body: @escaping @Sendable () throws -> KeyringInfo
   ) async throws -> Custos_V1_KeyringResponse {
+    try Self.refuseReserved(keyring)
+    try await admin.require(action, on: EntityUID(type: "Keyring", id: keyring))
     let (info, receipt) = try await audit.audited(operation, caller: Caller.of(context), keyring: keyring, details: details) {
       () async throws -> KeyringInfo in
       try await BlockingWork.run(body)
@@ -164,6 +172,7 @@ struct KeysService: Custos_V1_Keys.SimpleServiceProtocol {
     _ keyring: String, _ plaintext: Data, _ context: [String: String], caller: String
   ) -> Outcome<Custos_V1_EncryptResponse> {
     do {
+      try Self.refuseReserved(keyring)
       let encryptionContext = try EncryptionContext(context)
       var plaintextBytes = [UInt8](plaintext)
       defer { SecretBytes.wipe(&plaintextBytes) }
@@ -188,6 +197,7 @@ struct KeysService: Custos_V1_Keys.SimpleServiceProtocol {
     _ keyring: String, _ ciphertext: Data, _ context: [String: String], caller: String
   ) -> Outcome<Custos_V1_DecryptResponse> {
     do {
+      try Self.refuseReserved(keyring)
       let encryptionContext = try EncryptionContext(context)
       let opened = try keys.decrypt(keyring: keyring, ciphertext: [UInt8](ciphertext), context: encryptionContext)
       var details = audit.contextDetails(encryptionContext)
@@ -209,6 +219,7 @@ struct KeysService: Custos_V1_Keys.SimpleServiceProtocol {
     _ keyring: String, _ ciphertext: Data, _ context: [String: String], caller: String
   ) -> Outcome<Custos_V1_RewrapResponse> {
     do {
+      try Self.refuseReserved(keyring)
       let encryptionContext = try EncryptionContext(context)
       let rewrapped = try keys.rewrap(keyring: keyring, ciphertext: [UInt8](ciphertext), context: encryptionContext)
       var details = audit.contextDetails(encryptionContext)
@@ -240,6 +251,13 @@ struct KeysService: Custos_V1_Keys.SimpleServiceProtocol {
   private func rotationEvents(_ rotation: KeyManager.Rotation?, caller: String) -> [LedgerEvent] {
     guard let rotation else { return [] }
     return [KeyMaintenanceService.event(for: rotation, audit: audit, caller: caller)]
+  }
+
+  /// Internal keyrings answer as if they did not exist to callers.
+  static func refuseReserved(_ keyring: String) throws(RPCError) {
+    guard !keyring.hasPrefix(reservedPrefix) else {
+      throw RPCError(code: .invalidArgument, message: "keyring names starting with \"\(reservedPrefix)\" are reserved for Custos itself")
+    }
   }
 
   private static func checkBatch(_ count: Int) throws {

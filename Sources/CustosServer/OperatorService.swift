@@ -2,7 +2,9 @@ import CustosCrypto
 import CustosJSON
 import CustosKeys
 import CustosLedger
+import CustosPolicy
 import CustosProtocol
+import CustosTokens
 import Foundation
 import GRPCCore
 
@@ -10,7 +12,9 @@ import GRPCCore
 /// ledger (kind `key.root_init`, `key.unseal`, `key.seal`, `key.root_rotate`); passphrases and shares never are.
 struct OperatorService: Custos_V1_Operator.SimpleServiceProtocol {
   let keys: KeyManager
+  let tokens: TokenAuthority
   let audit: KeyAudit
+  let admin: AdminAuthorization
   /// Argon2id at sealing strength takes 64 MiB and a few hundred milliseconds: one at a time.
   let argon2: ConcurrencyLimit
 
@@ -24,9 +28,12 @@ struct OperatorService: Custos_V1_Operator.SimpleServiceProtocol {
         () async throws -> String in
         try await Self.blocking(argon2) { try keys.initialize(passphrase: passphrase) }
       } describe: { ["root_key_id": .string($0)] }
+      let admin = try await firstAdmin(context)
       return .with {
         $0.rootKeyID = id
         $0.receipt = AuditLogService.receipt(receipt)
+        $0.adminClientID = admin.id
+        $0.adminClientSecret = admin.secret
       }
     case let .shamir(split):
       let details: [String: JSONValue] = [
@@ -37,10 +44,13 @@ struct OperatorService: Custos_V1_Operator.SimpleServiceProtocol {
         let made = try await Self.blocking(argon2) { try keys.initialize(shares: Int(split.shares), threshold: Int(split.threshold)) }
         return (made.rootKeyID, made.shares.map(\.text))
       } describe: { ["root_key_id": .string($0.rootKeyID)] }
+      let admin = try await firstAdmin(context)
       return .with {
         $0.rootKeyID = result.rootKeyID
         $0.shares = result.shares
         $0.receipt = AuditLogService.receipt(receipt)
+        $0.adminClientID = admin.id
+        $0.adminClientSecret = admin.secret
       }
     case nil:
       throw RPCError(code: .invalidArgument, message: "method: a passphrase or a Shamir split (shares, threshold) is required")
@@ -76,8 +86,10 @@ struct OperatorService: Custos_V1_Operator.SimpleServiceProtocol {
   }
 
   func seal(request: Custos_V1_SealRequest, context: ServerContext) async throws -> Custos_V1_SealStatus {
+    try await admin.require("operator.seal", on: EntityUID(type: "Custos", id: "root-key"))
     let keys = self.keys
     _ = try await audit.audited("seal", caller: Caller.of(context), keyring: nil) { () async throws in try keys.seal() }
+    tokens.dropPrivateKeys()
     return Self.status(keys.status)
   }
 
@@ -86,6 +98,7 @@ struct OperatorService: Custos_V1_Operator.SimpleServiceProtocol {
   }
 
   func rotateRoot(request: Custos_V1_RotateRootRequest, context: ServerContext) async throws -> Custos_V1_RotateRootResponse {
+    try await admin.require("operator.rotate_root", on: EntityUID(type: "Custos", id: "root-key"))
     let keys = self.keys
     let ((ids, count), receipt) = try await audit.audited("root_rotate", caller: Caller.of(context), keyring: nil) {
       () async throws -> ((previous: String, current: String), Int) in
@@ -99,6 +112,25 @@ struct OperatorService: Custos_V1_Operator.SimpleServiceProtocol {
       $0.keyringsRewrapped = UInt32(count)
       $0.receipt = AuditLogService.receipt(receipt)
     }
+  }
+
+  static let firstAdminClientID = "admin"
+
+  /// The first admin client, created with the root key; its secret is returned once.
+  private func firstAdmin(_ context: ServerContext) async throws -> (id: String, secret: String) {
+    let tokens = self.tokens
+    let created: (client: ServiceClient, secret: SecretBytes)
+    do {
+      created = try await argon2.run {
+        try tokens.createClient(
+          id: Self.firstAdminClientID, displayName: "First administrator (created by operator init)",
+          roles: ["Role::\"admin\""], audiences: [tokens.options.audience], tokenTTLSeconds: nil)
+      }
+    } catch { throw TokensService.map(error) }
+    _ = try await audit.record(LedgerEvent(
+      kind: "client.create", actor: Caller.of(context), action: "client.create", resource: "client/\(created.client.id)",
+      outcome: "ok", details: ["roles": .array(created.client.roles.map { .string($0) }), "first_admin": .bool(true)]))
+    return (created.client.id, created.secret.withUnsafeBytes { String(decoding: $0, as: UTF8.self) })
   }
 
   static func status(_ status: KeyManager.Status) -> Custos_V1_SealStatus {

@@ -1,11 +1,14 @@
+import CustosPolicy
 import CustosProtocol
 import GRPCCore
 
 /// `custos.v1.PolicyAdmin`: reload and inspect the active policy set.
 struct PolicyAdminService: Custos_V1_PolicyAdmin.SimpleServiceProtocol {
   let policies: ActivePolicySet
+  let admin: AdminAuthorization
 
   func reloadPolicies(request: Custos_V1_ReloadPoliciesRequest, context: ServerContext) async throws -> Custos_V1_PolicySetInfo {
+    try await admin.require("policy.reload", on: EntityUID(type: "Custos", id: "policies"))
     do {
       return Self.info(try await policies.reload(trigger: "ReloadPolicies RPC"))
     } catch let failure as ActivePolicySet.ReloadFailure {
@@ -16,7 +19,8 @@ struct PolicyAdminService: Custos_V1_PolicyAdmin.SimpleServiceProtocol {
   }
 
   func getPolicySet(request: Custos_V1_GetPolicySetRequest, context: ServerContext) async throws -> Custos_V1_PolicySetInfo {
-    Self.info(policies.snapshot)
+    try await admin.require("policy.read", on: EntityUID(type: "Custos", id: "policies"))
+    return Self.info(policies.snapshot)
   }
 
   static func info(_ snapshot: ActivePolicySet.Snapshot) -> Custos_V1_PolicySetInfo {

@@ -35,6 +35,9 @@ public final class SQLiteStore: Sendable {
   /// The key manager's storage in this database.
   public var keyStorage: SQLiteKeyStorage { SQLiteKeyStorage(pool: pool) }
 
+  /// The token authority's storage in this database.
+  public var tokenStorage: SQLiteTokenStorage { SQLiteTokenStorage(pool: pool) }
+
   /// The applied migration identifiers, oldest first.
   public func appliedMigrations() throws -> [String] {
     try pool.read { db in try StoreMigrations.migrator.appliedMigrations(db) }

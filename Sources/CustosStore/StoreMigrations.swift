@@ -82,6 +82,41 @@ enum StoreMigrations {
         ) WITHOUT ROWID;
         """)
     }
+    // Service clients (secrets only as Argon2id PHC strings), token signing keys (private halves sealed by
+    // the root key), and revocations until the tokens they cover would have expired anyway.
+    migrator.registerMigration("v3-tokens") { db in
+      try db.execute(sql: """
+        CREATE TABLE token_clients (
+          id TEXT PRIMARY KEY,
+          display_name TEXT NOT NULL,
+          roles TEXT NOT NULL,
+          audiences TEXT NOT NULL,
+          token_ttl_s INTEGER NOT NULL,
+          disabled INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE token_client_secrets (
+          client_id TEXT NOT NULL REFERENCES token_clients(id),
+          phc TEXT NOT NULL,
+          expires_at INTEGER
+        );
+        CREATE INDEX token_client_secrets_client ON token_client_secrets(client_id);
+        CREATE TABLE token_signing_keys (
+          kid TEXT PRIMARY KEY,
+          public_key BLOB NOT NULL,
+          sealed_private_key BLOB NOT NULL,
+          published_at INTEGER NOT NULL,
+          activates_at INTEGER NOT NULL,
+          retired_at INTEGER
+        ) WITHOUT ROWID;
+        CREATE TABLE token_revocations (
+          kind TEXT NOT NULL,
+          value TEXT NOT NULL,
+          revoked_at INTEGER NOT NULL,
+          expires_at INTEGER NOT NULL,
+          PRIMARY KEY (kind, value)
+        ) WITHOUT ROWID;
+        """)
+    }
     return migrator
   }
 }

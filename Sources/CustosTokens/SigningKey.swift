@@ -3,7 +3,9 @@ import CustosJSON
 
 /// One Ed25519 token-signing key and when it is published, used and retired.
 public struct SigningKey: Sendable {
-  public let key: Ed25519.PrivateKey
+  public let publicKey: Ed25519.PublicKey
+  /// The private half, when it is loaded (it is stored sealed under the root key).
+  public var privateKey: Ed25519.PrivateKey?
   /// RFC 7638 JWK thumbprint of the public key.
   public let kid: String
   /// Published in the JWKS from this time (nanoseconds since the epoch).
@@ -15,8 +17,13 @@ public struct SigningKey: Sendable {
   public var retiredAt: Int64?
 
   public init(key: Ed25519.PrivateKey, publishedAt: Int64, activatesAt: Int64, retiredAt: Int64? = nil) {
-    self.key = key
-    self.kid = SigningKey.thumbprint(key.publicKey)
+    self.init(publicKey: key.publicKey, privateKey: key, publishedAt: publishedAt, activatesAt: activatesAt, retiredAt: retiredAt)
+  }
+
+  public init(publicKey: Ed25519.PublicKey, privateKey: Ed25519.PrivateKey?, publishedAt: Int64, activatesAt: Int64, retiredAt: Int64?) {
+    self.publicKey = publicKey
+    self.privateKey = privateKey
+    self.kid = SigningKey.thumbprint(publicKey)
     self.publishedAt = publishedAt
     self.activatesAt = activatesAt
     self.retiredAt = retiredAt
@@ -33,7 +40,7 @@ public struct SigningKey: Sendable {
   /// The public JWK (RFC 8037).
   public var publicJWK: JSONValue {
     .object([
-      "kty": .string("OKP"), "crv": .string("Ed25519"), "x": .string(Base64.encodeURL(key.publicKey.rawRepresentation)),
+      "kty": .string("OKP"), "crv": .string("Ed25519"), "x": .string(Base64.encodeURL(publicKey.rawRepresentation)),
       "kid": .string(kid), "use": .string("sig"), "alg": .string("EdDSA"),
     ])
   }
@@ -72,6 +79,16 @@ public struct SigningKeyRing: Sendable {
     for i in keys.indices where keys[i].retiredAt == nil { keys[i].retiredAt = next.activatesAt }
     keys.append(next)
     return next
+  }
+
+  /// Installs the loaded private half of key `kid`.
+  public mutating func setPrivateKey(_ key: Ed25519.PrivateKey, kid: String) {
+    if let i = keys.firstIndex(where: { $0.kid == kid }) { keys[i].privateKey = key }
+  }
+
+  /// Forgets every private half (the root key was sealed).
+  public mutating func dropPrivateKeys() {
+    for i in keys.indices { keys[i].privateKey = nil }
   }
 
   /// Drops keys past retention (no token they signed can still be valid).

@@ -19,8 +19,9 @@ public struct TokenIssuer: Sendable {
     let claims = AccessTokenClaims(
       issuer: issuer, subject: client.id, audience: audience, expiresAt: seconds + ttlSeconds, issuedAt: seconds,
       notBefore: seconds, id: Base64.encodeURL(SecureRandom.bytes(16)), clientID: client.id, roles: client.roles, scope: scope)
+    guard let privateKey = key.privateKey else { throw .invalidArgument("signing key \(key.kid) is not loaded") }
     let header = CanonicalJSON.encode(.object(["alg": .string("EdDSA"), "kid": .string(key.kid), "typ": .string("at+jwt")]))
-    return (JWS.sign(header: header, payload: CanonicalJSON.encode(claims.json), key: key.key), claims)
+    return (JWS.sign(header: header, payload: CanonicalJSON.encode(claims.json), key: privateKey), claims)
   }
 }
 

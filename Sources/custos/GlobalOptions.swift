@@ -9,6 +9,12 @@ struct GlobalOptions: ParsableArguments {
   @Option(help: "text (for people) or json (one JSON document per result, for scripts).")
   var output: OutputFormat = .text
 
+  @Option(help: "An access token (default: $CUSTOS_TOKEN; else one is issued for $CUSTOS_CLIENT_ID/$CUSTOS_CLIENT_SECRET or the --credentials file).")
+  var token: String?
+
+  @Option(help: "A JSON file {\"client_id\", \"client_secret\"} to get a token with (default: $CUSTOS_CREDENTIALS).")
+  var credentials: String?
+
   /// The address to dial: the flag, else CUSTOS_SERVER, else the default.
   func serverAddress() throws -> (host: String, port: Int) {
     let text = server ?? ProcessInfo.processInfo.environment["CUSTOS_SERVER"] ?? "127.0.0.1:7443"

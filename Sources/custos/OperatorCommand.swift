@@ -69,9 +69,16 @@ struct OperatorCommand: AsyncParsableCommand {
       }
       let response = try await withOperator(global) { try await $0.initialize(request) }
       switch global.output {
-      case .json: Output.json(["root_key_id": response.rootKeyID, "shares": response.shares])
+      case .json:
+        Output.json([
+          "root_key_id": response.rootKeyID, "shares": response.shares, "admin_client_id": response.adminClientID,
+          "admin_client_secret": response.adminClientSecret,
+        ])
       case .text:
         print("root key \(response.rootKeyID) created; custosd is unsealed")
+        print("\nFirst admin client — its secret is shown ONCE, stored only as an Argon2id hash:")
+        print("  client_id:     \(response.adminClientID)")
+        print("  client_secret: \(response.adminClientSecret)")
         if !response.shares.isEmpty {
           print("\nUnseal shares — shown ONCE, stored nowhere. Give each to a different operator:\n")
           for (i, share) in response.shares.enumerated() { print("  share \(i + 1): \(share)") }

@@ -14,7 +14,8 @@ struct CustosDaemonCommand: AsyncParsableCommand {
       Settings come from defaults, then --config FILE (a JSON object), then CUSTOS_* environment variables
       (CUSTOS_LISTEN, CUSTOS_HTTP_LISTEN, CUSTOS_DATA_DIR, CUSTOS_POLICIES_DIR, CUSTOS_KEYS_DIR,
       CUSTOS_LOG_LEVEL, CUSTOS_LEDGER_ORIGIN, CUSTOS_MAX_ENTRY_BYTES, CUSTOS_ROOT_PASSPHRASE_FILE,
-      CUSTOS_AUTO_INIT, CUSTOS_KEY_MAINTENANCE_INTERVAL, CUSTOS_AUDIT_CONTEXT_VALUES), then these flags.
+      CUSTOS_AUTO_INIT, CUSTOS_KEY_MAINTENANCE_INTERVAL, CUSTOS_AUDIT_CONTEXT_VALUES, CUSTOS_AUTHENTICATION), then
+      these flags.
 
       The root key unseals at start from CUSTOS_ROOT_PASSPHRASE (removed from the environment once read)
       or --root-passphrase-file; otherwise custosd starts sealed and waits for `custos operator unseal`.
@@ -30,6 +31,7 @@ struct CustosDaemonCommand: AsyncParsableCommand {
   @Option(help: "Checkpoint origin line (default custos.local/ledger).") var ledgerOrigin: String?
   @Option(help: "A file (mode 0600) holding the root-key passphrase: unseal at start.") var rootPassphraseFile: String?
   @Flag(help: "With a passphrase and no root key yet, create one (development, first install).") var autoInit = false
+  @Option(help: "required (default) or off: off serves every RPC without a token (benchmarks only).") var authentication: String?
 
   func run() async throws {
     var overrides: [Configuration.Key: String] = [:]
@@ -42,6 +44,7 @@ struct CustosDaemonCommand: AsyncParsableCommand {
     overrides[.ledgerOrigin] = ledgerOrigin
     overrides[.rootPassphraseFile] = rootPassphraseFile
     if autoInit { overrides[.autoInit] = "true" }
+    overrides[.authentication] = authentication
     // The passphrase is a secret: read once, out of the environment (children must not inherit it),
     // and kept out of Configuration, which is printable.
     var rootPassphrase: SecretBytes?

@@ -21,7 +21,12 @@ final class DaemonProcess: @unchecked Sendable {
   }
 
   /// Starts a daemon on fresh directories, or on `reusing`'s directories after a restart.
-  init(reusing previous: DaemonProcess? = nil, extraArguments: [String] = [], environment: [String: String] = [:]) throws {
+  /// Feature suites run with authentication off (they test their feature); `AuthenticationEndToEndTests`
+  /// and the Python interop run with it on, as a real deployment does.
+  init(
+    reusing previous: DaemonProcess? = nil, extraArguments: [String] = [], environment: [String: String] = [:],
+    authenticated: Bool = false
+  ) throws {
     let base = FileManager.default.temporaryDirectory.appendingPathComponent("custos-e2e-\(UUID().uuidString)")
     dataDirectory = previous?.dataDirectory ?? base.appendingPathComponent("data")
     keysDirectory = previous?.keysDirectory ?? base.appendingPathComponent("keys")
@@ -29,7 +34,7 @@ final class DaemonProcess: @unchecked Sendable {
     let policies = extraArguments.contains("--policies-dir") ? [] : ["--policies-dir", Self.packageRoot.appendingPathComponent("policies").path]
     process.arguments = [
       "--listen", "127.0.0.1:0", "--http-listen", "off", "--data-dir", dataDirectory.path, "--keys-dir", keysDirectory.path,
-    ] + policies + extraArguments
+    ] + policies + (authenticated ? [] : ["--authentication", "off"]) + extraArguments
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let pipe = Pipe()
     process.standardError = pipe

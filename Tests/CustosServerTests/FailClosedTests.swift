@@ -54,7 +54,10 @@ extension FailClosedTests {
       storage: try SQLiteStore(path: directory.appendingPathComponent("db.sqlite").path).keyStorage,
       rootStore: try SealedRootKeyFiles(directory: directory.appendingPathComponent("keys").path), options: options)
     _ = try keys.initialize(passphrase: SecretBytes(copying: Array("fail closed passphrase".utf8)))
-    let service = KeysService(keys: keys, audit: KeyAudit(ledger: ledger, recordContextValues: false))
+    let policies = try await ActivePolicySet(
+      directory: DaemonProcess.packageRoot.appendingPathComponent("policies").path, ledger: ledger, logger: Logger(label: "test"))
+    let service = KeysService(
+      keys: keys, audit: KeyAudit(ledger: ledger, recordContextValues: false), admin: AdminAuthorization(policies: policies, ledger: ledger))
     let context = ServerContext(
       descriptor: MethodDescriptor(fullyQualifiedService: "custos.v1.Keys", method: "Encrypt"), remotePeer: "test",
       localPeer: "test", cancellation: .init())

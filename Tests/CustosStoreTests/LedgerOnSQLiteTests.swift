@@ -52,7 +52,7 @@ import Testing
 
   @Test func migrationsAreVersionedAndRunAtOpen() throws {
     let store = try SQLiteStore(path: path)
-    #expect(try store.appliedMigrations() == ["v1-ledger", "v2-keys"])
+    #expect(try store.appliedMigrations() == ["v1-ledger", "v2-keys", "v3-tokens"])
     _ = try SQLiteStore(path: path)  // reopening runs nothing twice
   }
 

@@ -19,7 +19,7 @@ import Testing
   }
 
   func keys(_ ring: SigningKeyRing, at now: Int64) -> [String: Ed25519.PublicKey] {
-    Dictionary(uniqueKeysWithValues: ring.published(at: now).map { ($0.kid, $0.key.publicKey) })
+    Dictionary(uniqueKeysWithValues: ring.published(at: now).map { ($0.kid, $0.publicKey) })
   }
 
   @Test func issuedTokensCarryTheRFC9068ClaimsAndVerify() throws {
@@ -57,7 +57,7 @@ import Testing
     #expect(refused("\(noneHeader).\(body).") == .unsupportedAlgorithm("none"))
     let hsHeader = Base64.encodeURL(Array("{\"alg\":\"HS256\",\"kid\":\"\(key.kid)\"}".utf8))
     let hsInput = "\(hsHeader).\(body)"
-    let hsSignature = HMACSHA256.authenticationCode(key: key.key.publicKey.rawRepresentation, message: Array(hsInput.utf8)).withUnsafeBytes { Array($0) }
+    let hsSignature = HMACSHA256.authenticationCode(key: key.publicKey.rawRepresentation, message: Array(hsInput.utf8)).withUnsafeBytes { Array($0) }
     #expect(refused("\(hsInput).\(Base64.encodeURL(hsSignature))") == .unsupportedAlgorithm("HS256"))
     // Unknown kid, forged payload, forged signature.
     #expect(refused(token, keys: [:]) == .unknownKey(key.kid))

@@ -20,6 +20,45 @@ import traceback
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def bearer_channel(port, token):
+    """A channel that sends `authorization: Bearer <token>` on every call, as any gRPC client would."""
+    import grpc
+
+    class Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
+                 grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+        def _add(self, details):
+            metadata = list(details.metadata or []) + [("authorization", f"Bearer {token}")]
+            return details._replace(metadata=metadata) if hasattr(details, "_replace") else _Details(details, metadata)
+
+        def intercept_unary_unary(self, continuation, details, request):
+            return continuation(self._add(details), request)
+
+        def intercept_unary_stream(self, continuation, details, request):
+            return continuation(self._add(details), request)
+
+        def intercept_stream_unary(self, continuation, details, requests):
+            return continuation(self._add(details), requests)
+
+        def intercept_stream_stream(self, continuation, details, requests):
+            return continuation(self._add(details), requests)
+
+    class _Details(grpc.ClientCallDetails):
+        def __init__(self, base, metadata):
+            self.method, self.timeout, self.credentials = base.method, base.timeout, base.credentials
+            self.wait_for_ready, self.compression = getattr(base, "wait_for_ready", None), getattr(base, "compression", None)
+            self.metadata = metadata
+
+    return grpc.intercept_channel(grpc.insecure_channel(f"127.0.0.1:{port}"), Bearer())
+
+
+def issue_token(port, client_id, client_secret, audience=""):
+    import grpc
+    from custos.v1 import tokens_pb2 as tk, tokens_pb2_grpc as tk_rpc
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as plain:
+        return tk_rpc.TokensStub(plain).IssueToken(
+            tk.IssueTokenRequest(client_id=client_id, client_secret=client_secret, audience=audience)).access_token
+
+
 def generate_stubs(out_dir):
     """Python stubs generated from Protos/, exactly as any caller would."""
     from grpc_tools import protoc
@@ -37,25 +76,40 @@ def generate_stubs(out_dir):
     sys.path.insert(0, out_dir)
 
 
+PASSPHRASE = "interop passphrase 0451"
+
+
 class Daemon:
-    def __init__(self, binary, workdir):
+    """A real custosd with authentication on, its root key created at start (auto_init) and its first
+    admin credential in keys/initial-admin-credential, as `make run` does."""
+
+    def __init__(self, binary, workdir, http=False, extra=()):
         self.log_path = os.path.join(workdir, "custosd.log")
         self.log = open(self.log_path, "w")
+        self.keys_dir = os.path.join(workdir, "keys")
+        env = dict(os.environ, CUSTOS_ROOT_PASSPHRASE=PASSPHRASE)
         self.proc = subprocess.Popen(
-            [binary, "--listen", "127.0.0.1:0", "--http-listen", "off", "--policies-dir", os.path.join(ROOT, "policies"),
-             "--data-dir", os.path.join(workdir, "data"), "--keys-dir", os.path.join(workdir, "keys")],
-            stdout=subprocess.DEVNULL, stderr=self.log)
+            [binary, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0" if http else "off",
+             "--policies-dir", os.path.join(ROOT, "policies"),
+             "--data-dir", os.path.join(workdir, "data"), "--keys-dir", self.keys_dir, "--auto-init", *extra],
+            stdout=subprocess.DEVNULL, stderr=self.log, env=env)
         deadline = time.time() + 30
         while time.time() < deadline:
             with open(self.log_path) as f:
                 m = re.search(r"grpc listening on 127\.0\.0\.1:(\d+)", f.read())
-            if m:
+            h = re.search(r"http listening on 127\.0\.0\.1:(\d+)", open(self.log_path).read())
+            if m and (h or not http):
                 self.port = int(m.group(1))
+                self.http_port = int(h.group(1)) if h else None
                 return
             if self.proc.poll() is not None:
                 break
             time.sleep(0.05)
         raise RuntimeError("custosd did not start:\n" + open(self.log_path).read())
+
+    def admin_credential(self):
+        with open(os.path.join(self.keys_dir, "initial-admin-credential")) as f:
+            return json.load(f)
 
     def stop(self):
         self.proc.terminate()
@@ -198,8 +252,13 @@ def main():
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     daemon = Daemon(binary, work)
-    channel = grpc.insecure_channel(f"127.0.0.1:{daemon.port}")
+    admin = daemon.admin_credential()
+    token = issue_token(daemon.port, admin["client_id"], admin["client_secret"])
+    channel = bearer_channel(daemon.port, token)
     log = rpc.AuditLogStub(channel)
+    # Entries written before the checks start: root key creation, the first admin client, the policy
+    # set's activation, the token just issued.
+    B = log.GetCheckpoint(pb.GetCheckpointRequest()).size
     results = []
 
     def check(name, fn):
@@ -220,18 +279,17 @@ def main():
 
     def python_appends():
         r = log.Append(pb.AppendRequest(event=event(0)))
-        # Index 0 is the policy.activate entry written when the daemon loaded its policies.
-        assert r.receipt.index == 1 and len(r.receipt.leaf_hash) == 32
+        assert r.receipt.index == B and len(r.receipt.leaf_hash) == 32
         rs = log.AppendBatch(pb.AppendBatchRequest(events=[event(i) for i in range(1, 39)]))
-        assert [x.index for x in rs.receipts] == list(range(2, 40))
+        assert [x.index for x in rs.receipts] == list(range(B + 1, B + 39))
 
     def swift_appends():
-        env = dict(os.environ, CUSTOS_SERVER=f"127.0.0.1:{daemon.port}")
+        env = dict(os.environ, CUSTOS_SERVER=f"127.0.0.1:{daemon.port}", CUSTOS_TOKEN=token)
         for i in range(3):
             out = subprocess.run([cli, "ledger", "append", "--actor", 'Service::"deploy-bot"', "--action", "deploy",
                                   "--resource", 'App::"billing"', "--outcome", "success", "--details", '{"build":%d}' % i,
                                   "--output", "json"], env=env, check=True, capture_output=True, text=True).stdout
-            assert json.loads(out)["index"] == 40 + i, out
+            assert json.loads(out)["index"] == B + 39 + i, out
 
     def bad_input_is_rejected():
         for bad, text in [(event(1, details=b'{"x":1.5}'), "floating-point"), (event(1, details=b"[1]"), "object"),
@@ -251,7 +309,7 @@ def main():
 
     def entries_rehash_and_chain():
         entries = list(log.GetEntries(pb.GetEntriesRequest(start=0)))
-        assert len(entries) == 43, len(entries)
+        assert len(entries) == B + 42, len(entries)
         prev = "0" * 64
         leaves = []
         for i, e in enumerate(entries):
@@ -264,7 +322,7 @@ def main():
             assert h == e.leaf_hash, f"entry {i}: leaf hash"
             leaves.append(h)
             prev = h.hex()
-        assert entries[40].actor == 'Service::"deploy-bot"'
+        assert entries[B + 39].actor == 'Service::"deploy-bot"'
         state["leaves"] = leaves
 
     def checkpoint_signature_and_root():
@@ -272,10 +330,10 @@ def main():
         cp = log.GetCheckpoint(pb.GetCheckpointRequest())
         text = verify_signed_note(cp.signed_note, key)
         origin, size, root_b64 = text.splitlines()[:3]
-        assert origin == "custos.local/ledger" and int(size) == 43
+        assert origin == "custos.local/ledger" and int(size) == B + 42
         assert base64.b64decode(root_b64) == merkle_root(state["leaves"]) == cp.root_hash
         state["root"] = cp.root_hash
-        tampered = cp.signed_note.replace("\n43\n", "\n44\n")
+        tampered = cp.signed_note.replace(f"\n{B + 42}\n", f"\n{B + 43}\n")
         try:
             verify_signed_note(tampered, key)
             tampered_verified = True
@@ -285,23 +343,24 @@ def main():
 
     def proofs_verify_independently():
         leaves = state["leaves"]
-        for index in (0, 17, 42):
+        size = B + 42
+        for index in (0, 17, size - 1):
             p = log.GetInclusionProof(pb.GetInclusionProofRequest(index=index))
-            assert p.tree_size == 43 and p.leaf_hash == leaves[index]
-            assert verify_inclusion(index, 43, leaves[index], list(p.hashes), state["root"])
-        for old in (1, 8, 20, 42):
-            p = log.GetConsistencyProof(pb.GetConsistencyProofRequest(old_size=old, new_size=43))
+            assert p.tree_size == size and p.leaf_hash == leaves[index]
+            assert verify_inclusion(index, size, leaves[index], list(p.hashes), state["root"])
+        for old in (1, 8, 20, size - 1):
+            p = log.GetConsistencyProof(pb.GetConsistencyProofRequest(old_size=old, new_size=size))
             assert p.old_root_hash == merkle_root(leaves[:old])
-            assert verify_consistency(old, 43, list(p.hashes), merkle_root(leaves[:old]), state["root"])
+            assert verify_consistency(old, size, list(p.hashes), merkle_root(leaves[:old]), state["root"])
 
     def query_pages():
         page = list(log.Query(pb.QueryRequest(actor='Service::"crm-sync"', limit=15)))
         nxt = list(log.Query(pb.QueryRequest(actor='Service::"crm-sync"', limit=15, start_index=page[-1].index + 1)))
-        assert [e.index for e in page + nxt] == list(range(1, 31))
+        assert [e.index for e in page + nxt] == list(range(B, B + 30))
 
     def server_verify_passes():
         last = list(log.Verify(pb.VerifyRequest()))[-1]
-        assert last.result.ok and last.result.checked == 43, last
+        assert last.result.ok and last.result.checked == B + 42, last
 
     def invalid_utf8_in_a_string_field():
         # Hand-built wire bytes: AppendRequest{event{kind:"audit.event", actor:<0xff 0xfe>}} — no client
@@ -315,7 +374,7 @@ def main():
             raise AssertionError("accepted invalid UTF-8")
         except grpc.RpcError as e:
             assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, (e.code(), e.details())
-        assert log.GetCheckpoint(pb.GetCheckpointRequest()).size == 43, "nothing may be written"
+        assert log.GetCheckpoint(pb.GetCheckpointRequest()).size == B + 42, "nothing may be written"
 
     def checks_with_reasons_recorded_in_the_ledger():
         authz = az_rpc.AuthorizationStub(channel)
@@ -344,8 +403,8 @@ def main():
     def keys_encrypt_rotate_rewrap_trim():
         operator = kp_rpc.OperatorStub(channel)
         keys = kp_rpc.KeysStub(channel)
-        assert operator.Status(kp.SealStatusRequest()).state == kp.SealStatus.STATE_UNINITIALIZED
-        operator.Initialize(kp.InitializeRequest(passphrase=b"interop passphrase 0451"))
+        # auto_init created and unsealed the root key at start.
+        assert operator.Status(kp.SealStatusRequest()).state == kp.SealStatus.STATE_UNSEALED
         keys.CreateKeyring(kp.CreateKeyringRequest(name="crm-contacts"))
         secret = b"jane.doe@example.com +49 30 1234567"
         context = {"tenant": "acme", "table": "contacts"}

@@ -696,6 +696,11 @@ public nonisolated struct Custos_V1_InitializeResponse: Sendable {
   /// Clears the value of `receipt`. Subsequent reads from it will return its default value.
   public mutating func clearReceipt() {self._receipt = nil}
 
+  /// The first admin client (roles [Role::"admin"]), its secret shown once.
+  public var adminClientID: String = String()
+
+  public var adminClientSecret: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2257,7 +2262,7 @@ nonisolated extension Custos_V1_ShamirSplit: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Custos_V1_InitializeResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".InitializeResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}root_key_id\0\u{1}shares\0\u{1}receipt\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}root_key_id\0\u{1}shares\0\u{1}receipt\0\u{3}admin_client_id\0\u{3}admin_client_secret\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2268,6 +2273,8 @@ nonisolated extension Custos_V1_InitializeResponse: SwiftProtobuf.Message, Swift
       case 1: try { try decoder.decodeSingularStringField(value: &self.rootKeyID) }()
       case 2: try { try decoder.decodeRepeatedStringField(value: &self.shares) }()
       case 3: try { try decoder.decodeSingularMessageField(value: &self._receipt) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.adminClientID) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.adminClientSecret) }()
       default: break
       }
     }
@@ -2287,6 +2294,12 @@ nonisolated extension Custos_V1_InitializeResponse: SwiftProtobuf.Message, Swift
     try { if let v = self._receipt {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
     } }()
+    if !self.adminClientID.isEmpty {
+      try visitor.visitSingularStringField(value: self.adminClientID, fieldNumber: 4)
+    }
+    if !self.adminClientSecret.isEmpty {
+      try visitor.visitSingularStringField(value: self.adminClientSecret, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2294,6 +2307,8 @@ nonisolated extension Custos_V1_InitializeResponse: SwiftProtobuf.Message, Swift
     if lhs.rootKeyID != rhs.rootKeyID {return false}
     if lhs.shares != rhs.shares {return false}
     if lhs._receipt != rhs._receipt {return false}
+    if lhs.adminClientID != rhs.adminClientID {return false}
+    if lhs.adminClientSecret != rhs.adminClientSecret {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

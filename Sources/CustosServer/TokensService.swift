@@ -1,0 +1,183 @@
+import CustosCrypto
+import CustosJSON
+import CustosLedger
+import CustosPolicy
+import CustosProtocol
+import CustosTokens
+import Foundation
+import GRPCCore
+
+/// `custos.v1.Tokens`: client credentials → signed access tokens, the JWKS, introspection, revocation
+/// and client management. Issuance and every change are recorded in the ledger (`token.*`, `client.*`);
+/// secrets and tokens never are (a token is named by its `jti`).
+struct TokensService: Custos_V1_Tokens.SimpleServiceProtocol {
+  let tokens: TokenAuthority
+  let ledger: Ledger
+  let admin: AdminAuthorization
+  /// Argon2id verifications of client secrets at once (each needs m=19 MiB by default).
+  let argon2: ConcurrencyLimit
+
+  func issueToken(request: Custos_V1_IssueTokenRequest, context: ServerContext) async throws -> Custos_V1_IssueTokenResponse {
+    var secretBytes = Array(request.clientSecret.utf8)
+    let secret = SecretBytes(consuming: &secretBytes)
+    let tokens = self.tokens
+    let clientID = String(request.clientID.prefix(128))
+    let audience = request.audience.isEmpty ? tokens.options.audience : request.audience
+    do {
+      let (token, claims) = try await argon2.run {
+        try tokens.issue(clientID: request.clientID, secret: secret, audience: audience, scope: request.scope)
+      }
+      _ = try await record("token.issue", actor: "Service::\"\(claims.clientID)\"", resource: "token/\(claims.id)", outcome: "ok", details: [
+        "client_id": .string(claims.clientID), "jti": .string(claims.id), "aud": .string(claims.audience), "exp": .integer(claims.expiresAt),
+      ])
+      return .with {
+        $0.accessToken = token
+        $0.tokenType = "Bearer"
+        $0.expiresIn = claims.expiresAt - claims.issuedAt
+        $0.scope = claims.scope
+      }
+    } catch let error as TokenError {
+      // Failed client authentications are evidence too (the compliance report lists them).
+      _ = try await record("token.issue", actor: Caller.of(context), resource: "client/\(clientID)", outcome: "denied", details: [
+        "client_id": .string(clientID), "error": .string(error.description),
+      ])
+      throw Self.map(error)
+    } catch {
+      throw Self.map(error)
+    }
+  }
+
+  func getJWKS(request: Custos_V1_GetJWKSRequest, context: ServerContext) async throws -> Custos_V1_JWKS {
+    .with { $0.json = Data(tokens.jwks()) }
+  }
+
+  func introspect(request: Custos_V1_IntrospectRequest, context: ServerContext) async throws -> Custos_V1_IntrospectResponse {
+    let (claims, reason) = tokens.introspect(request.token)
+    return .with {
+      $0.active = claims != nil
+      if let claims {
+        $0.claims = Data(CanonicalJSON.encode(.object([
+          "active": .bool(true), "iss": .string(claims.issuer), "sub": .string(claims.subject), "aud": .string(claims.audience),
+          "exp": .integer(claims.expiresAt), "iat": .integer(claims.issuedAt), "nbf": .integer(claims.notBefore),
+          "jti": .string(claims.id), "client_id": .string(claims.clientID), "roles": .array(claims.roles.map { .string($0) }),
+          "scope": .string(claims.scope), "token_type": .string("Bearer"),
+        ])))
+      } else {
+        $0.reason = reason
+      }
+    }
+  }
+
+  func revoke(request: Custos_V1_RevokeRequest, context: ServerContext) async throws -> Custos_V1_RevokeResponse {
+    let target: Revocation.Target
+    let resource: String
+    switch request.target {
+    case let .jti(jti) where !jti.isEmpty && jti.utf8.count <= 128: (target, resource) = (.token(jti: jti), "token/\(jti)")
+    case let .clientID(id) where tokens.client(id) != nil: (target, resource) = (.client(id: id), "client/\(id)")
+    case .clientID: throw RPCError(code: .notFound, message: "client does not exist")
+    default: throw RPCError(code: .invalidArgument, message: "target: a jti (1-128 bytes) or a client_id is required")
+    }
+    try await admin.require("tokens.revoke", on: EntityUID(type: "Custos", id: "tokens"))
+    let tokens = self.tokens
+    do { try await BlockingWork.run { try tokens.revoke(target) } } catch { throw Self.map(error) }
+    let receipt = try await record("token.revoke", actor: Caller.of(context), resource: resource, outcome: "ok")
+    return .with { $0.receipt = AuditLogService.receipt(receipt) }
+  }
+
+  func createClient(request: Custos_V1_CreateClientRequest, context: ServerContext) async throws -> Custos_V1_CreateClientResponse {
+    try await admin.require("clients.create", on: EntityUID(type: "Client", id: request.clientID))
+    for role in request.roles {
+      do { _ = try PolicyParser.parseEntityUID(role) } catch {
+        throw RPCError(code: .invalidArgument, message: "roles: \"\(role.prefix(100))\" is not a Cedar entity uid such as Role::\"payments\"")
+      }
+    }
+    let tokens = self.tokens
+    let created: (client: ServiceClient, secret: SecretBytes)
+    do {
+      created = try await argon2.run {
+        try tokens.createClient(
+          id: request.clientID, displayName: request.displayName, roles: request.roles, audiences: request.audiences,
+          tokenTTLSeconds: request.tokenTtlSeconds == 0 ? nil : request.tokenTtlSeconds)
+      }
+    } catch { throw Self.map(error) }
+    let receipt = try await record("client.create", actor: Caller.of(context), resource: "client/\(created.client.id)", outcome: "ok", details: [
+      "roles": .array(created.client.roles.map { .string($0) }), "audiences": .array(created.client.audiences.map { .string($0) }),
+    ])
+    return Self.response(created.client, created.secret, receipt)
+  }
+
+  func listClients(request: Custos_V1_ListClientsRequest, context: ServerContext) async throws -> Custos_V1_ListClientsResponse {
+    try await admin.require("clients.list", on: EntityUID(type: "Custos", id: "clients"))
+    return .with { $0.clients = tokens.clients().map(Self.client) }
+  }
+
+  func rotateClientSecret(request: Custos_V1_RotateClientSecretRequest, context: ServerContext) async throws -> Custos_V1_CreateClientResponse {
+    try await admin.require("clients.rotate_secret", on: EntityUID(type: "Client", id: request.clientID))
+    let tokens = self.tokens
+    let rotated: (client: ServiceClient, secret: SecretBytes)
+    do {
+      rotated = try await argon2.run {
+        try tokens.rotateSecret(clientID: request.clientID, overlapSeconds: request.overlapSeconds == 0 ? nil : request.overlapSeconds)
+      }
+    } catch { throw Self.map(error) }
+    let receipt = try await record("client.rotate_secret", actor: Caller.of(context), resource: "client/\(rotated.client.id)", outcome: "ok")
+    return Self.response(rotated.client, rotated.secret, receipt)
+  }
+
+  func disableClient(request: Custos_V1_DisableClientRequest, context: ServerContext) async throws -> Custos_V1_Client {
+    try await admin.require("clients.disable", on: EntityUID(type: "Client", id: request.clientID))
+    let tokens = self.tokens
+    let client: ServiceClient
+    do { client = try await BlockingWork.run { try tokens.disable(clientID: request.clientID) } } catch { throw Self.map(error) }
+    _ = try await record("client.disable", actor: Caller.of(context), resource: "client/\(client.id)", outcome: "ok")
+    return Self.client(client)
+  }
+
+  func rotateSigningKey(request: Custos_V1_RotateSigningKeyRequest, context: ServerContext) async throws -> Custos_V1_JWKS {
+    try await admin.require("tokens.rotate_signing_key", on: EntityUID(type: "Custos", id: "token-signing"))
+    let tokens = self.tokens
+    let jwks: [UInt8]
+    do { jwks = try await BlockingWork.run { try tokens.rotateSigningKey() } } catch { throw Self.map(error) }
+    _ = try await record("token.signing_key_rotate", actor: Caller.of(context), resource: "custos/token-signing", outcome: "ok")
+    return .with { $0.json = Data(jwks) }
+  }
+
+  // MARK: Helpers
+
+  private func record(_ kind: String, actor: String, resource: String, outcome: String, details: [String: JSONValue] = [:]) async throws -> LedgerReceipt {
+    try await RPCErrors.mapping {
+      try await ledger.append(LedgerEvent(kind: kind, actor: actor, action: kind, resource: resource, outcome: outcome, details: details))
+    }
+  }
+
+  static func map(_ error: any Error) -> RPCError {
+    if let error = error as? TokenError {
+      switch error {
+      case .invalidClient: return RPCError(code: .unauthenticated, message: error.description)
+      case .invalidArgument(let why) where why.hasPrefix("cannot load the signing key") || why.hasPrefix("cannot seal"):
+        return RPCError(code: .unavailable, message: "\(why) (is the root key sealed?)")
+      default: return RPCError(code: .invalidArgument, message: error.description)
+      }
+    }
+    return RPCErrors.map(error)
+  }
+
+  static func client(_ client: ServiceClient) -> Custos_V1_Client {
+    .with {
+      $0.clientID = client.id
+      $0.displayName = client.displayName
+      $0.roles = client.roles
+      $0.audiences = client.audiences
+      $0.tokenTtlSeconds = client.tokenTTLSeconds
+      $0.disabled = client.disabled
+    }
+  }
+
+  static func response(_ client: ServiceClient, _ secret: SecretBytes, _ receipt: LedgerReceipt) -> Custos_V1_CreateClientResponse {
+    .with {
+      $0.client = Self.client(client)
+      $0.clientSecret = secret.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+      $0.receipt = AuditLogService.receipt(receipt)
+    }
+  }
+}

@@ -44,6 +44,19 @@ let package = Package(
       path: "Benchmarks/KeyBenchmarks",
       plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
     ),
+    // Token issuance against OpenSSL's Ed25519 called from C; verification; client-secret hashing.
+    .executableTarget(
+      name: "TokenBenchmarks",
+      dependencies: [
+        "CRawOpenSSL",
+        .product(name: "Benchmark", package: "benchmark"),
+        .product(name: "CustosTokens", package: "Custos"),
+        .product(name: "CustosStore", package: "Custos"),
+        .product(name: "CustosCrypto", package: "Custos"),
+      ],
+      path: "Benchmarks/TokenBenchmarks",
+      plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+    ),
     // In-process policy decisions on a generated RBAC workload (compare with rbac_workload.py cedarpy).
     .executableTarget(
       name: "PolicyLoad",

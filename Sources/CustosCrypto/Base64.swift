@@ -7,25 +7,34 @@ public enum Base64 {
     return table
   }()
 
+  private static let urlAlphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+
   /// Padded base64 of `bytes`.
   public static func encode(_ bytes: [UInt8]) -> String {
+    String(decoding: encode(bytes, alphabet: alphabet, padded: true), as: UTF8.self)
+  }
+
+  private static func encode(_ bytes: [UInt8], alphabet: [UInt8], padded: Bool) -> [UInt8] {
     var out = [UInt8]()
     out.reserveCapacity((bytes.count + 2) / 3 * 4)
     var i = 0
     while i + 3 <= bytes.count {
       let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
-      out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], alphabet[Int(n & 63)]]
+      out.append(alphabet[Int(n >> 18 & 63)])
+      out.append(alphabet[Int(n >> 12 & 63)])
+      out.append(alphabet[Int(n >> 6 & 63)])
+      out.append(alphabet[Int(n & 63)])
       i += 3
     }
     let rest = bytes.count - i
-    if rest == 1 {
-      let n = UInt32(bytes[i]) << 16
-      out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], UInt8(ascii: "="), UInt8(ascii: "=")]
-    } else if rest == 2 {
-      let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
-      out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], UInt8(ascii: "=")]
+    if rest > 0 {
+      let n = UInt32(bytes[i]) << 16 | (rest == 2 ? UInt32(bytes[i + 1]) << 8 : 0)
+      out.append(alphabet[Int(n >> 18 & 63)])
+      out.append(alphabet[Int(n >> 12 & 63)])
+      if rest == 2 { out.append(alphabet[Int(n >> 6 & 63)]) }
+      if padded { out.append(contentsOf: repeatElement(UInt8(ascii: "="), count: 3 - rest)) }
     }
-    return String(decoding: out, as: UTF8.self)
+    return out
   }
 
   /// Decodes padded base64; nil for any character, padding or length outside RFC 4648 §4.
@@ -61,9 +70,7 @@ public enum Base64 {
 
   /// Unpadded base64url (RFC 4648 §5), as JOSE uses it.
   public static func encodeURL(_ bytes: [UInt8]) -> String {
-    var text = encode(bytes)
-    while text.hasSuffix("=") { text.removeLast() }
-    return String(text.map { $0 == "+" ? "-" : $0 == "/" ? "_" : $0 })
+    String(decoding: encode(bytes, alphabet: urlAlphabet, padded: false), as: UTF8.self)
   }
 
   /// Decodes unpadded base64url; nil for padding, standard-alphabet characters or a bad length.

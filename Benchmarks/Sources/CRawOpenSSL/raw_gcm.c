@@ -40,3 +40,18 @@ int raw_gcm_encrypt_reused(void *context, const unsigned char *aad, size_t aad_l
 }
 
 void raw_gcm_context_free(void *context) { EVP_CIPHER_CTX_free((EVP_CIPHER_CTX *)context); }
+
+void *raw_ed25519_key_new(const unsigned char seed[32]) {
+  return EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+}
+
+int raw_ed25519_sign(void *key, const unsigned char *message, size_t len, unsigned char signature[64]) {
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  size_t signature_len = 64;
+  int ok = ctx != NULL && EVP_DigestSignInit(ctx, NULL, NULL, NULL, (EVP_PKEY *)key) == 1 &&
+           EVP_DigestSign(ctx, signature, &signature_len, message, len) == 1;
+  EVP_MD_CTX_free(ctx);
+  return ok;
+}
+
+void raw_ed25519_key_free(void *key) { EVP_PKEY_free((EVP_PKEY *)key); }

@@ -19,27 +19,8 @@ struct RPCLoad {
     let seconds = arguments.count > 1 ? Double(arguments[1]) ?? 5 : 5
     let inFlight = arguments.count > 2 ? Int(arguments[2]) ?? 64 : 64
 
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("custos-rpcload-\(UUID().uuidString)")
-    var configuration = CustosServer.Configuration()
-    configuration.listen = HostPort(host: "127.0.0.1", port: 0)
-    configuration.httpListen = nil
-    configuration.dataDirectory = directory.appendingPathComponent("data").path
-    configuration.keysDirectory = directory.appendingPathComponent("keys").path
-    configuration.policiesDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-      .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("policies").path
-    configuration.autoInit = true
-    var logger = Logger(label: "custosd")
-    logger.logLevel = .warning
-    let address = AsyncStream<String>.makeStream()
-    let daemon = Task {
-      try await Daemon.run(
-        configuration: configuration, rootPassphrase: SecretBytes(copying: Array("rpcload passphrase".utf8)), logger: logger
-      ) { address.continuation.yield($0) }
-    }
-    var iterator = address.stream.makeAsyncIterator()
-    guard let bound = await iterator.next(), let port = Int(bound.split(separator: ":").last!) else { fatalError("no address") }
-
-    try await withGRPCClient(
+    let (daemon, port, directory) = try await startDaemon(authentication: false)
+    let (checksOff, trivialOff) = try await withGRPCClient(
       transport: try .http2NIOPosix(target: .ipv4(host: "127.0.0.1", port: port), transportSecurity: .plaintext)
     ) { client in
       let health = Grpc_Health_V1_Health.Client(wrapping: client)
@@ -65,12 +46,7 @@ struct RPCLoad {
         _ = try await log.appendBatch(batch)
       }
       let authz = Custos_V1_Authorization.Client(wrapping: client)
-      let check = Custos_V1_CheckRequest.with {
-        $0.principal = .with { $0.type = "Service"; $0.id = "billing-worker" }
-        $0.action = .with { $0.type = "Action"; $0.id = "refund" }
-        $0.resource = .with { $0.type = "Invoice"; $0.id = "inv-1" }
-        $0.context = Data("{\"amount_cents\": 1299, \"hour\": 10}".utf8)
-      }
+      let check = checkRequest
       let checks = try await rate("Authorization/Check (durable decision)", seconds: seconds, inFlight: inFlight) {
         _ = try await authz.check(check)
       }
@@ -94,9 +70,69 @@ struct RPCLoad {
       print(String(format: "Check / trivial handler ratio: %.2f", checks / trivial))
       print(String(format: "CheckStream decisions per second: %.0f (%.1fx the unary Check rate)", streamed, streamed / checks))
       print(String(format: "Encrypt / trivial handler ratio: %.2f", encrypts / trivial))
+      return (checks, trivial)
     }
     daemon.cancel()
     try? FileManager.default.removeItem(at: directory)
+
+    // The same Check against a second daemon with authentication on (every call carries a bearer token
+    // the server verifies, cached after the first use), back to back with one more run of the first.
+    let (authenticated, authPort, authDirectory) = try await startDaemon(authentication: true)
+    let credential = try JSONSerialization.jsonObject(
+      with: Data(contentsOf: authDirectory.appendingPathComponent("keys/initial-admin-credential"))) as! [String: String]
+    try await withGRPCClient(
+      transport: try .http2NIOPosix(target: .ipv4(host: "127.0.0.1", port: authPort), transportSecurity: .plaintext)
+    ) { client in
+      let token = try await Custos_V1_Tokens.Client(wrapping: client).issueToken(.with {
+        $0.clientID = credential["client_id"]!
+        $0.clientSecret = credential["client_secret"]!
+      }).accessToken
+      let metadata: Metadata = ["authorization": "Bearer \(token)"]
+      let authz = Custos_V1_Authorization.Client(wrapping: client)
+      let health = Grpc_Health_V1_Health.Client(wrapping: client)
+      let trivialOn = try await rate("Health/Check (trivial handler), second server", seconds: seconds, inFlight: inFlight) {
+        _ = try await health.check(.init())
+      }
+      let on = try await rate("Authorization/Check, authentication on", seconds: seconds, inFlight: inFlight) {
+        _ = try await authz.check(checkRequest, metadata: metadata)
+      }
+      print(String(format: "Check with authentication on / off: %.2f (each against its server's trivial handler: %.2f / %.2f = %.2f)",
+        on / checksOff, on / trivialOn, checksOff / trivialOff, (on / trivialOn) / (checksOff / trivialOff)))
+    }
+    authenticated.cancel()
+    try? FileManager.default.removeItem(at: authDirectory)
+  }
+
+  static let checkRequest = Custos_V1_CheckRequest.with {
+    $0.principal = .with { $0.type = "Service"; $0.id = "billing-worker" }
+    $0.action = .with { $0.type = "Action"; $0.id = "refund" }
+    $0.resource = .with { $0.type = "Invoice"; $0.id = "inv-1" }
+    $0.context = Data("{\"amount_cents\": 1299, \"hour\": 10}".utf8)
+  }
+
+  /// An in-process custosd on a fresh directory, its root key created at start.
+  static func startDaemon(authentication: Bool) async throws -> (Task<Void, any Error>, Int, URL) {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("custos-rpcload-\(UUID().uuidString)")
+    var configuration = CustosServer.Configuration()
+    configuration.listen = HostPort(host: "127.0.0.1", port: 0)
+    configuration.httpListen = nil
+    configuration.dataDirectory = directory.appendingPathComponent("data").path
+    configuration.keysDirectory = directory.appendingPathComponent("keys").path
+    configuration.policiesDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("policies").path
+    configuration.autoInit = true
+    configuration.authentication = authentication
+    var logger = Logger(label: "custosd")
+    logger.logLevel = .warning
+    let address = AsyncStream<String>.makeStream()
+    let daemon = Task {
+      try await Daemon.run(
+        configuration: configuration, rootPassphrase: SecretBytes(copying: Array("rpcload passphrase".utf8)), logger: logger
+      ) { address.continuation.yield($0) }
+    }
+    var iterator = address.stream.makeAsyncIterator()
+    guard let bound = await iterator.next(), let port = Int(bound.split(separator: ":").last!) else { fatalError("no address") }
+    return (daemon, port, directory)
   }
 
   /// Decisions per second through one CheckStream, in rounds of 2,000 requests.

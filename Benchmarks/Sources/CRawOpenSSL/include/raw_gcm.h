@@ -15,3 +15,8 @@ int raw_gcm_encrypt_reused(void *context, const unsigned char *aad, size_t aad_l
                            size_t len, unsigned char *out, unsigned char tag[16]);
 void raw_gcm_context_free(void *context);
 #endif
+
+/* Ed25519 signing as OpenSSL does it for one message: a digest context per signature over a loaded key. */
+void *raw_ed25519_key_new(const unsigned char seed[32]);
+int raw_ed25519_sign(void *key, const unsigned char *message, size_t len, unsigned char signature[64]);
+void raw_ed25519_key_free(void *key);

@@ -163,7 +163,7 @@ let package = Package(
     ),
     .testTarget(
       name: "CustosStoreTests",
-      dependencies: ["CustosStore", "CustosLedger", "CustosKeys", "CustosCrypto"],
+      dependencies: ["CustosStore", "CustosLedger", "CustosKeys", "CustosTokens", "CustosCrypto"],
       swiftSettings: strict
     ),
     .testTarget(

@@ -59,7 +59,8 @@ public enum Daemon {
     ]
     let transport = HTTP2ServerTransport.Posix(
       address: try socketAddress(configuration.listen), transportSecurity: .plaintext, config: .defaults)
-    var interceptors: [any ServerInterceptor] = []
+    let metrics = ServerMetrics(ledger: ledger, keys: keys)
+    var interceptors: [any ServerInterceptor] = [MetricsInterceptor(metrics: metrics)]
     if configuration.authentication {
       interceptors.append(AuthenticationInterceptor(tokens: tokens))
     } else {
@@ -74,7 +75,7 @@ public enum Daemon {
     lifecycle.append(PolicyWatcher(policies: policies, logger: logger))
     lifecycle.append(KeyMaintenanceService(keys: keys, audit: audit, interval: configuration.keyMaintenanceInterval, logger: logger))
     if let http = configuration.httpListen {
-      lifecycle.append(HTTPSidePort.application(address: http, health: health, tokens: tokens, logger: logger))
+      lifecycle.append(HTTPSidePort.application(address: http, health: health, tokens: tokens, metrics: metrics, logger: logger))
     }
     let group = ServiceGroup(
       configuration: .init(

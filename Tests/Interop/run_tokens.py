@@ -154,12 +154,22 @@ def main():
         expect(grpc.StatusCode.UNAUTHENTICATED, "revoked",
                lambda: rpc.AuditLogStub(bearer_channel(daemon.port, fresh)).GetCheckpoint(pb.GetCheckpointRequest()))
 
+    def prometheus_metrics():
+        with urllib.request.urlopen(f"http://127.0.0.1:{daemon.http_port}/metrics") as response:
+            assert response.headers["Content-Type"].startswith("text/plain")
+            text = response.read().decode()
+        assert 'custos_rpc_total{method="custos.v1.Tokens/IssueToken",code="ok"}' in text, text[:2000]
+        assert 'code="unauthenticated"' in text and "custos_rpc_duration_seconds_bucket" in text
+        assert "custos_root_key_unsealed 1" in text and "custos_ledger_entries " in text
+        assert state["secret"] not in text and state["token"] not in text
+
     try:
         for name, fn in [("issue over gRPC, verify with PyJWT against the HTTP JWKS", issue_and_verify_with_pyjwt),
                          ("Check with the token: the caller is the principal", check_as_the_caller),
                          ("rejection matrix on a protected RPC", rejection_matrix),
                          ("non-admin token refused on an admin RPC, decision in the ledger", non_admin_refused_and_recorded),
-                         ("revocation effective on the next call", revocation_is_effective_on_the_next_call)]:
+                         ("revocation effective on the next call", revocation_is_effective_on_the_next_call),
+                         ("Prometheus /metrics on the HTTP side port", prometheus_metrics)]:
             check(name, fn)
     finally:
         daemon.stop()

@@ -1,0 +1,69 @@
+import CustosKeys
+import CustosLedger
+import GRPCCore
+import Prometheus
+
+/// What `/metrics` on the HTTP side port exposes, in the Prometheus text format: calls by method and
+/// status, call latency, the ledger's size and whether the root key is unsealed. No label ever holds
+/// a caller-supplied value other than the (fixed) method name.
+final class ServerMetrics: Sendable {
+  let registry = PrometheusCollectorRegistry()
+  private let ledgerEntries: Gauge
+  private let unsealed: Gauge
+  private let ledger: Ledger
+  private let keys: KeyManager
+
+  init(ledger: Ledger, keys: KeyManager) {
+    self.ledger = ledger
+    self.keys = keys
+    ledgerEntries = registry.makeGauge(name: "custos_ledger_entries", help: "Entries in the audit ledger.")
+    unsealed = registry.makeGauge(name: "custos_root_key_unsealed", help: "1 while the root key is unsealed, else 0.")
+  }
+
+  func record(method: String, code: String, duration: Duration) {
+    registry.makeCounter(
+      name: "custos_rpc_total", labels: [("method", method), ("code", code)], help: "gRPC calls answered, by method and status."
+    ).increment()
+    registry.makeDurationHistogram(
+      name: "custos_rpc_duration_seconds", labels: [("method", method)],
+      buckets: [.microseconds(100), .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100), .seconds(1)],
+      help: "Time to answer a gRPC call (until its response is ready)."
+    ).record(duration)
+  }
+
+  /// The text exposition, with the point-in-time gauges refreshed.
+  func scrape() async -> [UInt8] {
+    ledgerEntries.set(to: Double(await ledger.size))
+    unsealed.set(to: { if case .unsealed = keys.status { return 1.0 } else { return 0.0 } }())
+    return registry.emitToBuffer()
+  }
+}
+
+/// Counts and times every call, by method and final status.
+struct MetricsInterceptor: ServerInterceptor {
+  let metrics: ServerMetrics
+
+  func intercept<Input: Sendable, Output: Sendable>(
+    request: StreamingServerRequest<Input>, context: ServerContext,
+    next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+  ) async throws -> StreamingServerResponse<Output> {
+    let start = ContinuousClock.now
+    let method = context.descriptor.fullyQualifiedMethod
+    do {
+      let response = try await next(request, context)
+      let code: String
+      switch response.accepted {
+      case .success: code = "ok"
+      case let .failure(error): code = "\(error.code)"
+      }
+      metrics.record(method: method, code: code, duration: ContinuousClock.now - start)
+      return response
+    } catch let error as RPCError {
+      metrics.record(method: method, code: "\(error.code)", duration: ContinuousClock.now - start)
+      throw error
+    } catch {
+      metrics.record(method: method, code: "unknown", duration: ContinuousClock.now - start)
+      throw error
+    }
+  }
+}

@@ -52,6 +52,7 @@ unit-tests: build-tests
 interop-tests: build-tests py-deps
 	python3 Tests/Interop/run_interop.py --bin .build/debug
 	python3 Tests/Interop/run_tokens.py --bin .build/debug
+	python3 Tests/Interop/run_tls.py --bin .build/debug
 	python3 Tests/Interop/differential_cedarpy.py --bin .build/debug
 
 policy-tests: build-tests

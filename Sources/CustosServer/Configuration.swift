@@ -29,6 +29,11 @@ public struct Configuration: Sendable, Equatable {
   public var auditContextValues = false
   /// Require a bearer token on every RPC but the bootstrap ones. Off only for benchmarks and experiments.
   public var authentication = true
+  /// TLS on the gRPC port: a PEM certificate chain and private key (0600). Both or neither.
+  public var tlsCertificateFile: String?
+  public var tlsKeyFile: String?
+  /// With TLS, require client certificates signed by this PEM CA bundle (mutual TLS).
+  public var tlsClientCAFile: String?
   /// Clock skew allowed when checking token times, in seconds.
   public var tokenSkewSeconds: Int64 = 60
   /// How long a new token signing key is published before it signs, in seconds.
@@ -51,6 +56,7 @@ public struct Configuration: Sendable, Equatable {
     case rootPassphraseFile = "root_passphrase_file", autoInit = "auto_init"
     case keyMaintenanceInterval = "key_maintenance_interval", auditContextValues = "audit_context_values"
     case failpoint, authentication, tokenSkew = "token_skew_seconds", signingKeyLead = "signing_key_lead_seconds"
+    case tlsCert = "tls_cert_file", tlsKey = "tls_key_file", tlsClientCA = "tls_client_ca_file"
 
     /// The environment variable: `CUSTOS_` + upper-cased key.
     public var environmentName: String { "CUSTOS_" + rawValue.uppercased() }
@@ -141,6 +147,9 @@ public struct Configuration: Sendable, Equatable {
       case "off", "false": authentication = false
       default: throw fail("\"required\" or \"off\"")
       }
+    case .tlsCert: tlsCertificateFile = value.isEmpty ? nil : value
+    case .tlsKey: tlsKeyFile = value.isEmpty ? nil : value
+    case .tlsClientCA: tlsClientCAFile = value.isEmpty ? nil : value
     case .tokenSkew:
       guard let seconds = Int64(value), (0...600).contains(seconds) else { throw fail("a number of seconds between 0 and 600") }
       tokenSkewSeconds = seconds

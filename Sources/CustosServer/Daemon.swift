@@ -58,7 +58,7 @@ public enum Daemon {
       try ReflectionService(),
     ]
     let transport = HTTP2ServerTransport.Posix(
-      address: try socketAddress(configuration.listen), transportSecurity: .plaintext, config: .defaults)
+      address: try socketAddress(configuration.listen), transportSecurity: try transportSecurity(configuration), config: .defaults)
     let metrics = ServerMetrics(ledger: ledger, keys: keys)
     var interceptors: [any ServerInterceptor] = [MetricsInterceptor(metrics: metrics)]
     if configuration.authentication {
@@ -204,6 +204,33 @@ public enum Daemon {
     var end = bytes.count
     while end > 0, bytes[end - 1] == 0x0a || bytes[end - 1] == 0x0d { end -= 1 }
     return SecretBytes(copying: bytes[0..<end])
+  }
+
+  /// Plaintext, TLS, or mutual TLS on the gRPC port, from the configured PEM files (checked here, so a
+  /// missing or world-readable key stops the start with a clear message rather than a handshake error).
+  static func transportSecurity(_ configuration: Configuration) throws -> HTTP2ServerTransport.Posix.TransportSecurity {
+    switch (configuration.tlsCertificateFile, configuration.tlsKeyFile) {
+    case (nil, nil):
+      guard configuration.tlsClientCAFile == nil else { throw StartupFailure(description: "tls_client_ca_file needs tls_cert_file and tls_key_file") }
+      return .plaintext
+    case let (certificate?, key?):
+      for path in [certificate, key] + (configuration.tlsClientCAFile.map { [$0] } ?? []) {
+        guard FileManager.default.isReadableFile(atPath: path) else { throw StartupFailure(description: "TLS file \(path) is not readable") }
+      }
+      var status = stat()
+      guard stat(key, &status) == 0, status.st_mode & 0o077 == 0 else {
+        throw StartupFailure(description: "tls_key_file \(key) is readable by group or others; run: chmod 600 \(key)")
+      }
+      let chain: [TLSConfig.CertificateSource] = [.file(path: certificate, format: .pem)]
+      let privateKey: TLSConfig.PrivateKeySource = .file(path: key, format: .pem)
+      guard let clientCA = configuration.tlsClientCAFile else { return .tls(certificateChain: chain, privateKey: privateKey) }
+      return .mTLS(certificateChain: chain, privateKey: privateKey) { tls in
+        tls.trustRoots = .certificates([.file(path: clientCA, format: .pem)])
+        tls.clientCertificateVerification = .noHostnameVerification
+      }
+    default:
+      throw StartupFailure(description: "TLS needs both tls_cert_file and tls_key_file")
+    }
   }
 
   static func socketAddress(_ address: HostPort) throws -> GRPCNIOTransportCore.SocketAddress {

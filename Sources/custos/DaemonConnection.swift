@@ -18,18 +18,36 @@ enum DaemonConnection {
     _ options: GlobalOptions, _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
   ) async throws -> T {
     let address = try options.serverAddress()
+    let isIPv4 = address.host.split(separator: ".").count == 4 && address.host.split(separator: ".").allSatisfy { UInt8($0) != nil }
     let target: any ResolvableTarget =
-      address.host.contains(":") ? .ipv6(host: address.host, port: address.port) : .dns(host: address.host, port: address.port)
+      address.host.contains(":") ? .ipv6(host: address.host, port: address.port)
+      : isIPv4 ? .ipv4(host: address.host, port: address.port) : .dns(host: address.host, port: address.port)
     let bearer = BearerToken()
     do {
       return try await withGRPCClient(
-        transport: try .http2NIOPosix(target: target, transportSecurity: .plaintext), interceptors: [bearer]
+        transport: try .http2NIOPosix(target: target, transportSecurity: try transportSecurity(options)), interceptors: [bearer]
       ) { client in
         bearer.set(try await token(options, client: client))
         return try await body(client)
       }
     } catch let error as RPCError {
       throw CLIError(rpc: error, server: "\(address.host):\(address.port)")
+    }
+  }
+
+  /// TLS when a CA is given (flag or CUSTOS_TLS_CA), with a client certificate for mutual TLS.
+  static func transportSecurity(_ options: GlobalOptions) throws -> HTTP2ClientTransport.Posix.TransportSecurity {
+    let environment = ProcessInfo.processInfo.environment
+    guard let ca = options.tlsCa ?? environment["CUSTOS_TLS_CA"], !ca.isEmpty else { return .plaintext }
+    let certificate = options.tlsCert ?? environment["CUSTOS_TLS_CERT"]
+    let key = options.tlsKey ?? environment["CUSTOS_TLS_KEY"]
+    guard (certificate == nil) == (key == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+    return .tls { config in
+      config.trustRoots = .certificates([.file(path: ca, format: .pem)])
+      if let certificate, let key {
+        config.certificateChain = [.file(path: certificate, format: .pem)]
+        config.privateKey = .file(path: key, format: .pem)
+      }
     }
   }
 

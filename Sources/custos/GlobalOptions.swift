@@ -15,6 +15,15 @@ struct GlobalOptions: ParsableArguments {
   @Option(help: "A JSON file {\"client_id\", \"client_secret\"} to get a token with (default: $CUSTOS_CREDENTIALS).")
   var credentials: String?
 
+  @Option(help: "Use TLS, trusting this PEM CA bundle for the server (default: $CUSTOS_TLS_CA; plaintext without it).")
+  var tlsCa: String?
+
+  @Option(help: "PEM client certificate for mutual TLS (default: $CUSTOS_TLS_CERT).")
+  var tlsCert: String?
+
+  @Option(help: "PEM client private key for mutual TLS (default: $CUSTOS_TLS_KEY).")
+  var tlsKey: String?
+
   /// The address to dial: the flag, else CUSTOS_SERVER, else the default.
   func serverAddress() throws -> (host: String, port: Int) {
     let text = server ?? ProcessInfo.processInfo.environment["CUSTOS_SERVER"] ?? "127.0.0.1:7443"

@@ -32,6 +32,9 @@ struct CustosDaemonCommand: AsyncParsableCommand {
   @Option(help: "A file (mode 0600) holding the root-key passphrase: unseal at start.") var rootPassphraseFile: String?
   @Flag(help: "With a passphrase and no root key yet, create one (development, first install).") var autoInit = false
   @Option(help: "required (default) or off: off serves every RPC without a token (benchmarks only).") var authentication: String?
+  @Option(help: "PEM certificate chain for TLS on the gRPC port.") var tlsCertFile: String?
+  @Option(help: "PEM private key for TLS (mode 0600).") var tlsKeyFile: String?
+  @Option(help: "PEM CA bundle: require client certificates it signed (mutual TLS).") var tlsClientCaFile: String?
 
   func run() async throws {
     var overrides: [Configuration.Key: String] = [:]
@@ -45,6 +48,9 @@ struct CustosDaemonCommand: AsyncParsableCommand {
     overrides[.rootPassphraseFile] = rootPassphraseFile
     if autoInit { overrides[.autoInit] = "true" }
     overrides[.authentication] = authentication
+    overrides[.tlsCert] = tlsCertFile
+    overrides[.tlsKey] = tlsKeyFile
+    overrides[.tlsClientCA] = tlsClientCaFile
     // The passphrase is a secret: read once, out of the environment (children must not inherit it),
     // and kept out of Configuration, which is printable.
     var rootPassphrase: SecretBytes?

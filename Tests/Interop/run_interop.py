@@ -84,6 +84,7 @@ class Daemon:
     admin credential in keys/initial-admin-credential, as `make run` does."""
 
     def __init__(self, binary, workdir, http=False, extra=()):
+        os.makedirs(workdir, exist_ok=True)
         self.log_path = os.path.join(workdir, "custosd.log")
         self.log = open(self.log_path, "w")
         self.keys_dir = os.path.join(workdir, "keys")

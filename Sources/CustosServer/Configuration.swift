@@ -1,3 +1,4 @@
+import CustosCrypto
 import Foundation
 import Logging
 
@@ -34,6 +35,8 @@ public struct Configuration: Sendable, Equatable {
   public var tlsKeyFile: String?
   /// With TLS, require client certificates signed by this PEM CA bundle (mutual TLS).
   public var tlsClientCAFile: String?
+  /// Argon2id cost for client secrets (OWASP's minimum by default).
+  public var clientSecretArgon2 = Argon2id.Parameters.owaspMinimum
   /// Clock skew allowed when checking token times, in seconds.
   public var tokenSkewSeconds: Int64 = 60
   /// How long a new token signing key is published before it signs, in seconds.
@@ -57,6 +60,7 @@ public struct Configuration: Sendable, Equatable {
     case keyMaintenanceInterval = "key_maintenance_interval", auditContextValues = "audit_context_values"
     case failpoint, authentication, tokenSkew = "token_skew_seconds", signingKeyLead = "signing_key_lead_seconds"
     case tlsCert = "tls_cert_file", tlsKey = "tls_key_file", tlsClientCA = "tls_client_ca_file"
+    case clientSecretArgon2 = "client_secret_argon2"
 
     /// The environment variable: `CUSTOS_` + upper-cased key.
     public var environmentName: String { "CUSTOS_" + rawValue.uppercased() }
@@ -147,6 +151,18 @@ public struct Configuration: Sendable, Equatable {
       case "off", "false": authentication = false
       default: throw fail("\"required\" or \"off\"")
       }
+    case .clientSecretArgon2:
+      // "m=19456,t=2,p=1": memory in KiB, passes, lanes.
+      var parts: [String: UInt32] = [:]
+      for item in value.split(separator: ",") {
+        let pair = item.split(separator: "=", maxSplits: 1)
+        guard pair.count == 2, let number = UInt32(pair[1]) else { throw fail("m=KIB,t=PASSES,p=LANES") }
+        parts[String(pair[0])] = number
+      }
+      guard let m = parts["m"], let t = parts["t"], let p = parts["p"], parts.count == 3, (8 * 1024...(1 << 20)).contains(m),
+        (1...16).contains(t), (1...16).contains(p)
+      else { throw fail("m=KIB,t=PASSES,p=LANES with m 8192-1048576 (OWASP: m=19456,t=2,p=1)") }
+      clientSecretArgon2 = Argon2id.Parameters(memoryKiB: m, iterations: t, parallelism: p)
     case .tlsCert: tlsCertificateFile = value.isEmpty ? nil : value
     case .tlsKey: tlsKeyFile = value.isEmpty ? nil : value
     case .tlsClientCA: tlsClientCAFile = value.isEmpty ? nil : value

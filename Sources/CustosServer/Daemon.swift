@@ -31,6 +31,7 @@ public enum Daemon {
       var options = TokenAuthority.Options()
       options.skewSeconds = configuration.tokenSkewSeconds
       options.signingKeyLeadSeconds = configuration.signingKeyLeadSeconds
+      options.secretHashing = configuration.clientSecretArgon2
       tokens = try TokenAuthority(storage: store.tokenStorage, sealer: RootKeySigningKeySealer(keys: keys), options: options)
     } catch {
       throw StartupFailure(description: "the token tables in \(configuration.dataDirectory) do not load: \(error)")
@@ -73,7 +74,8 @@ public enum Daemon {
         onShutdown: { health.markAllNotServing() })
     ]
     lifecycle.append(PolicyWatcher(policies: policies, logger: logger))
-    lifecycle.append(KeyMaintenanceService(keys: keys, audit: audit, interval: configuration.keyMaintenanceInterval, logger: logger))
+    lifecycle.append(KeyMaintenanceService(
+      keys: keys, audit: audit, interval: configuration.keyMaintenanceInterval, logger: logger, tokens: tokens))
     if let http = configuration.httpListen {
       lifecycle.append(HTTPSidePort.application(address: http, health: health, tokens: tokens, metrics: metrics, logger: logger))
     }

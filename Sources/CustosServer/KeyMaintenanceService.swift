@@ -1,15 +1,18 @@
 import CustosJSON
 import CustosKeys
 import CustosLedger
+import CustosTokens
 import Logging
 import ServiceLifecycle
 
-/// Carries out scheduled key destructions and periodic rotations, recording each in the ledger.
+/// Carries out scheduled key destructions and periodic rotations, recording each in the ledger, and
+/// prunes token revocations and signing keys that can no longer matter.
 struct KeyMaintenanceService: Service {
   let keys: KeyManager
   let audit: KeyAudit
   let interval: Duration
   let logger: Logger
+  var tokens: TokenAuthority?
 
   func run() async throws {
     while !Task.isCancelled && !Task.isShuttingDownGracefully {
@@ -20,6 +23,11 @@ struct KeyMaintenanceService: Service {
   }
 
   func runOnce() async {
+    if let tokens {
+      do { try await BlockingWork.run { try tokens.prune() } } catch {
+        logger.error("pruning token revocations failed; it will be retried", metadata: ["error": "\(error)"])
+      }
+    }
     do {
       let keys = self.keys
       let actions = try await BlockingWork.run { try keys.runMaintenance() }

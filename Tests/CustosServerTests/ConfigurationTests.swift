@@ -25,6 +25,11 @@ import Testing
     (.logLevel, "loud", "log level"),
     (.ledgerOrigin, "has space", "checkpoint origin"),
     (.maxEntryBytes, "10", "between 1024"),
+    (.authentication, "maybe", "\"required\" or \"off\""),
+    (.tokenSkew, "-5", "between 0 and 600"),
+    (.clientSecretArgon2, "m=1024,t=2,p=1", "m=KIB,t=PASSES,p=LANES"),
+    (.autoInit, "perhaps", "true or false"),
+    (.keyMaintenanceInterval, "0", "between 1 and 86400"),
   ])
   func badValuesNameTheSettingItsSourceAndWhatIsAccepted(_ key: Configuration.Key, _ value: String, _ expected: String) {
     #expect {
@@ -33,6 +38,17 @@ import Testing
       let text = "\(error)"
       return text.contains(key.environmentName) && text.contains(value) && text.contains(expected)
     }
+  }
+
+  @Test func keyAndTokenSettingsParse() throws {
+    let configuration = try Configuration.load(
+      file: nil,
+      environment: ["CUSTOS_AUTHENTICATION": "off", "CUSTOS_CLIENT_SECRET_ARGON2": "m=65536,t=3,p=2", "CUSTOS_TLS_CERT_FILE": "c.pem"],
+      overrides: [.tokenSkew: "0", .autoInit: "true"])
+    #expect(!configuration.authentication && configuration.autoInit && configuration.tokenSkewSeconds == 0)
+    #expect(configuration.clientSecretArgon2 == .init(memoryKiB: 65536, iterations: 3, parallelism: 2))
+    #expect(configuration.tlsCertificateFile == "c.pem" && configuration.tlsKeyFile == nil)
+    #expect(throws: Daemon.StartupFailure.self) { try Daemon.transportSecurity(configuration) }
   }
 
   @Test func unknownFileSettingsAreRejected() throws {

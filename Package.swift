@@ -18,6 +18,7 @@ let package = Package(
     .library(name: "CustosPolicy", targets: ["CustosPolicy"]),
     .library(name: "CustosKeys", targets: ["CustosKeys"]),
     .library(name: "CustosTokens", targets: ["CustosTokens"]),
+    .library(name: "CustosEvidence", targets: ["CustosEvidence"]),
     .library(name: "CustosStore", targets: ["CustosStore"]),
     .library(name: "CustosProtocol", targets: ["CustosProtocol"]),
     .library(name: "CustosServer", targets: ["CustosServer"]),
@@ -70,6 +71,11 @@ let package = Package(
       dependencies: ["CustosCrypto", "CustosJSON"],
       swiftSettings: strict
     ),
+    .target(
+      name: "CustosEvidence",
+      dependencies: ["CustosCrypto", "CustosJSON", "CustosLedger"],
+      swiftSettings: strict
+    ),
     // Test doubles shared by the test targets (not a product).
     .target(
       name: "CustosLedgerTestSupport",
@@ -97,7 +103,8 @@ let package = Package(
     .target(
       name: "CustosServer",
       dependencies: [
-        "CustosCrypto", "CustosJSON", "CustosKeys", "CustosLedger", "CustosPolicy", "CustosStore", "CustosTokens", "CustosProtocol",
+        "CustosCrypto", "CustosJSON", "CustosKeys", "CustosLedger", "CustosPolicy", "CustosStore", "CustosTokens", "CustosEvidence",
+        "CustosProtocol",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -120,7 +127,7 @@ let package = Package(
     .executableTarget(
       name: "custos",
       dependencies: [
-        "CustosCrypto", "CustosJSON", "CustosLedger", "CustosPolicy", "CustosProtocol",
+        "CustosCrypto", "CustosJSON", "CustosLedger", "CustosPolicy", "CustosEvidence", "CustosProtocol",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -161,6 +168,11 @@ let package = Package(
     .testTarget(
       name: "CustosTokensTests",
       dependencies: ["CustosTokens", "CustosCrypto", "CustosJSON"],
+      swiftSettings: strict
+    ),
+    .testTarget(
+      name: "CustosEvidenceTests",
+      dependencies: ["CustosEvidence", "CustosLedger", "CustosCrypto", "CustosJSON", "CustosLedgerTestSupport"],
       swiftSettings: strict
     ),
     .testTarget(

@@ -13,6 +13,14 @@ extension Ledger {
     try storage.forEachEntry(in: start..<end, body)
   }
 
+  /// The indexes of the entries recorded in `[from, to)` (nanoseconds), within the first `size` entries.
+  public nonisolated func indexRange(timeFrom from: Int64, timeTo to: Int64, size: UInt64) throws -> Range<UInt64> {
+    guard from < to else { throw LedgerError.invalidArgument("the time range is empty: from must be before to") }
+    let lower = min(try storage.firstIndex(atOrAfter: from), size)
+    let upper = min(try storage.firstIndex(atOrAfter: to), size)
+    return lower..<max(lower, upper)
+  }
+
   /// Entries matching `query`.
   public nonisolated func query(_ query: LedgerQuery) throws -> [StoredEntry] {
     guard (1...LedgerQuery.maximumLimit).contains(query.limit) else {

@@ -28,6 +28,10 @@ public protocol LedgerStorage: Sendable {
 
   /// Entries matching `query`, in index order, at most `query.limit`, from indexes rather than a scan.
   func query(_ query: LedgerQuery) throws -> [StoredEntry]
+
+  /// The first index whose time is at or after `time` (the number of entries if none): time never
+  /// decreases along the log, so this bounds a time range.
+  func firstIndex(atOrAfter time: Int64) throws -> UInt64
 }
 
 /// One group commit: everything the ledger writes for a batch of appends.

@@ -83,4 +83,8 @@ public final class InMemoryLedgerStorage: LedgerStorage, Sendable {
       }.prefix(query.limit))
     }
   }
+
+  public func firstIndex(atOrAfter time: Int64) throws -> UInt64 {
+    state.withLock { state in state.entries.first { $0.time >= time }?.index ?? UInt64(state.entries.count) }
+  }
 }

@@ -22,7 +22,7 @@ public enum Daemon {
     configuration: Configuration, rootPassphrase: SecretBytes? = nil, logger: Logger,
     onListening: @escaping @Sendable (String) -> Void = { _ in }
   ) async throws {
-    let (ledger, store) = try openLedger(configuration: configuration, logger: logger)
+    let (ledger, store, signingKey) = try openLedger(configuration: configuration, logger: logger)
     let audit = KeyAudit(ledger: ledger, recordContextValues: configuration.auditContextValues)
     let keys = try openKeyManager(configuration: configuration, store: store, logger: logger)
     let argon2 = ConcurrencyLimit(permits: 1)
@@ -48,14 +48,15 @@ public enum Daemon {
     }
     let health = HealthService(services: [
       "custos.v1.AuditLog", "custos.v1.Authorization", "custos.v1.PolicyAdmin", "custos.v1.Keys", "custos.v1.Operator",
-      "custos.v1.Tokens",
+      "custos.v1.Tokens", "custos.v1.Reports",
     ])
     let admin = AdminAuthorization(policies: policies, ledger: ledger)
     let services: [any RegistrableRPCService] = [
       AuditLogService(ledger: ledger), AuthorizationService(policies: policies, ledger: ledger),
       PolicyAdminService(policies: policies, admin: admin), KeysService(keys: keys, audit: audit, admin: admin),
       OperatorService(keys: keys, tokens: tokens, audit: audit, admin: admin, argon2: argon2),
-      TokensService(tokens: tokens, ledger: ledger, admin: admin, argon2: ConcurrencyLimit(permits: 2)), health,
+      TokensService(tokens: tokens, ledger: ledger, admin: admin, argon2: ConcurrencyLimit(permits: 2)),
+      ReportsService(ledger: ledger, admin: admin, sign: { [key = signingKey] in key.signature(for: $0) }), health,
       try ReflectionService(),
     ]
     let transport = HTTP2ServerTransport.Posix(
@@ -91,7 +92,7 @@ public enum Daemon {
     logger.info("custosd stopped")
   }
 
-  static func openLedger(configuration: Configuration, logger: Logger) throws -> (Ledger, SQLiteStore) {
+  static func openLedger(configuration: Configuration, logger: Logger) throws -> (Ledger, SQLiteStore, Ed25519.PrivateKey) {
     let fileManager = FileManager.default
     do {
       try fileManager.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
@@ -108,7 +109,7 @@ public enum Daemon {
     do {
       return (
         try Ledger(storage: store.ledgerStorage, signer: NoteSigner(name: configuration.ledgerOrigin, privateKey: signing.key), options: options),
-        store
+        store, signing.key
       )
     } catch LedgerError.invalidArgument(let why) {
       throw StartupFailure(description: """

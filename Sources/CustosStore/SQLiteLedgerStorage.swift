@@ -154,6 +154,10 @@ public final class SQLiteLedgerStorage: LedgerStorage {
     }
   }
 
+  public func firstIndex(atOrAfter time: Int64) throws -> UInt64 {
+    try pool.read { db in UInt64(try Self.firstIndex(atOrAfter: time, db)) }
+  }
+
   /// The first index whose time is at or after `time` (the end of the log if none), by bisecting the
   /// primary key: the ledger never lets time decrease along the log. O(log n) point reads.
   private static func firstIndex(atOrAfter time: Int64, _ db: Database) throws -> Int64 {

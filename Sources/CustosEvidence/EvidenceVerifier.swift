@@ -1,0 +1,147 @@
+import CustosCrypto
+import CustosJSON
+import CustosLedger
+
+/// Checks an evidence bundle with nothing but the ledger's verifier key: no daemon, no database.
+///
+/// The algorithm (also in the README, for auditors who reimplement it):
+/// 1. `manifest.sig` is an Ed25519 signature, by the verifier key, over the context string
+///    `custos-evidence-manifest/v1\n` followed by the bytes of `manifest.json`; the manifest names the
+///    same verifier key.
+/// 2. Every file the manifest lists exists (and, checked last, has the SHA-256 it records).
+/// 3. `entries.jsonl` holds one entry per line for indexes `first_index...last_index`, in order: each line
+///    is RFC 8785 canonical JSON, its `index` is the expected one, its `time` lies in the range, its leaf
+///    hash is SHA-256(0x00 || line), and each `prev` is the previous line's leaf hash.
+/// 4. `checkpoint.txt` is a signed note by the verifier key for the manifest's origin and `tree_size`.
+/// 5. The inclusion proofs in `proofs.json` lead from the first and last leaf hash to its root hash
+///    (RFC 9162 §2.1.3.2): with the `prev` chain, every entry in between is in that tree.
+/// 6. When `proofs.json` carries a start checkpoint (the newest signed checkpoint at or before the range;
+///    there is one whenever the range does not start inside the log's first write batch), it verifies,
+///    is at or before `first_index`, and the consistency proof shows the checkpoint's tree extends it.
+public struct EvidenceVerifier: Sendable {
+  public let verifier: NoteVerifier
+
+  public init(verifierKey: String) throws(EvidenceFailure) {
+    do { verifier = try NoteVerifier(verifierKey: verifierKey) } catch {
+      throw EvidenceFailure(file: "--verifier-key", index: nil, reason: "not a verifier key (name+hash+base64): \(error)")
+    }
+  }
+
+  /// What a passing bundle proves.
+  public struct Verified: Sendable {
+    public let manifest: EvidenceManifest
+    public let entries: UInt64
+  }
+
+  /// Verifies the bundle's files (name → bytes); `progress` sees entries checked so far and the total.
+  public func verify(_ files: [String: [UInt8]], progress: (UInt64, UInt64) -> Void = { _, _ in }) throws(EvidenceFailure) -> Verified {
+    // 1. The manifest and its signature.
+    guard let manifestBytes = files[EvidenceBundle.manifestFile] else { throw missing(EvidenceBundle.manifestFile) }
+    guard let signatureText = files[EvidenceBundle.signatureFile] else { throw missing(EvidenceBundle.signatureFile) }
+    let signature = Base64.decode(String(decoding: signatureText, as: UTF8.self).trimmingWhitespace()) ?? []
+    guard verifier.publicKey.isValidSignature(signature, for: EvidenceBundle.signatureContext + manifestBytes) else {
+      throw EvidenceFailure(file: EvidenceBundle.signatureFile, index: nil, reason: "the manifest signature does not verify with this verifier key")
+    }
+    let manifest = try EvidenceManifest(decoding: manifestBytes)
+    guard manifest.verifierKey == verifier.verifierKey else {
+      throw EvidenceFailure(file: EvidenceBundle.manifestFile, index: nil, reason: "names another verifier key (\(manifest.verifierKey.prefix(60)))")
+    }
+    // 2. Every listed file is there (their hashes are checked last, once the entries have been checked
+    //    one by one, so an altered entry is reported with its index rather than only as a changed file).
+    for name in EvidenceBundle.listedFiles where manifest.files[name] == nil {
+      throw EvidenceFailure(file: EvidenceBundle.manifestFile, index: nil, reason: "does not list \(name)")
+    }
+    for name in manifest.files.keys.sorted() where files[name] == nil { throw missing(name) }
+    // 3. The entries: canonical, in order, in range, chained.
+    let count = manifest.lastIndex - manifest.firstIndex + 1
+    var leaves: [SHA256Digest] = []
+    leaves.reserveCapacity(Int(min(count, 1 << 24)))
+    var expected = manifest.firstIndex
+    var previous: SHA256Digest?
+    let entries = files[EvidenceBundle.entriesFile]!
+    var lineStart = 0
+    func fail(_ index: UInt64, _ why: String) -> EvidenceFailure { EvidenceFailure(file: EvidenceBundle.entriesFile, index: index, reason: why) }
+    while lineStart < entries.count {
+      guard let newline = entries[lineStart...].firstIndex(of: 0x0a) else { throw fail(expected, "the last line has no newline") }
+      let line = Array(entries[lineStart..<newline])
+      lineStart = newline + 1
+      guard expected <= manifest.lastIndex else { throw fail(expected, "more entries than the range \(manifest.firstIndex)...\(manifest.lastIndex)") }
+      guard let value = try? JSONParser.parse(line), let object = value.objectValue else { throw fail(expected, "not a JSON object") }
+      guard CanonicalJSON.encode(value) == line else { throw fail(expected, "not in RFC 8785 canonical form") }
+      guard let index = object["index"]?.integerValue, index >= 0, UInt64(index) == expected else {
+        throw fail(expected, "index is \(object["index"].map { "\($0)" } ?? "missing"), expected \(expected) (a line is missing, moved or from elsewhere)")
+      }
+      guard let time = object["time"]?.integerValue, time >= manifest.fromTime, time < manifest.toTime else {
+        throw fail(expected, "time is outside the exported range")
+      }
+      guard let prevText = object["prev"]?.stringValue, let prev = SHA256Digest(hex: prevText) else { throw fail(expected, "prev is missing") }
+      if let previous, prev != previous {
+        throw fail(expected, "prev does not match the leaf hash of index \(expected - 1): one of the two entries was altered")
+      }
+      let leaf = MerkleHashing.leafHash(line)
+      leaves.append(leaf)
+      previous = leaf
+      expected += 1
+      if expected % 4096 == 0 { progress(expected - manifest.firstIndex, count) }
+    }
+    guard expected == manifest.lastIndex + 1 else {
+      throw fail(expected, "entries end early: \(expected - manifest.firstIndex) of \(count)")
+    }
+    progress(count, count)
+    // 4. The checkpoint.
+    let checkpoint: SignedCheckpoint
+    do {
+      checkpoint = try SignedCheckpoint(note: String(decoding: files[EvidenceBundle.checkpointFile]!, as: UTF8.self), verifier: verifier)
+    } catch {
+      throw EvidenceFailure(file: EvidenceBundle.checkpointFile, index: nil, reason: "does not verify with the verifier key: \(error)")
+    }
+    guard checkpoint.checkpoint.origin == manifest.origin, checkpoint.checkpoint.size == manifest.treeSize else {
+      throw EvidenceFailure(file: EvidenceBundle.checkpointFile, index: nil, reason: "is for another log or size than the manifest")
+    }
+    // 5. Inclusion of the first and last entries.
+    let proofs = try EvidenceProofs(decoding: files[EvidenceBundle.proofsFile]!)
+    guard proofs.treeSize == manifest.treeSize, proofs.firstIndex == manifest.firstIndex, proofs.lastIndex == manifest.lastIndex else {
+      throw EvidenceFailure(file: EvidenceBundle.proofsFile, index: nil, reason: "is for another range or tree size than the manifest")
+    }
+    for (index, leaf, path) in [(proofs.firstIndex, leaves.first!, proofs.firstInclusion), (proofs.lastIndex, leaves.last!, proofs.lastInclusion)] {
+      let root = try? ProofVerification.rootFromInclusionProof(index: index, size: proofs.treeSize, leafHash: leaf, proof: path)
+      guard root == checkpoint.checkpoint.rootHash else {
+        throw EvidenceFailure(file: EvidenceBundle.proofsFile, index: index, reason: "the inclusion proof does not lead to the checkpoint's root")
+      }
+    }
+    // 6. Consistency from the checkpoint at the start of the range.
+    if let note = proofs.startCheckpoint {
+      let start: SignedCheckpoint
+      do { start = try SignedCheckpoint(note: note, verifier: verifier) } catch {
+        throw EvidenceFailure(file: EvidenceBundle.proofsFile, index: nil, reason: "the start checkpoint does not verify: \(error)")
+      }
+      guard start.checkpoint.origin == manifest.origin, start.checkpoint.size <= manifest.firstIndex else {
+        throw EvidenceFailure(file: EvidenceBundle.proofsFile, index: nil, reason: "the start checkpoint is not at or before the range")
+      }
+      do {
+        try ProofVerification.verifyConsistency(
+          oldSize: start.checkpoint.size, newSize: checkpoint.checkpoint.size, proof: proofs.consistency,
+          oldRoot: start.checkpoint.rootHash, newRoot: checkpoint.checkpoint.rootHash)
+      } catch {
+        throw EvidenceFailure(file: EvidenceBundle.proofsFile, index: nil, reason: "the consistency proof does not verify: \(error)")
+      }
+    }
+    // 7. Every listed file has the SHA-256 the signed manifest records.
+    for name in manifest.files.keys.sorted() where SHA256.hash(files[name]!).hex != manifest.files[name] {
+      throw EvidenceFailure(file: name, index: nil, reason: "SHA-256 does not match the manifest (the file was changed)")
+    }
+    return Verified(manifest: manifest, entries: count)
+  }
+
+  private func missing(_ name: String) -> EvidenceFailure { EvidenceFailure(file: name, index: nil, reason: "missing") }
+}
+
+extension String {
+  func trimmingWhitespace() -> String {
+    let scalars = unicodeScalars
+    guard let start = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
+      let end = scalars.lastIndex(where: { !$0.properties.isWhitespace })
+    else { return "" }
+    return String(scalars[start...end])
+  }
+}

@@ -4,6 +4,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := run
 
 APT_PACKAGES := libssl-dev libsqlite3-dev libargon2-dev protobuf-compiler pkg-config
+# Only the tests need these: headless Chromium renders the compliance report.
+TEST_APT_PACKAGES := chromium
 PY_MODULES := grpc grpc_tools grpc_health cryptography cedarpy jwt
 PY_PACKAGES := grpcio grpcio-tools grpcio-health-checking cryptography cedarpy PyJWT
 
@@ -12,12 +14,20 @@ BIN := $(shell pwd)/.build/$(CONFIG)
 LISTEN ?= 127.0.0.1:7443
 HTTP_LISTEN ?= 127.0.0.1:7080
 
-.PHONY: run test deps py-deps build build-tests unit-tests policy-tests interop-tests check-generated generate clean bench
+.PHONY: run test deps test-deps py-deps build build-tests unit-tests policy-tests interop-tests check-generated generate clean bench
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+test-deps:
+	@missing=""; for p in $(TEST_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing test packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
@@ -49,10 +59,11 @@ generate: deps
 unit-tests: build-tests
 	swift test --skip-build
 
-interop-tests: build-tests py-deps
+interop-tests: build-tests py-deps test-deps
 	python3 Tests/Interop/run_interop.py --bin .build/debug
 	python3 Tests/Interop/run_tokens.py --bin .build/debug
 	python3 Tests/Interop/run_tls.py --bin .build/debug
+	python3 Tests/Interop/run_reports.py --bin .build/debug
 	python3 Tests/Interop/differential_cedarpy.py --bin .build/debug
 
 policy-tests: build-tests

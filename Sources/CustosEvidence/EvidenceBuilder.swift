@@ -39,33 +39,14 @@ public enum EvidenceBuilder {
     }
   }
 
-  /// Every file of the bundle, `manifest.sig` signed by `sign` over the context and the manifest.
+  /// Every file of the bundle in memory (tests and small exports), `manifest.sig` signed by `sign`.
   public static func build(_ inputs: Inputs, sign: ([UInt8]) -> [UInt8]) -> [(name: String, bytes: [UInt8])] {
-    var entries: [UInt8] = []
-    var summary = EvidenceSummary()
-    let kinds = Set(inputs.kinds)
-    let actors = Set(inputs.actors)
-    for line in inputs.entries {
-      entries += line
-      entries.append(0x0a)
-      if let object = (try? JSONParser.parse(line))?.objectValue { summary.add(object, kinds: kinds, actors: actors) }
-    }
-    var manifest = EvidenceManifest(
+    var writer = EvidenceWriter(.init(
       origin: inputs.origin, verifierKey: inputs.verifierKey, fromTime: inputs.fromTime, toTime: inputs.toTime,
-      firstIndex: inputs.firstIndex, lastIndex: inputs.firstIndex + UInt64(inputs.entries.count) - 1,
-      treeSize: inputs.checkpoint.checkpoint.size, exportedAt: inputs.exportedAt, exportedBy: inputs.exportedBy,
-      kinds: inputs.kinds, actors: inputs.actors, files: [:])
-    let files: [(String, [UInt8])] = [
-      (EvidenceBundle.entriesFile, entries),
-      (EvidenceBundle.checkpointFile, Array(inputs.checkpoint.note.utf8)),
-      (EvidenceBundle.proofsFile, inputs.proofs.encoded()),
-      (EvidenceBundle.summaryJSONFile, summary.json()),
-      (EvidenceBundle.summaryCSVFile, summary.csv()),
-      (EvidenceBundle.reportFile, EvidenceReport.html(summary, manifest: manifest, checkpointRoot: inputs.checkpoint.checkpoint.rootHash.hex)),
-    ]
-    manifest.files = Dictionary(uniqueKeysWithValues: files.map { ($0.0, SHA256.hash($0.1).hex) })
-    let manifestBytes = manifest.encoded()
-    let signature = Array((Base64.encode(sign(EvidenceBundle.signatureContext + manifestBytes)) + "\n").utf8)
-    return files.map { (name: $0.0, bytes: $0.1) } + [(EvidenceBundle.manifestFile, manifestBytes), (EvidenceBundle.signatureFile, signature)]
+      firstIndex: inputs.firstIndex, exportedAt: inputs.exportedAt, exportedBy: inputs.exportedBy, kinds: inputs.kinds,
+      actors: inputs.actors))
+    var entries: [UInt8] = []
+    for canonical in inputs.entries { entries += writer.line(for: canonical) }
+    return [(EvidenceBundle.entriesFile, entries)] + writer.finish(checkpoint: inputs.checkpoint, proofs: inputs.proofs, sign: sign)
   }
 }

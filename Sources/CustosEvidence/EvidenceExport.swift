@@ -4,12 +4,16 @@ import CustosLedger
 /// Gathers what a bundle needs from a ledger: the entries of the time range, the latest checkpoint, and
 /// the proofs tying them together.
 public enum EvidenceExport {
-  /// Largest range one export holds (the files are built in memory).
-  public static let maximumEntries: UInt64 = 2_000_000
+  /// What a bundle proves, gathered before its entries are streamed: the range, the latest checkpoint
+  /// and the proofs.
+  public struct Plan: Sendable {
+    public let range: Range<UInt64>
+    public let checkpoint: SignedCheckpoint
+    public let proofs: EvidenceProofs
+    public let verifierKey: String
+  }
 
-  public static func inputs(
-    ledger: Ledger, fromTime: Int64, toTime: Int64, kinds: [String], actors: [String], exportedBy: String, exportedAt: Int64
-  ) async throws -> EvidenceBuilder.Inputs {
+  public static func plan(ledger: Ledger, fromTime: Int64, toTime: Int64) async throws -> Plan {
     guard fromTime < toTime else { throw LedgerError.invalidArgument("from must be before to") }
     guard let checkpoint = await ledger.latestCheckpoint else {
       throw LedgerError.outOfRange("the ledger is empty: nothing to export")
@@ -18,18 +22,6 @@ public enum EvidenceExport {
     let range = try ledger.indexRange(timeFrom: fromTime, timeTo: toTime, size: size)
     guard !range.isEmpty else {
       throw LedgerError.outOfRange("no entries were recorded in the range (the log holds \(size) entries up to its latest checkpoint)")
-    }
-    guard UInt64(range.count) <= maximumEntries else {
-      throw LedgerError.invalidArgument("the range holds \(range.count) entries, over the export limit of \(maximumEntries): export a shorter period")
-    }
-    var entries: [[UInt8]] = []
-    entries.reserveCapacity(range.count)
-    try ledger.entries(from: range.lowerBound, to: range.upperBound, size: size) { entry in
-      entries.append(entry.canonical)
-      return true
-    }
-    guard UInt64(entries.count) == UInt64(range.count) else {
-      throw LedgerError.corrupted(index: range.lowerBound + UInt64(entries.count), reason: "an entry is missing from storage")
     }
     let first = range.lowerBound
     let last = range.upperBound - 1
@@ -45,9 +37,55 @@ public enum EvidenceExport {
       treeSize: size, firstIndex: first, firstInclusion: try ledger.inclusionProof(index: first, treeSize: size, checkpointSize: size).hashes,
       lastIndex: last, lastInclusion: try ledger.inclusionProof(index: last, treeSize: size, checkpointSize: size).hashes,
       startCheckpoint: start?.note, consistency: consistency)
+    return Plan(range: range, checkpoint: checkpoint, proofs: proofs, verifierKey: ledger.verifier.verifierKey)
+  }
+
+  /// Streams the whole bundle to `write(file, bytes, endOfFile)`: entries in chunks of 4,096 read from
+  /// storage, then the other files. `before` runs once the plan is known and before any byte is written
+  /// (the caller records the export there).
+  public static func stream(
+    ledger: Ledger, fromTime: Int64, toTime: Int64, kinds: [String], actors: [String], exportedBy: String, exportedAt: Int64,
+    sign: ([UInt8]) -> [UInt8], before: (Plan) async throws -> Void,
+    write: (String, [UInt8], Bool) async throws -> Void
+  ) async throws {
+    let plan = try await plan(ledger: ledger, fromTime: fromTime, toTime: toTime)
+    try await before(plan)
+    var writer = EvidenceWriter(.init(
+      origin: plan.checkpoint.checkpoint.origin, verifierKey: plan.verifierKey, fromTime: fromTime, toTime: toTime,
+      firstIndex: plan.range.lowerBound, exportedAt: exportedAt, exportedBy: exportedBy, kinds: kinds, actors: actors))
+    var next = plan.range.lowerBound
+    let size = plan.checkpoint.checkpoint.size
+    while next < plan.range.upperBound {
+      let end = min(plan.range.upperBound, next + 4096)
+      var chunk: [UInt8] = []
+      var seen: UInt64 = 0
+      try ledger.entries(from: next, to: end, size: size) { entry in
+        chunk += writer.line(for: entry.canonical)
+        seen += 1
+        return true
+      }
+      guard seen == end - next else { throw LedgerError.corrupted(index: next + seen, reason: "an entry is missing from storage") }
+      next = end
+      try await write(EvidenceBundle.entriesFile, chunk, next == plan.range.upperBound)
+    }
+    for (name, bytes) in writer.finish(checkpoint: plan.checkpoint, proofs: plan.proofs, sign: sign) {
+      try await write(name, bytes, true)
+    }
+  }
+
+  /// Everything in memory (tests): the plan plus every entry.
+  public static func inputs(
+    ledger: Ledger, fromTime: Int64, toTime: Int64, kinds: [String], actors: [String], exportedBy: String, exportedAt: Int64
+  ) async throws -> EvidenceBuilder.Inputs {
+    let plan = try await plan(ledger: ledger, fromTime: fromTime, toTime: toTime)
+    var entries: [[UInt8]] = []
+    try ledger.entries(from: plan.range.lowerBound, to: plan.range.upperBound, size: plan.checkpoint.checkpoint.size) { entry in
+      entries.append(entry.canonical)
+      return true
+    }
     return EvidenceBuilder.Inputs(
-      origin: checkpoint.checkpoint.origin, verifierKey: ledger.verifier.verifierKey, fromTime: fromTime, toTime: toTime,
-      entries: entries, firstIndex: first, checkpoint: checkpoint, proofs: proofs, exportedAt: exportedAt, exportedBy: exportedBy,
-      kinds: kinds, actors: actors)
+      origin: plan.checkpoint.checkpoint.origin, verifierKey: plan.verifierKey, fromTime: fromTime, toTime: toTime,
+      entries: entries, firstIndex: plan.range.lowerBound, checkpoint: plan.checkpoint, proofs: plan.proofs, exportedAt: exportedAt,
+      exportedBy: exportedBy, kinds: kinds, actors: actors)
   }
 }

@@ -26,6 +26,8 @@ public struct EvidenceSummary: Sendable {
   public var policyVersions: [Row] = []
   public var failedAuthentications: [Row] = []
   public var keyEvents = 0
+  /// Rows kept per table (counts go on): a year of activity must not grow the export's memory.
+  public static let maximumRows = 10_000
 
   static let adminKinds: Set<String> = [
     "policy.activate", "key.create", "key.rotate", "key.trim", "key.min_decryption_version", "key.destroy_schedule", "key.destroy_cancel",
@@ -63,9 +65,9 @@ public struct EvidenceSummary: Sendable {
       }
       decisionsByDay[day] = counts
     }
-    if Self.adminKinds.contains(kind) { adminActions.append(row) }
-    if kind == "policy.activate" { policyVersions.append(row) }
-    if kind == "token.issue" && row.outcome == "denied" { failedAuthentications.append(row) }
+    if Self.adminKinds.contains(kind), adminActions.count < Self.maximumRows { adminActions.append(row) }
+    if kind == "policy.activate", policyVersions.count < Self.maximumRows { policyVersions.append(row) }
+    if kind == "token.issue" && row.outcome == "denied", failedAuthentications.count < Self.maximumRows { failedAuthentications.append(row) }
   }
 
   /// The `n` largest counts, ties by name.

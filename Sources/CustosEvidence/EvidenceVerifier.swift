@@ -18,6 +18,33 @@ import CustosLedger
 /// 6. When `proofs.json` carries a start checkpoint (the newest signed checkpoint at or before the range;
 ///    there is one whenever the range does not start inside the log's first write batch), it verifies,
 ///    is at or before `first_index`, and the consistency proof shows the checkpoint's tree extends it.
+/// Where a bundle's files are read from: whole for the small ones, in chunks for `entries.jsonl`.
+public protocol EvidenceSource {
+  /// The whole file, or nil if it is missing.
+  func contents(of name: String) throws -> [UInt8]?
+  /// Calls `body` with the file's bytes in order, in chunks; false if the file is missing.
+  func stream(_ name: String, _ body: ([UInt8]) throws -> Void) throws -> Bool
+}
+
+/// A bundle held in memory (tests, or one just received).
+public struct InMemoryEvidence: EvidenceSource {
+  public var files: [String: [UInt8]]
+
+  public init(_ files: [String: [UInt8]]) { self.files = files }
+
+  public func contents(of name: String) throws -> [UInt8]? { files[name] }
+
+  public func stream(_ name: String, _ body: ([UInt8]) throws -> Void) throws -> Bool {
+    guard let bytes = files[name] else { return false }
+    var offset = 0
+    while offset < bytes.count {
+      try body(Array(bytes[offset..<min(bytes.count, offset + 65_536)]))
+      offset += 65_536
+    }
+    return true
+  }
+}
+
 public struct EvidenceVerifier: Sendable {
   public let verifier: NoteVerifier
 
@@ -33,11 +60,21 @@ public struct EvidenceVerifier: Sendable {
     public let entries: UInt64
   }
 
-  /// Verifies the bundle's files (name → bytes); `progress` sees entries checked so far and the total.
+  /// Verifies a bundle held in memory.
   public func verify(_ files: [String: [UInt8]], progress: (UInt64, UInt64) -> Void = { _, _ in }) throws(EvidenceFailure) -> Verified {
+    try verify(InMemoryEvidence(files), progress: progress)
+  }
+
+  /// Verifies the bundle's files, streaming `entries.jsonl` (memory stays flat in its size); `progress`
+  /// sees entries checked so far and the total.
+  public func verify(_ source: some EvidenceSource, progress: (UInt64, UInt64) -> Void = { _, _ in }) throws(EvidenceFailure) -> Verified {
+    func read(_ name: String) throws(EvidenceFailure) -> [UInt8]? {
+      do { return try source.contents(of: name) } catch { throw EvidenceFailure(file: name, index: nil, reason: "cannot be read: \(error)") }
+    }
+    var small: [String: [UInt8]] = [:]
     // 1. The manifest and its signature.
-    guard let manifestBytes = files[EvidenceBundle.manifestFile] else { throw missing(EvidenceBundle.manifestFile) }
-    guard let signatureText = files[EvidenceBundle.signatureFile] else { throw missing(EvidenceBundle.signatureFile) }
+    guard let manifestBytes = try read(EvidenceBundle.manifestFile) else { throw missing(EvidenceBundle.manifestFile) }
+    guard let signatureText = try read(EvidenceBundle.signatureFile) else { throw missing(EvidenceBundle.signatureFile) }
     let signature = Base64.decode(String(decoding: signatureText, as: UTF8.self).trimmingWhitespace()) ?? []
     guard verifier.publicKey.isValidSignature(signature, for: EvidenceBundle.signatureContext + manifestBytes) else {
       throw EvidenceFailure(file: EvidenceBundle.signatureFile, index: nil, reason: "the manifest signature does not verify with this verifier key")
@@ -51,20 +88,18 @@ public struct EvidenceVerifier: Sendable {
     for name in EvidenceBundle.listedFiles where manifest.files[name] == nil {
       throw EvidenceFailure(file: EvidenceBundle.manifestFile, index: nil, reason: "does not list \(name)")
     }
-    for name in manifest.files.keys.sorted() where files[name] == nil { throw missing(name) }
+    for name in manifest.files.keys.sorted() where name != EvidenceBundle.entriesFile {
+      guard let bytes = try read(name) else { throw missing(name) }
+      small[name] = bytes
+    }
     // 3. The entries: canonical, in order, in range, chained.
     let count = manifest.lastIndex - manifest.firstIndex + 1
-    var leaves: [SHA256Digest] = []
-    leaves.reserveCapacity(Int(min(count, 1 << 24)))
     var expected = manifest.firstIndex
     var previous: SHA256Digest?
-    let entries = files[EvidenceBundle.entriesFile]!
-    var lineStart = 0
+    var entriesHash = SHA256()
+    var carry: [UInt8] = []
     func fail(_ index: UInt64, _ why: String) -> EvidenceFailure { EvidenceFailure(file: EvidenceBundle.entriesFile, index: index, reason: why) }
-    while lineStart < entries.count {
-      guard let newline = entries[lineStart...].firstIndex(of: 0x0a) else { throw fail(expected, "the last line has no newline") }
-      let line = Array(entries[lineStart..<newline])
-      lineStart = newline + 1
+    func check(_ line: [UInt8]) throws(EvidenceFailure) {
       guard expected <= manifest.lastIndex else { throw fail(expected, "more entries than the range \(manifest.firstIndex)...\(manifest.lastIndex)") }
       guard let value = try? JSONParser.parse(line), let object = value.objectValue else { throw fail(expected, "not a JSON object") }
       guard CanonicalJSON.encode(value) == line else { throw fail(expected, "not in RFC 8785 canonical form") }
@@ -79,11 +114,35 @@ public struct EvidenceVerifier: Sendable {
         throw fail(expected, "prev does not match the leaf hash of index \(expected - 1): one of the two entries was altered")
       }
       let leaf = MerkleHashing.leafHash(line)
-      leaves.append(leaf)
+      if firstLeaf == nil { firstLeaf = leaf }
       previous = leaf
       expected += 1
       if expected % 4096 == 0 { progress(expected - manifest.firstIndex, count) }
     }
+    var firstLeaf: SHA256Digest?
+    var streamFailure: EvidenceFailure?
+    let present: Bool
+    do {
+      present = try source.stream(EvidenceBundle.entriesFile) { chunk in
+        guard streamFailure == nil else { return }
+        entriesHash.update(chunk)
+        carry += chunk
+        var start = 0
+        while let newline = carry[start...].firstIndex(of: 0x0a) {
+          do throws(EvidenceFailure) { try check(Array(carry[start..<newline])) } catch {
+            streamFailure = error
+            return
+          }
+          start = newline + 1
+        }
+        carry.removeFirst(start)
+      }
+    } catch {
+      throw EvidenceFailure(file: EvidenceBundle.entriesFile, index: nil, reason: "cannot be read: \(error)")
+    }
+    guard present else { throw missing(EvidenceBundle.entriesFile) }
+    if let streamFailure { throw streamFailure }
+    guard carry.isEmpty else { throw fail(expected, "the last line has no newline") }
     guard expected == manifest.lastIndex + 1 else {
       throw fail(expected, "entries end early: \(expected - manifest.firstIndex) of \(count)")
     }
@@ -91,7 +150,7 @@ public struct EvidenceVerifier: Sendable {
     // 4. The checkpoint.
     let checkpoint: SignedCheckpoint
     do {
-      checkpoint = try SignedCheckpoint(note: String(decoding: files[EvidenceBundle.checkpointFile]!, as: UTF8.self), verifier: verifier)
+      checkpoint = try SignedCheckpoint(note: String(decoding: small[EvidenceBundle.checkpointFile]!, as: UTF8.self), verifier: verifier)
     } catch {
       throw EvidenceFailure(file: EvidenceBundle.checkpointFile, index: nil, reason: "does not verify with the verifier key: \(error)")
     }
@@ -99,11 +158,11 @@ public struct EvidenceVerifier: Sendable {
       throw EvidenceFailure(file: EvidenceBundle.checkpointFile, index: nil, reason: "is for another log or size than the manifest")
     }
     // 5. Inclusion of the first and last entries.
-    let proofs = try EvidenceProofs(decoding: files[EvidenceBundle.proofsFile]!)
+    let proofs = try EvidenceProofs(decoding: small[EvidenceBundle.proofsFile]!)
     guard proofs.treeSize == manifest.treeSize, proofs.firstIndex == manifest.firstIndex, proofs.lastIndex == manifest.lastIndex else {
       throw EvidenceFailure(file: EvidenceBundle.proofsFile, index: nil, reason: "is for another range or tree size than the manifest")
     }
-    for (index, leaf, path) in [(proofs.firstIndex, leaves.first!, proofs.firstInclusion), (proofs.lastIndex, leaves.last!, proofs.lastInclusion)] {
+    for (index, leaf, path) in [(proofs.firstIndex, firstLeaf!, proofs.firstInclusion), (proofs.lastIndex, previous!, proofs.lastInclusion)] {
       let root = try? ProofVerification.rootFromInclusionProof(index: index, size: proofs.treeSize, leafHash: leaf, proof: path)
       guard root == checkpoint.checkpoint.rootHash else {
         throw EvidenceFailure(file: EvidenceBundle.proofsFile, index: index, reason: "the inclusion proof does not lead to the checkpoint's root")
@@ -127,7 +186,12 @@ public struct EvidenceVerifier: Sendable {
       }
     }
     // 7. Every listed file has the SHA-256 the signed manifest records.
-    for name in manifest.files.keys.sorted() where SHA256.hash(files[name]!).hex != manifest.files[name] {
+    small[EvidenceBundle.entriesFile] = nil
+    let entriesDigest = entriesHash.finalize().hex
+    if entriesDigest != manifest.files[EvidenceBundle.entriesFile] {
+      throw EvidenceFailure(file: EvidenceBundle.entriesFile, index: nil, reason: "SHA-256 does not match the manifest (the file was changed)")
+    }
+    for name in small.keys.sorted() where SHA256.hash(small[name]!).hex != manifest.files[name] {
       throw EvidenceFailure(file: name, index: nil, reason: "SHA-256 does not match the manifest (the file was changed)")
     }
     return Verified(manifest: manifest, entries: count)

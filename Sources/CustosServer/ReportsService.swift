@@ -26,34 +26,34 @@ struct ReportsService: Custos_V1_Reports.SimpleServiceProtocol {
       throw RPCError(code: .invalidArgument, message: "the time range is empty: from must be before to")
     }
     let caller = Caller.of(context)
-    let files = try await RPCErrors.mapping {
-      let inputs = try await EvidenceExport.inputs(
+    let ledger = self.ledger
+    try await RPCErrors.mapping {
+      try await EvidenceExport.stream(
         ledger: ledger, fromTime: request.fromUnixNano, toTime: request.toUnixNano, kinds: request.kinds, actors: request.actors,
-        exportedBy: caller, exportedAt: wallClockNanoseconds())
-      return EvidenceBuilder.build(inputs, sign: sign)
-    }
-    let manifest = files.first { $0.name == EvidenceBundle.manifestFile }!.bytes
-    let parsed = try? EvidenceManifest(decoding: manifest)
-    _ = try await RPCErrors.mapping {
-      try await ledger.append(LedgerEvent(
-        kind: "report.export", actor: caller, action: "report.export", resource: "custos/ledger", outcome: "ok",
-        details: [
-          "from_time": .integer(request.fromUnixNano), "to_time": .integer(request.toUnixNano),
-          "first_index": .integer(Int64(parsed?.firstIndex ?? 0)), "last_index": .integer(Int64(parsed?.lastIndex ?? 0)),
-          "manifest_sha256": .string(SHA256.hash(manifest).hex),
-        ]))
-    }
-    for (name, bytes) in files {
-      var offset = 0
-      repeat {
-        let end = min(bytes.count, offset + Self.chunkBytes)
-        try await response.write(.with {
-          $0.file = name
-          $0.data = Data(bytes[offset..<end])
-          $0.endOfFile = end == bytes.count
+        exportedBy: caller, exportedAt: wallClockNanoseconds(), sign: sign,
+        before: { plan in
+          // Recorded (durably) before any byte leaves: an export nobody can see in the ledger never happens.
+          _ = try await ledger.append(LedgerEvent(
+            kind: "report.export", actor: caller, action: "report.export", resource: "custos/ledger", outcome: "ok",
+            details: [
+              "from_time": .integer(request.fromUnixNano), "to_time": .integer(request.toUnixNano),
+              "first_index": .integer(Int64(plan.range.lowerBound)), "last_index": .integer(Int64(plan.range.upperBound - 1)),
+              "tree_size": .integer(Int64(plan.checkpoint.checkpoint.size)),
+              "kinds": .array(request.kinds.map { .string($0) }), "actors": .array(request.actors.map { .string($0) }),
+            ]))
+        },
+        write: { name, bytes, endOfFile in
+          var offset = 0
+          repeat {
+            let end = min(bytes.count, offset + Self.chunkBytes)
+            try await response.write(.with {
+              $0.file = name
+              $0.data = Data(bytes[offset..<end])
+              $0.endOfFile = endOfFile && end == bytes.count
+            })
+            offset = end
+          } while offset < bytes.count
         })
-        offset = end
-      } while offset < bytes.count
     }
   }
 }

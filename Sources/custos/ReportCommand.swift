@@ -48,29 +48,33 @@ struct ReportCommand: AsyncParsableCommand {
       let toTime = try ReportCommand.time(to, "to")
       guard fromTime < toTime else { throw ValidationError("--from must be before --to") }
       try Self.prepare(out)
-      let written = try await DaemonConnection.withClient(global) { client in
+      // Chunks go straight to their files: a bundle of millions of entries never sits in memory.
+      let order = try await DaemonConnection.withClient(global) { client in
         try await Custos_V1_Reports.Client(wrapping: client).export(.with {
           $0.fromUnixNano = fromTime
           $0.toUnixNano = toTime
           $0.kinds = kind
           $0.actors = actor
         }) { response in
-          var files: [String: Data] = [:]
+          var handles: [String: FileHandle] = [:]
           var order: [String] = []
+          defer { for handle in handles.values { try? handle.close() } }
           for try await chunk in response.messages {
             guard EvidenceBundle.listedFiles.contains(chunk.file) || chunk.file == EvidenceBundle.manifestFile
               || chunk.file == EvidenceBundle.signatureFile
             else { throw CLIError("the daemon sent an unexpected file \"\(chunk.file.prefix(80))\"") }
-            if files[chunk.file] == nil { order.append(chunk.file) }
-            files[chunk.file, default: Data()].append(chunk.data)
+            if handles[chunk.file] == nil {
+              let path = (out as NSString).appendingPathComponent(chunk.file)
+              guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+                throw CLIError("cannot write \(path)")
+              }
+              handles[chunk.file] = handle
+              order.append(chunk.file)
+            }
+            try handles[chunk.file]!.write(contentsOf: chunk.data)
           }
-          return (files, order)
-        }
-      }
-      for name in written.1 {
-        let path = (out as NSString).appendingPathComponent(name)
-        do { try written.0[name]!.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-          throw CLIError("cannot write \(path): \(error.localizedDescription)")
+          for handle in handles.values { try handle.synchronize() }
+          return order
         }
       }
       if tar {
@@ -82,17 +86,17 @@ struct ReportCommand: AsyncParsableCommand {
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { throw CLIError("tar failed with status \(process.terminationStatus)") }
       }
+      func file(_ name: String) -> Data { FileManager.default.contents(atPath: (out as NSString).appendingPathComponent(name)) ?? Data() }
       switch format {
-      case .csv?: FileHandle.standardOutput.write(written.0[EvidenceBundle.summaryCSVFile] ?? Data())
-      case .jsonl?: FileHandle.standardOutput.write(written.0[EvidenceBundle.entriesFile] ?? Data())
+      case .csv?: FileHandle.standardOutput.write(file(EvidenceBundle.summaryCSVFile))
+      case .jsonl?: FileHandle.standardOutput.write(file(EvidenceBundle.entriesFile))
       case nil:
         switch global.output {
-        case .json: Output.json(["out": out, "files": written.1])
-        case .text: print("wrote \(written.1.count) files to \(out); check them with: custos report verify \(out) --verifier-key KEY")
+        case .json: Output.json(["out": out, "files": order])
+        case .text: print("wrote \(order.count) files to \(out); check them with: custos report verify \(out) --verifier-key KEY")
         }
       }
     }
-
     /// Creates the directory, or accepts an existing empty one: a bundle is never mixed with other files.
     static func prepare(_ directory: String) throws {
       var isDirectory: ObjCBool = false
@@ -118,15 +122,11 @@ struct ReportCommand: AsyncParsableCommand {
     @Option(help: "text or json.") var output: OutputFormat = .text
 
     func run() throws {
-      var files: [String: [UInt8]] = [:]
-      let names: [String]
-      do { names = try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
-        throw CLIError("cannot read \(directory): \(error.localizedDescription)")
+      var isDirectory: ObjCBool = false
+      guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+        throw CLIError("\(directory) is not a bundle directory")
       }
-      for name in names {
-        let path = (directory as NSString).appendingPathComponent(name)
-        if let data = FileManager.default.contents(atPath: path) { files[name] = [UInt8](data) }
-      }
+      let files = DirectoryEvidence(directory: directory)
       let bar = ProgressBar(label: "verifying")
       do {
         let verified = try EvidenceVerifier(verifierKey: verifierKey).verify(files) { bar.update($0, of: $1) }
@@ -152,5 +152,21 @@ struct ReportCommand: AsyncParsableCommand {
         throw ExitCode(1)
       }
     }
+  }
+}
+
+/// A bundle directory, `entries.jsonl` read in 1 MiB chunks.
+struct DirectoryEvidence: EvidenceSource {
+  let directory: String
+
+  func contents(of name: String) throws -> [UInt8]? {
+    FileManager.default.contents(atPath: (directory as NSString).appendingPathComponent(name)).map { [UInt8]($0) }
+  }
+
+  func stream(_ name: String, _ body: ([UInt8]) throws -> Void) throws -> Bool {
+    guard let handle = FileHandle(forReadingAtPath: (directory as NSString).appendingPathComponent(name)) else { return false }
+    defer { try? handle.close() }
+    while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { try body([UInt8](chunk)) }
+    return true
   }
 }

@@ -21,6 +21,7 @@ let package = Package(
         .product(name: "CustosLedger", package: "Custos"),
         .product(name: "CustosStore", package: "Custos"),
         .product(name: "CustosCrypto", package: "Custos"),
+        .product(name: "CustosEvidence", package: "Custos"),
         .product(name: "GRDB", package: "GRDB.swift"),
       ],
       path: "Benchmarks/LedgerBenchmarks",

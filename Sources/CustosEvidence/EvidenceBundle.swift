@@ -16,6 +16,8 @@ public enum EvidenceBundle {
   public static let signatureFile = "manifest.sig"
   /// The files the manifest lists, in the order they are written.
   public static let listedFiles = [entriesFile, checkpointFile, proofsFile, summaryJSONFile, summaryCSVFile, reportFile]
+  /// Every file of a bundle: the listed ones, the manifest and its signature.
+  public static let allFiles = Set(listedFiles + [manifestFile, signatureFile])
   /// Signed before the manifest bytes, so a manifest signature can never be mistaken for another one.
   public static let signatureContext = Array("custos-evidence-manifest/v1\n".utf8)
   public static let format = "custos-evidence/v1"

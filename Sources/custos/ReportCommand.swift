@@ -56,25 +56,14 @@ struct ReportCommand: AsyncParsableCommand {
           $0.kinds = kind
           $0.actors = actor
         }) { response in
-          var handles: [String: FileHandle] = [:]
-          var order: [String] = []
-          defer { for handle in handles.values { try? handle.close() } }
-          for try await chunk in response.messages {
-            guard EvidenceBundle.listedFiles.contains(chunk.file) || chunk.file == EvidenceBundle.manifestFile
-              || chunk.file == EvidenceBundle.signatureFile
-            else { throw CLIError("the daemon sent an unexpected file \"\(chunk.file.prefix(80))\"") }
-            if handles[chunk.file] == nil {
-              let path = (out as NSString).appendingPathComponent(chunk.file)
-              guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
-                throw CLIError("cannot write \(path)")
-              }
-              handles[chunk.file] = handle
-              order.append(chunk.file)
-            }
-            try handles[chunk.file]!.write(contentsOf: chunk.data)
+          let writer = EvidenceDirectoryWriter(path: out)
+          do {
+            for try await chunk in response.messages { try writer.write(chunk.file, chunk.data) }
+            try writer.finish()
+          } catch let error as EvidenceDirectoryWriter.WriteError {
+            throw CLIError("\(error)")
           }
-          for handle in handles.values { try handle.synchronize() }
-          return order
+          return writer.files
         }
       }
       if tar {
@@ -126,7 +115,7 @@ struct ReportCommand: AsyncParsableCommand {
       guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
         throw CLIError("\(directory) is not a bundle directory")
       }
-      let files = DirectoryEvidence(directory: directory)
+      let files = EvidenceDirectory(path: directory)
       let bar = ProgressBar(label: "verifying")
       do {
         let verified = try EvidenceVerifier(verifierKey: verifierKey).verify(files) { bar.update($0, of: $1) }
@@ -152,21 +141,5 @@ struct ReportCommand: AsyncParsableCommand {
         throw ExitCode(1)
       }
     }
-  }
-}
-
-/// A bundle directory, `entries.jsonl` read in 1 MiB chunks.
-struct DirectoryEvidence: EvidenceSource {
-  let directory: String
-
-  func contents(of name: String) throws -> [UInt8]? {
-    FileManager.default.contents(atPath: (directory as NSString).appendingPathComponent(name)).map { [UInt8]($0) }
-  }
-
-  func stream(_ name: String, _ body: ([UInt8]) throws -> Void) throws -> Bool {
-    guard let handle = FileHandle(forReadingAtPath: (directory as NSString).appendingPathComponent(name)) else { return false }
-    defer { try? handle.close() }
-    while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { try body([UInt8](chunk)) }
-    return true
   }
 }

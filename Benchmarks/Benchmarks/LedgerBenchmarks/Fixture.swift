@@ -12,6 +12,7 @@ final class Fixture: @unchecked Sendable {
   let store: SQLiteStore
   let storage: SQLiteLedgerStorage
   let signer: NoteSigner
+  let key: Ed25519.PrivateKey
 
   private static let lock = NSLock()
   nonisolated(unsafe) private static var cache: [Int: Fixture] = [:]
@@ -41,6 +42,7 @@ final class Fixture: @unchecked Sendable {
     store = try SQLiteStore(path: path)
     storage = store.ledgerStorage
     signer = NoteSigner(name: "custos.bench/ledger", privateKey: key)
+    self.key = key
   }
 
   func ledger() throws -> Ledger { try Ledger(storage: storage, signer: signer) }

@@ -10,6 +10,7 @@ let benchmarks: @Sendable () -> Void = {
   Benchmark.defaultConfiguration = .init(
     metrics: [.wallClock, .throughput, .peakMemoryResident], timeUnits: .microseconds,
     warmupIterations: 1, maxDuration: .seconds(10), maxIterations: 20)
+  evidenceBenchmarks()
 
   // MARK: Durable appends: 10,000 entries per iteration. Custos gets them as 10 concurrent callers of
   // 1,000 (group commit merges what arrives together); the raw loops write the same rows in one

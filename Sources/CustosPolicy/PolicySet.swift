@@ -16,6 +16,8 @@ public final class PolicySet: Sendable {
   /// read by its types.
   public let schema: Schema?
   public let authorizer: Authorizer
+  /// Policies that validate against the schema but can never apply to a request it allows.
+  public let validationWarnings: [PolicyDiagnostic]
   public let files: [File]
   /// SHA-256 of the RFC 8785 canonical JSON `{"files": {name: sha256 hex, ...}}` of every file in the set.
   public let hash: SHA256Digest
@@ -40,17 +42,26 @@ public final class PolicySet: Sendable {
     } else if let file = sorted.first(where: { $0.name == "schema.json" }) {
       schema = try SchemaJSON.parse(file.bytes)
     }
+    let validator = schema.map { PolicyValidator(schema: $0) }
+    var validation = PolicyValidation()
     for file in sorted {
       if file.name.hasSuffix(".cedar") {
         let text = String(decoding: file.bytes, as: UTF8.self)
-        for var policy in try PolicyParser.parse(text, file: file.name) {
-          policy.id = "policy\(policies.count)"
-          policies.append(policy)
+        var parsed = try PolicyParser.parse(text, file: file.name)
+        for i in parsed.indices { parsed[i].id = "policy\(policies.count + i)" }
+        if let validator {
+          let found = validator.validate(parsed, file: file.name)
+          validation.errors += found.errors
+          validation.warnings += found.warnings
         }
+        policies += parsed
       } else if file.name == "entities.json" {
         do { entityList = try EntityJSON.entities(file.bytes, schema: schema) } catch { throw PolicySetError.invalidEntities(file: file.name, reason: "\(error)") }
       }
     }
+    // With a schema, a set is activated only if every policy validates (Cedar's strict mode).
+    guard validation.errors.isEmpty else { throw PolicySetError.invalidPolicies(validation.errors) }
+    validationWarnings = validation.warnings
     self.policies = policies
     self.schema = schema
     self.entities = EntityStore(entityList)
@@ -70,11 +81,16 @@ public final class PolicySet: Sendable {
 
 public enum PolicySetError: Error, Sendable, CustomStringConvertible {
   case invalidEntities(file: String, reason: String)
+  /// Policies that do not validate against the set's schema.
+  case invalidPolicies([PolicyDiagnostic])
   case noPolicies
 
   public var description: String {
     switch self {
     case let .invalidEntities(file, reason): return "\(file): \(reason)"
+    case let .invalidPolicies(errors):
+      let shown = errors.prefix(5).map(\.description).joined(separator: "; ")
+      return errors.count > 5 ? "\(shown); and \(errors.count - 5) more policies do not validate" : shown
     case .noPolicies: return "no .cedar files"
     }
   }

@@ -35,6 +35,7 @@ final class ActivePolicySet: Sendable {
     let receipt = try await Self.recordActivation(set, previous: nil, ledger: ledger)
     current = Mutex(Snapshot(set: set, activation: receipt))
     logger.info("policy set active", metadata: ["hash": "\(set.hash.hex)", "policies": "\(set.policies.count)"])
+    warnAboutPoliciesThatNeverApply(set)
   }
 
   /// The active snapshot (a lock acquire and a reference copy).
@@ -58,6 +59,7 @@ final class ActivePolicySet: Sendable {
     let next = Snapshot(set: set, activation: receipt)
     current.withLock { $0 = next }
     logger.notice("policy set activated", metadata: ["trigger": "\(trigger)", "hash": "\(set.hash.hex)", "policies": "\(set.policies.count)"])
+    warnAboutPoliciesThatNeverApply(set)
     return next
   }
 
@@ -75,6 +77,10 @@ final class ActivePolicySet: Sendable {
     do { return try PolicySet(files: files) } catch PolicySetError.noPolicies {
       throw ReloadFailure(description: "no .cedar files in \(directory)")
     }
+  }
+
+  private func warnAboutPoliciesThatNeverApply(_ set: PolicySet) {
+    for warning in set.validationWarnings { logger.warning("policy can never apply", metadata: ["policy": "\(warning)"]) }
   }
 
   private static func recordActivation(_ set: PolicySet, previous: PolicySet?, ledger: Ledger) async throws -> LedgerReceipt {

@@ -59,10 +59,10 @@ struct PolicyCommand: AsyncParsableCommand {
         let relative = file.hasPrefix(root.path + "/") ? String(file.dropFirst(root.path.count + 1)) : file
         report.merge(runner.run(testFile: relative))
       }
-      for mismatch in report.mismatches.prefix(show) { Swift.print("mismatch: \(mismatch)") }
-      if report.validationUnchecked > 0 { Swift.print("shouldValidate: \(report.validationUnchecked) files unchecked (the validator is not built yet)") }
+      for mismatch in (report.mismatches + report.validationMismatches).prefix(show) { Swift.print("mismatch: \(mismatch)") }
+      Swift.print("shouldValidate: \(report.validationMatched) files match, \(report.validationMismatched) do not")
       Swift.print("\(report.passed) passed, \(report.failed) failed")
-      if report.failed > 0 { throw ExitCode(1) }
+      if report.failed > 0 || report.validationMismatched > 0 { throw ExitCode(1) }
     }
   }
 }
@@ -81,7 +81,7 @@ extension PolicyCommand {
   struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Check that a policies directory loads as custosd would load it: every policy parses, entities.json is valid.",
-      discussion: "The schema is parsed and guides how entities are read; type-checking policies against it is not implemented yet.")
+      discussion: "With a schema (schema.cedarschema or schema.json) every policy must also pass Cedar's strict validation against it; policies that can never apply are reported as warnings.")
     @Argument(help: "The policies directory.") var directory: String = "policies"
     @Option(help: "text or json.") var output: OutputFormat = .text
 
@@ -90,10 +90,14 @@ extension PolicyCommand {
         let set = try PolicyCommand.loadSet(directory)
         switch output {
         case .json:
-          Output.json(["ok": true, "hash": set.hash.hex, "policies": set.policies.count, "entities": set.entities.count, "schema_checked": false])
+          Output.json([
+            "ok": true, "hash": set.hash.hex, "policies": set.policies.count, "entities": set.entities.count,
+            "schema_checked": set.schema != nil, "warnings": set.validationWarnings.map(\.description),
+          ])
         case .text:
           print("OK: \(set.policies.count) policies, \(set.entities.count) entities; policy set \(set.hash.hex)")
-          print(set.schema == nil ? "note: no schema.cedarschema" : "schema parsed; entities read by its types (policies are not type-checked against it yet)")
+          print(set.schema == nil ? "note: no schema, so the policies were not type-checked" : "every policy passes strict validation against the schema")
+          for warning in set.validationWarnings { print("warning: \(warning)") }
         }
       } catch {
         switch output {

@@ -17,8 +17,10 @@ public struct ConformanceRunner: Sendable {
   public struct Report: Sendable {
     public var passed = 0
     public var failed = 0
-    /// Files whose `shouldValidate` could not be checked because the validator is not built yet.
-    public var validationUnchecked = 0
+    /// Test files whose `shouldValidate` the strict validator agreed with, and those it did not.
+    public var validationMatched = 0
+    public var validationMismatched = 0
+    public var validationMismatches: [Mismatch] = []
     /// Requests marked `validateRequest` that the schema accepted, and those it rejected.
     public var requestsValidated = 0
     public var requestsRejected = 0
@@ -29,7 +31,9 @@ public struct ConformanceRunner: Sendable {
     public mutating func merge(_ other: Report) {
       passed += other.passed
       failed += other.failed
-      validationUnchecked += other.validationUnchecked
+      validationMatched += other.validationMatched
+      validationMismatched += other.validationMismatched
+      validationMismatches += other.validationMismatches
       requestsValidated += other.requestsValidated
       requestsRejected += other.requestsRejected
       mismatches += other.mismatches
@@ -74,7 +78,19 @@ public struct ConformanceRunner: Sendable {
       report.mismatches.append(Mismatch(file: path, request: "all", detail: "cannot load: \(error)"))
       return report
     }
-    report.validationUnchecked += 1
+    if case let .bool(shouldValidate)? = test["shouldValidate"] {
+      let problems = schema.map { PolicyValidator(schema: $0).validate(policies).errors }
+      if let problems, problems.isEmpty == shouldValidate {
+        report.validationMatched += 1
+      } else {
+        report.validationMismatched += 1
+        let detail =
+          problems == nil
+          ? "the test has no .cedarschema schema to validate against"
+          : shouldValidate ? "Cedar validates the policies; Custos rejects them: \(problems![0])" : "Cedar rejects the policies; Custos validates them"
+        report.validationMismatches.append(Mismatch(file: path, request: "shouldValidate", detail: detail))
+      }
+    }
     let authorizer = Authorizer(policies: policies)
     for (i, requestJSON) in requests.enumerated() {
       let name = requestJSON.objectValue?["description"]?.stringValue ?? "request \(i)"

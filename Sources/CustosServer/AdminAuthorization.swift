@@ -13,13 +13,13 @@ struct AdminAuthorization: Sendable {
 
   /// Throws PERMISSION_DENIED unless the policy set permits it. Without an authenticated caller
   /// (authentication turned off) there is nobody to decide for: allowed.
-  func require(_ operation: String, on resource: EntityUID) async throws {
+  func require(_ operation: AdminAction, on resource: EntityUID) async throws {
     guard let caller = CallerIdentity.current else { return }
     let snapshot = policies.snapshot
     let callerEntity = caller.entity(in: snapshot.set.entities)
     let principal = callerEntity.uid
     let entities = snapshot.set.entities.merging([callerEntity])
-    let action = EntityUID(type: "Action", id: "custos:\(operation)")
+    let action = operation.uid
     let decision = snapshot.set.authorizer.authorize(
       Request(principal: principal, action: action, resource: resource, context: [:]), entities: entities)
     let receipt = try await RPCErrors.mapping {

@@ -96,7 +96,7 @@ struct KeysService: Custos_V1_Keys.SimpleServiceProtocol {
   // MARK: Administration
 
   func createKeyring(request: Custos_V1_CreateKeyringRequest, context: ServerContext) async throws -> Custos_V1_KeyringResponse {
-    try await administer("create", request.name, context, details: ["rotation_period_seconds": .integer(request.rotationPeriodSeconds)], authorize: "keys.create") {
+    try await administer("create", request.name, context, details: ["rotation_period_seconds": .integer(request.rotationPeriodSeconds)], authorize: .keysCreate) {
       try keys.createKeyring(name: request.name, rotationPeriodSeconds: request.rotationPeriodSeconds)
     }
   }
@@ -113,19 +113,19 @@ struct KeysService: Custos_V1_Keys.SimpleServiceProtocol {
   }
 
   func rotate(request: Custos_V1_RotateRequest, context: ServerContext) async throws -> Custos_V1_KeyringResponse {
-    try await administer("rotate", request.keyring, context, details: ["reason": .string("requested")], authorize: "keys.rotate") {
+    try await administer("rotate", request.keyring, context, details: ["reason": .string("requested")], authorize: .keysRotate) {
       try keys.rotate(keyring: request.keyring)
     }
   }
 
   func setMinDecryptionVersion(request: Custos_V1_SetMinDecryptionVersionRequest, context: ServerContext) async throws -> Custos_V1_KeyringResponse {
-    try await administer("min_decryption_version", request.keyring, context, details: ["min_decryption_version": .integer(Int64(request.version))], authorize: "keys.min_decryption_version") {
+    try await administer("min_decryption_version", request.keyring, context, details: ["min_decryption_version": .integer(Int64(request.version))], authorize: .keysSetMinDecryptionVersion) {
       try keys.setMinDecryptionVersion(keyring: request.keyring, version: request.version)
     }
   }
 
   func trim(request: Custos_V1_TrimRequest, context: ServerContext) async throws -> Custos_V1_KeyringResponse {
-    try await administer("trim", request.keyring, context, details: ["min_available_version": .integer(Int64(request.minAvailableVersion))], authorize: "keys.trim") {
+    try await administer("trim", request.keyring, context, details: ["min_available_version": .integer(Int64(request.minAvailableVersion))], authorize: .keysTrim) {
       try keys.trim(keyring: request.keyring, minAvailableVersion: request.minAvailableVersion)
     }
   }
@@ -134,7 +134,7 @@ struct KeysService: Custos_V1_Keys.SimpleServiceProtocol {
     let days = request.waitingDays == 0 ? KeyManager.defaultDestroyWaitingDays : Int(request.waitingDays)
     var details: [String: JSONValue] = ["waiting_days": .integer(Int64(days))]
     if request.version != 0 { details["version"] = .integer(Int64(request.version)) }
-    return try await administer("destroy_schedule", request.keyring, context, details: details, authorize: "keys.destroy") {
+    return try await administer("destroy_schedule", request.keyring, context, details: details, authorize: .keysDestroy) {
       try keys.scheduleDestroy(keyring: request.keyring, version: request.version == 0 ? nil : request.version, waitingDays: days)
     }
   }
@@ -142,14 +142,14 @@ struct KeysService: Custos_V1_Keys.SimpleServiceProtocol {
   func cancelDestroy(request: Custos_V1_CancelDestroyRequest, context: ServerContext) async throws -> Custos_V1_KeyringResponse {
     var details: [String: JSONValue] = [:]
     if request.version != 0 { details["version"] = .integer(Int64(request.version)) }
-    return try await administer("destroy_cancel", request.keyring, context, details: details, authorize: "keys.cancel_destroy") {
+    return try await administer("destroy_cancel", request.keyring, context, details: details, authorize: .keysCancelDestroy) {
       try keys.cancelDestroy(keyring: request.keyring, version: request.version == 0 ? nil : request.version)
     }
   }
 
   /// A keyring change: run off the cooperative pool (it writes and fsyncs), recorded either way.
   private func administer(
-    _ operation: String, _ keyring: String, _ context: ServerContext, details: [String: JSONValue], authorize action: String,
+    _ operation: String, _ keyring: String, _ context: ServerContext, details: [String: JSONValue], authorize action: AdminAction,
     _ body: @escaping @Sendable () throws -> KeyringInfo
   ) async throws -> Custos_V1_KeyringResponse {
     try Self.refuseReserved(keyring)

@@ -86,7 +86,7 @@ struct OperatorService: Custos_V1_Operator.SimpleServiceProtocol {
   }
 
   func seal(request: Custos_V1_SealRequest, context: ServerContext) async throws -> Custos_V1_SealStatus {
-    try await admin.require("operator.seal", on: EntityUID(type: "Custos", id: "root-key"))
+    try await admin.require(.operatorSeal, on: CustosResource.rootKey.uid)
     let keys = self.keys
     _ = try await audit.audited("seal", caller: Caller.of(context), keyring: nil) { () async throws in try keys.seal() }
     tokens.dropPrivateKeys()
@@ -98,7 +98,7 @@ struct OperatorService: Custos_V1_Operator.SimpleServiceProtocol {
   }
 
   func rotateRoot(request: Custos_V1_RotateRootRequest, context: ServerContext) async throws -> Custos_V1_RotateRootResponse {
-    try await admin.require("operator.rotate_root", on: EntityUID(type: "Custos", id: "root-key"))
+    try await admin.require(.operatorRotateRoot, on: CustosResource.rootKey.uid)
     let keys = self.keys
     let ((ids, count), receipt) = try await audit.audited("root_rotate", caller: Caller.of(context), keyring: nil) {
       () async throws -> ((previous: String, current: String), Int) in

@@ -8,7 +8,7 @@ struct PolicyAdminService: Custos_V1_PolicyAdmin.SimpleServiceProtocol {
   let admin: AdminAuthorization
 
   func reloadPolicies(request: Custos_V1_ReloadPoliciesRequest, context: ServerContext) async throws -> Custos_V1_PolicySetInfo {
-    try await admin.require("policy.reload", on: EntityUID(type: "Custos", id: "policies"))
+    try await admin.require(.policyReload, on: CustosResource.policies.uid)
     do {
       return Self.info(try await policies.reload(trigger: "ReloadPolicies RPC"))
     } catch let failure as ActivePolicySet.ReloadFailure {
@@ -19,7 +19,7 @@ struct PolicyAdminService: Custos_V1_PolicyAdmin.SimpleServiceProtocol {
   }
 
   func getPolicySet(request: Custos_V1_GetPolicySetRequest, context: ServerContext) async throws -> Custos_V1_PolicySetInfo {
-    try await admin.require("policy.read", on: EntityUID(type: "Custos", id: "policies"))
+    try await admin.require(.policyRead, on: CustosResource.policies.uid)
     return Self.info(policies.snapshot)
   }
 

@@ -18,7 +18,7 @@ struct ReportsService: Custos_V1_Reports.SimpleServiceProtocol {
   static let knownKindPrefixes = ["audit.", "authz.", "policy.", "key.", "client.", "token.", "report."]
 
   func export(request: Custos_V1_ExportRequest, response: RPCWriter<Custos_V1_ExportChunk>, context: ServerContext) async throws {
-    try await admin.require("reports.export", on: EntityUID(type: "Custos", id: "ledger"))
+    try await admin.require(.reportsExport, on: CustosResource.ledger.uid)
     for kind in request.kinds where !Self.knownKindPrefixes.contains(where: { kind.hasPrefix($0) }) {
       throw RPCError(code: .invalidArgument, message: "kinds: unknown kind \"\(kind.prefix(64))\" (kinds start with \(Self.knownKindPrefixes.joined(separator: ", ")))")
     }

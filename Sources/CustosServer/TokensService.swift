@@ -77,7 +77,7 @@ struct TokensService: Custos_V1_Tokens.SimpleServiceProtocol {
     case .clientID: throw RPCError(code: .notFound, message: "client does not exist")
     default: throw RPCError(code: .invalidArgument, message: "target: a jti (1-128 bytes) or a client_id is required")
     }
-    try await admin.require("tokens.revoke", on: EntityUID(type: "Custos", id: "tokens"))
+    try await admin.require(.tokensRevoke, on: CustosResource.tokens.uid)
     let tokens = self.tokens
     do { try await BlockingWork.run { try tokens.revoke(target) } } catch { throw Self.map(error) }
     let receipt = try await record("token.revoke", actor: Caller.of(context), resource: resource, outcome: "ok")
@@ -85,7 +85,7 @@ struct TokensService: Custos_V1_Tokens.SimpleServiceProtocol {
   }
 
   func createClient(request: Custos_V1_CreateClientRequest, context: ServerContext) async throws -> Custos_V1_CreateClientResponse {
-    try await admin.require("clients.create", on: EntityUID(type: "Client", id: request.clientID))
+    try await admin.require(.clientsCreate, on: EntityUID(type: "Client", id: request.clientID))
     for role in request.roles {
       do { _ = try PolicyParser.parseEntityUID(role) } catch {
         throw RPCError(code: .invalidArgument, message: "roles: \"\(role.prefix(100))\" is not a Cedar entity uid such as Role::\"payments\"")
@@ -107,12 +107,12 @@ struct TokensService: Custos_V1_Tokens.SimpleServiceProtocol {
   }
 
   func listClients(request: Custos_V1_ListClientsRequest, context: ServerContext) async throws -> Custos_V1_ListClientsResponse {
-    try await admin.require("clients.list", on: EntityUID(type: "Custos", id: "clients"))
+    try await admin.require(.clientsList, on: CustosResource.clients.uid)
     return .with { $0.clients = tokens.clients().map(Self.client) }
   }
 
   func rotateClientSecret(request: Custos_V1_RotateClientSecretRequest, context: ServerContext) async throws -> Custos_V1_CreateClientResponse {
-    try await admin.require("clients.rotate_secret", on: EntityUID(type: "Client", id: request.clientID))
+    try await admin.require(.clientsRotateSecret, on: EntityUID(type: "Client", id: request.clientID))
     let tokens = self.tokens
     let rotated: (client: ServiceClient, secret: SecretBytes)
     do {
@@ -125,7 +125,7 @@ struct TokensService: Custos_V1_Tokens.SimpleServiceProtocol {
   }
 
   func disableClient(request: Custos_V1_DisableClientRequest, context: ServerContext) async throws -> Custos_V1_Client {
-    try await admin.require("clients.disable", on: EntityUID(type: "Client", id: request.clientID))
+    try await admin.require(.clientsDisable, on: EntityUID(type: "Client", id: request.clientID))
     let tokens = self.tokens
     let client: ServiceClient
     do { client = try await BlockingWork.run { try tokens.disable(clientID: request.clientID) } } catch { throw Self.map(error) }
@@ -134,7 +134,7 @@ struct TokensService: Custos_V1_Tokens.SimpleServiceProtocol {
   }
 
   func rotateSigningKey(request: Custos_V1_RotateSigningKeyRequest, context: ServerContext) async throws -> Custos_V1_JWKS {
-    try await admin.require("tokens.rotate_signing_key", on: EntityUID(type: "Custos", id: "token-signing"))
+    try await admin.require(.tokensRotateSigningKey, on: CustosResource.tokenSigning.uid)
     let tokens = self.tokens
     let jwks: [UInt8]
     do { jwks = try await BlockingWork.run { try tokens.rotateSigningKey() } } catch { throw Self.map(error) }

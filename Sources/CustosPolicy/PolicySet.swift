@@ -65,7 +65,7 @@ public final class PolicySet: Sendable {
     self.policies = policies
     self.schema = schema
     self.entities = EntityStore(entityList)
-    self.authorizer = Authorizer(policies: policies)
+    self.authorizer = Authorizer(policies: policies, preparedFor: entities)
     self.files = sorted.map { File(name: $0.name, sha256: SHA256.hash($0.bytes)) }
     var manifest: [String: JSONValue] = [:]
     for file in self.files { manifest[file.name] = .string(file.sha256.hex) }

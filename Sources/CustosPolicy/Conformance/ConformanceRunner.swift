@@ -91,7 +91,7 @@ public struct ConformanceRunner: Sendable {
         report.validationMismatches.append(Mismatch(file: path, request: "shouldValidate", detail: detail))
       }
     }
-    let authorizer = Authorizer(policies: policies)
+    let authorizer = Authorizer(policies: policies, preparedFor: entities)
     for (i, requestJSON) in requests.enumerated() {
       let name = requestJSON.objectValue?["description"]?.stringValue ?? "request \(i)"
       do {

@@ -18,10 +18,21 @@ public struct Decision: Sendable, Equatable {
 public struct Authorizer: Sendable {
   public let policies: [Policy]
   private let index: PolicyIndex
+  private let prepared: PolicyIndex.Prepared?
 
+  /// An authorizer for any entity store.
   public init(policies: [Policy]) {
     self.policies = policies
-    self.index = PolicyIndex(policies)
+    index = PolicyIndex(policies)
+    prepared = nil
+  }
+
+  /// An authorizer that has resolved `entities` (and every overlay of it) against the policies'
+  /// scopes once, so each request costs the same however many policies the set holds.
+  public init(policies: [Policy], preparedFor entities: EntityStore) {
+    self.policies = policies
+    index = PolicyIndex(policies)
+    prepared = index.prepare(for: entities)
   }
 
   public func authorize(_ request: Request, entities: EntityStore) -> Decision {
@@ -29,7 +40,7 @@ public struct Authorizer: Sendable {
     var permits: [String] = []
     var forbids: [String] = []
     var errors: [(String, EvaluationError)] = []
-    for i in index.candidates(for: request, entities: entities) {
+    for i in index.candidates(for: request, entities: entities, prepared: prepared) {
       let policy = policies[i]
       guard scopeMatches(policy, request, entities) else { continue }
       do {

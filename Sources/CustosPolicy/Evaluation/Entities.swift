@@ -55,6 +55,15 @@ public struct EntityStore: Sendable {
   /// The number of loaded entities (request-scoped ones not counted).
   public var count: Int { base.entities.count }
 
+  /// Identifies the loaded entities this store and every overlay of it share.
+  var baseIdentity: ObjectIdentifier { ObjectIdentifier(base) }
+
+  /// The loaded entities' uids (request-scoped ones not included).
+  var loadedUIDs: Dictionary<EntityUID, Entity>.Keys { base.entities.keys }
+
+  /// True when request-scoped entities change `uid` or its ancestry in this store.
+  func isOverlaid(_ uid: EntityUID) -> Bool { !overlaidAncestors.isEmpty && overlaidAncestors[uid] != nil }
+
   public subscript(uid: EntityUID) -> Entity? { overrides[uid] ?? base.entities[uid] }
 
   /// Every transitive parent of `uid` (empty for unknown entities).

@@ -35,6 +35,8 @@ cat <<MSG
     $custos keys decrypt billing-data <CIPHERTEXT> --context tenant=acme
     $custos clients create billing-worker --role 'Role::"payments"'
     curl -s http://$http/.well-known/jwks.json
+    $custos report export --from 2020-01-01 --to 2100-01-01 --out /tmp/custos-evidence-\$\$
+    $custos report verify /tmp/custos-evidence-\$\$ --verifier-key "\$($custos ledger verifier-key)"
 
   Stop with Ctrl-C (graceful shutdown).
 

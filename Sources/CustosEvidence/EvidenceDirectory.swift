@@ -1,7 +1,7 @@
 import Foundation
 
-/// A bundle directory on disk, read for verification: `entries.jsonl` streams in 1 MiB chunks, so
-/// memory stays flat however long the bundle is.
+/// A bundle directory on disk, read for verification: `entries.jsonl` streams through one reused
+/// buffer of `chunkBytes`, so memory stays flat however long the bundle is.
 public struct EvidenceDirectory: EvidenceSource {
   public let path: String
 
@@ -11,11 +11,40 @@ public struct EvidenceDirectory: EvidenceSource {
     FileManager.default.contents(atPath: (path as NSString).appendingPathComponent(name)).map { [UInt8]($0) }
   }
 
-  public func stream(_ name: String, _ body: ([UInt8]) throws -> Void) throws -> Bool {
-    guard let handle = FileHandle(forReadingAtPath: (path as NSString).appendingPathComponent(name)) else { return false }
-    defer { try? handle.close() }
-    while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { try body([UInt8](chunk)) }
-    return true
+  /// Bytes read at a time.
+  public static let chunkBytes = 4 << 20
+
+  public func stream(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Bool {
+    let file = (path as NSString).appendingPathComponent(name)
+    let descriptor = open(file, O_RDONLY | O_CLOEXEC)
+    guard descriptor >= 0 else {
+      if errno == ENOENT { return false }
+      throw StreamError(description: "cannot open \(file): \(String(cString: strerror(errno)))")
+    }
+    defer { close(descriptor) }
+    _ = posix_fadvise(descriptor, 0, 0, POSIX_FADV_SEQUENTIAL)
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.chunkBytes, alignment: 64)
+    defer { buffer.deallocate() }
+    while true {
+      // Fill the buffer (a read may return less than asked), so chunks hold whole runs of lines.
+      var filled = 0
+      while filled < buffer.count {
+        let count = read(descriptor, buffer.baseAddress! + filled, buffer.count - filled)
+        if count < 0 {
+          if errno == EINTR { continue }
+          throw StreamError(description: "cannot read \(file): \(String(cString: strerror(errno)))")
+        }
+        if count == 0 { break }
+        filled += count
+      }
+      if filled == 0 { return true }
+      try body(UnsafeRawBufferPointer(rebasing: buffer[..<filled]))
+      if filled < buffer.count { return true }
+    }
+  }
+
+  public struct StreamError: Error, CustomStringConvertible {
+    public let description: String
   }
 }
 

@@ -1,6 +1,7 @@
 import CustosCrypto
 import CustosJSON
 import CustosLedger
+import Foundation
 
 /// Checks an evidence bundle with nothing but the ledger's verifier key: no daemon, no database.
 ///
@@ -22,8 +23,9 @@ import CustosLedger
 public protocol EvidenceSource {
   /// The whole file, or nil if it is missing.
   func contents(of name: String) throws -> [UInt8]?
-  /// Calls `body` with the file's bytes in order, in chunks; false if the file is missing.
-  func stream(_ name: String, _ body: ([UInt8]) throws -> Void) throws -> Bool
+  /// Calls `body` with the file's bytes in order, in chunks (valid only during the call); false if the
+  /// file is missing.
+  func stream(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Bool
 }
 
 /// A bundle held in memory (tests, or one just received).
@@ -34,12 +36,15 @@ public struct InMemoryEvidence: EvidenceSource {
 
   public func contents(of name: String) throws -> [UInt8]? { files[name] }
 
-  public func stream(_ name: String, _ body: ([UInt8]) throws -> Void) throws -> Bool {
+  public func stream(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Bool {
     guard let bytes = files[name] else { return false }
-    var offset = 0
-    while offset < bytes.count {
-      try body(Array(bytes[offset..<min(bytes.count, offset + 65_536)]))
-      offset += 65_536
+    // Small chunks, so that lines spanning chunks are exercised.
+    try bytes.withUnsafeBytes { all in
+      var offset = 0
+      while offset < all.count {
+        try body(UnsafeRawBufferPointer(rebasing: all[offset..<min(all.count, offset + 65_536)]))
+        offset += 65_536
+      }
     }
     return true
   }
@@ -92,50 +97,58 @@ public struct EvidenceVerifier: Sendable {
       guard let bytes = try read(name) else { throw missing(name) }
       small[name] = bytes
     }
-    // 3. The entries: canonical, in order, in range, chained.
+    // 3. The entries: canonical, in order, in range, chained. Each chunk's lines are scanned and
+    //    leaf-hashed on every core while the file hash runs beside them; the links are then checked in
+    //    order.
     let count = manifest.lastIndex - manifest.firstIndex + 1
     var expected = manifest.firstIndex
     var previous: SHA256Digest?
+    var firstLeaf: SHA256Digest?
     var entriesHash = SHA256()
     var carry: [UInt8] = []
+    var streamFailure: EvidenceFailure?
     func fail(_ index: UInt64, _ why: String) -> EvidenceFailure { EvidenceFailure(file: EvidenceBundle.entriesFile, index: index, reason: why) }
-    func check(_ line: [UInt8]) throws(EvidenceFailure) {
+    func link(_ scanned: ScannedEntry) throws(EvidenceFailure) {
       guard expected <= manifest.lastIndex else { throw fail(expected, "more entries than the range \(manifest.firstIndex)...\(manifest.lastIndex)") }
-      guard let value = try? JSONParser.parse(line), let object = value.objectValue else { throw fail(expected, "not a JSON object") }
-      guard CanonicalJSON.encode(value) == line else { throw fail(expected, "not in RFC 8785 canonical form") }
-      guard let index = object["index"]?.integerValue, index >= 0, UInt64(index) == expected else {
-        throw fail(expected, "index is \(object["index"].map { "\($0)" } ?? "missing"), expected \(expected) (a line is missing, moved or from elsewhere)")
+      guard let fields = scanned.fields else { throw fail(expected, "not a canonical ledger entry: \(scanned.failure)") }
+      guard fields.index == expected else {
+        throw fail(expected, "index is \(fields.index), expected \(expected) (a line is missing, moved or from elsewhere)")
       }
-      guard let time = object["time"]?.integerValue, time >= manifest.fromTime, time < manifest.toTime else {
-        throw fail(expected, "time is outside the exported range")
-      }
-      guard let prevText = object["prev"]?.stringValue, let prev = SHA256Digest(hex: prevText) else { throw fail(expected, "prev is missing") }
-      if let previous, prev != previous {
+      guard fields.time >= manifest.fromTime, fields.time < manifest.toTime else { throw fail(expected, "time is outside the exported range") }
+      if let previous, fields.prev != previous {
         throw fail(expected, "prev does not match the leaf hash of index \(expected - 1): one of the two entries was altered")
       }
-      let leaf = MerkleHashing.leafHash(line)
-      if firstLeaf == nil { firstLeaf = leaf }
-      previous = leaf
+      if firstLeaf == nil { firstLeaf = scanned.leaf }
+      previous = scanned.leaf
       expected += 1
       if expected % 4096 == 0 { progress(expected - manifest.firstIndex, count) }
     }
-    var firstLeaf: SHA256Digest?
-    var streamFailure: EvidenceFailure?
+    func checkChunk(_ chunk: UnsafeRawBufferPointer) throws(EvidenceFailure) {
+      var rest = chunk
+      if !carry.isEmpty {
+        // The line that began in an earlier chunk.
+        guard let newline = CanonicalEntryScanner.nextNewline(in: chunk, from: 0) else {
+          entriesHash.update(chunk)
+          carry += chunk
+          return
+        }
+        carry += chunk[..<newline]
+        let scanned = carry.withUnsafeBytes { ScannedEntry(scanning: $0) }
+        try link(scanned)
+        carry.removeAll(keepingCapacity: true)
+        rest = UnsafeRawBufferPointer(rebasing: chunk[(newline + 1)...])
+      }
+      let (scans, consumed) = CanonicalEntryScanner.scanAndHashLines(in: rest, slices: EvidenceVerifier.slices) {
+        entriesHash.update(chunk)
+      }
+      carry += rest[consumed...]
+      for scanned in scans { try link(scanned) }
+    }
     let present: Bool
     do {
       present = try source.stream(EvidenceBundle.entriesFile) { chunk in
         guard streamFailure == nil else { return }
-        entriesHash.update(chunk)
-        carry += chunk
-        var start = 0
-        while let newline = carry[start...].firstIndex(of: 0x0a) {
-          do throws(EvidenceFailure) { try check(Array(carry[start..<newline])) } catch {
-            streamFailure = error
-            return
-          }
-          start = newline + 1
-        }
-        carry.removeFirst(start)
+        do throws(EvidenceFailure) { try checkChunk(chunk) } catch { streamFailure = error }
       }
     } catch {
       throw EvidenceFailure(file: EvidenceBundle.entriesFile, index: nil, reason: "cannot be read: \(error)")
@@ -198,6 +211,11 @@ public struct EvidenceVerifier: Sendable {
   }
 
   private func missing(_ name: String) -> EvidenceFailure { EvidenceFailure(file: name, index: nil, reason: "missing") }
+
+  /// Parts each chunk's entries are split into: several per core, so the cores stay evenly busy while
+  /// one of them also runs the file hash.
+  static let slices = 4 * max(1, ProcessInfo.processInfo.activeProcessorCount)
+
 }
 
 extension String {

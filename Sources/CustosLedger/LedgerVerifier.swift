@@ -234,11 +234,3 @@ private final class Prefetch: @unchecked Sendable {
   var result: Result<EntryBytesChunk, any Error>?
   let done = DispatchSemaphore(value: 0)
 }
-
-/// An output buffer that parallel workers fill at disjoint indexes.
-private struct DisjointWrites<Element>: @unchecked Sendable {
-  // @unchecked Sendable: each worker writes only the indexes of its own slice, and the buffer is read
-  // only after `concurrentPerform` has returned, which waits for every worker.
-  let buffer: UnsafeMutableBufferPointer<Element>
-  init(_ buffer: UnsafeMutableBufferPointer<Element>) { self.buffer = buffer }
-}

@@ -65,21 +65,14 @@ final class Fixture: @unchecked Sendable {
       try Data(key.rawRepresentation.withUnsafeBytes { Array($0) }).write(to: URL(fileURLWithPath: keyPath))
       let fixture = try Fixture(path: path, key: key)
       let ledger = try fixture.ledger()
-      let semaphore = DispatchSemaphore(value: 0)
-      let box = ErrorBox()
-      Task {
-        do {
-          var next = 0
-          while next < entries {
-            let count = min(8192, entries - next)
-            _ = try await ledger.append((next..<next + count).map(event))
-            next += count
-          }
-        } catch { box.error = error }
-        semaphore.signal()
+      try runBlocking {
+        var next = 0
+        while next < entries {
+          let count = min(8192, entries - next)
+          _ = try await ledger.append((next..<next + count).map(event))
+          next += count
+        }
       }
-      semaphore.wait()
-      if let error = box.error { throw error }
       FileManager.default.createFile(atPath: complete, contents: Data())
     }
     let seed = [UInt8](try Data(contentsOf: URL(fileURLWithPath: keyPath)))
@@ -97,7 +90,20 @@ final class Fixture: @unchecked Sendable {
   }
 }
 
-private final class ErrorBox: @unchecked Sendable {
+/// Runs async work from a synchronous benchmark (which runs outside the cooperative pool, so blocking it
+/// cannot starve the task it waits for). Never call it from async code.
+func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+  let semaphore = DispatchSemaphore(value: 0)
+  let box = ResultBox<T>()
+  Task {
+    do { box.result = .success(try await body()) } catch { box.result = .failure(error) }
+    semaphore.signal()
+  }
+  semaphore.wait()
+  return try box.result!.get()
+}
+
+private final class ResultBox<T: Sendable>: @unchecked Sendable {
   // @unchecked Sendable: written by one task before the semaphore signal, read after the wait.
-  var error: (any Error)?
+  var result: Result<T, any Error>?
 }

@@ -64,6 +64,16 @@ let package = Package(
       dependencies: [.product(name: "CustosPolicy", package: "Custos")],
       path: "Sources/PolicyLoad"
     ),
+    // Offline evidence verification against raw SHA-256, outside the benchmark harness.
+    .executableTarget(
+      name: "EvidenceLoad",
+      dependencies: [
+        .product(name: "CustosEvidence", package: "Custos"),
+        .product(name: "CustosLedger", package: "Custos"),
+        .product(name: "CustosCrypto", package: "Custos"),
+      ],
+      path: "Sources/EvidenceLoad"
+    ),
     // Loopback RPC load: Custos's Append against a trivial handler (health Check) on the same server.
     .executableTarget(
       name: "RPCLoad",

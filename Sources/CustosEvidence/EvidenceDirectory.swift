@@ -23,23 +23,27 @@ public struct EvidenceDirectory: EvidenceSource {
     }
     defer { close(descriptor) }
     _ = posix_fadvise(descriptor, 0, 0, POSIX_FADV_SEQUENTIAL)
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.chunkBytes, alignment: 64)
-    defer { buffer.deallocate() }
+    // Two buffers: the next chunk is read on another thread while `body` works on this one.
+    let buffers = [ReadBuffer(descriptor: descriptor, capacity: Self.chunkBytes), ReadBuffer(descriptor: descriptor, capacity: Self.chunkBytes)]
+    var current = 0
+    var pending: ReadBuffer? = buffers[0]
+    buffers[0].fill()
+    // Never close the descriptor under a read still in flight (when `body` throws).
+    defer { pending?.wait() }
     while true {
-      // Fill the buffer (a read may return less than asked), so chunks hold whole runs of lines.
-      var filled = 0
-      while filled < buffer.count {
-        let count = read(descriptor, buffer.baseAddress! + filled, buffer.count - filled)
-        if count < 0 {
-          if errno == EINTR { continue }
-          throw StreamError(description: "cannot read \(file): \(String(cString: strerror(errno)))")
-        }
-        if count == 0 { break }
-        filled += count
+      let chunk = buffers[current]
+      chunk.wait()
+      pending = nil
+      if let error = chunk.error { throw StreamError(description: "cannot read \(file): \(error)") }
+      guard chunk.filled > 0 else { return true }
+      let last = chunk.filled < chunk.capacity
+      if !last {
+        pending = buffers[1 - current]
+        buffers[1 - current].fill()
       }
-      if filled == 0 { return true }
-      try body(UnsafeRawBufferPointer(rebasing: buffer[..<filled]))
-      if filled < buffer.count { return true }
+      try body(UnsafeRawBufferPointer(rebasing: chunk.bytes[..<chunk.filled]))
+      if last { return true }
+      current = 1 - current
     }
   }
 
@@ -91,4 +95,45 @@ public final class EvidenceDirectoryWriter {
     }
     handles = [:]
   }
+}
+
+/// One read-ahead buffer of `EvidenceDirectory.stream`.
+private final class ReadBuffer: @unchecked Sendable {
+  // @unchecked Sendable: `fill` hands the buffer to one background read and `wait` takes it back; the
+  // stream touches it only in between (after `wait`, before the next `fill`), and reads of the one
+  // descriptor never overlap because the next `fill` starts only after the previous read was waited for.
+  let descriptor: Int32
+  let bytes: UnsafeMutableRawBufferPointer
+  var capacity: Int { bytes.count }
+  private(set) var filled = 0
+  private(set) var error: String?
+  private let done = DispatchSemaphore(value: 0)
+
+  init(descriptor: Int32, capacity: Int) {
+    self.descriptor = descriptor
+    bytes = .allocate(byteCount: capacity, alignment: 64)
+  }
+
+  deinit { bytes.deallocate() }
+
+  /// Starts reading the next `capacity` bytes of the file in the background.
+  func fill() {
+    DispatchQueue.global().async { [self] in
+      filled = 0
+      error = nil
+      while filled < capacity {
+        let count = read(descriptor, bytes.baseAddress! + filled, capacity - filled)
+        if count < 0 {
+          if errno == EINTR { continue }
+          error = String(cString: strerror(errno))
+          break
+        }
+        if count == 0 { break }
+        filled += count
+      }
+      done.signal()
+    }
+  }
+
+  func wait() { done.wait() }
 }

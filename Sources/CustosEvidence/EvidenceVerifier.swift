@@ -10,9 +10,10 @@ import Foundation
 ///    `custos-evidence-manifest/v1\n` followed by the bytes of `manifest.json`; the manifest names the
 ///    same verifier key.
 /// 2. Every file the manifest lists exists (and, checked last, has the SHA-256 it records).
-/// 3. `entries.jsonl` holds one entry per line for indexes `first_index...last_index`, in order: each line
-///    is RFC 8785 canonical JSON, its `index` is the expected one, its `time` lies in the range, its leaf
-///    hash is SHA-256(0x00 || line), and each `prev` is the previous line's leaf hash.
+/// 3. `entries.jsonl` holds one entry per line for indexes `first_index...last_index`, in order: each
+///    line is a ledger entry in RFC 8785 canonical form, its `index` is the expected one, its `time` lies
+///    in the range, its leaf hash is SHA-256(0x00 || line), and each `prev` is the previous line's leaf
+///    hash.
 /// 4. `checkpoint.txt` is a signed note by the verifier key for the manifest's origin and `tree_size`.
 /// 5. The inclusion proofs in `proofs.json` lead from the first and last leaf hash to its root hash
 ///    (RFC 9162 §2.1.3.2): with the `prev` chain, every entry in between is in that tree.
@@ -110,7 +111,7 @@ public struct EvidenceVerifier: Sendable {
     func fail(_ index: UInt64, _ why: String) -> EvidenceFailure { EvidenceFailure(file: EvidenceBundle.entriesFile, index: index, reason: why) }
     func link(_ scanned: ScannedEntry) throws(EvidenceFailure) {
       guard expected <= manifest.lastIndex else { throw fail(expected, "more entries than the range \(manifest.firstIndex)...\(manifest.lastIndex)") }
-      guard let fields = scanned.fields else { throw fail(expected, "not a canonical ledger entry: \(scanned.failure)") }
+      guard let fields = scanned.fields else { throw fail(expected, scanned.failure) }
       guard fields.index == expected else {
         throw fail(expected, "index is \(fields.index), expected \(expected) (a line is missing, moved or from elsewhere)")
       }
@@ -142,7 +143,9 @@ public struct EvidenceVerifier: Sendable {
         entriesHash.update(chunk)
       }
       carry += rest[consumed...]
-      for scanned in scans { try link(scanned) }
+      for part in scans {
+        for scanned in part { try link(scanned) }
+      }
     }
     let present: Bool
     do {
@@ -178,6 +181,10 @@ public struct EvidenceVerifier: Sendable {
     for (index, leaf, path) in [(proofs.firstIndex, firstLeaf!, proofs.firstInclusion), (proofs.lastIndex, previous!, proofs.lastInclusion)] {
       let root = try? ProofVerification.rootFromInclusionProof(index: index, size: proofs.treeSize, leafHash: leaf, proof: path)
       guard root == checkpoint.checkpoint.rootHash else {
+        // With proofs.json as the signed manifest records it, the entry is what changed.
+        if SHA256.hash(small[EvidenceBundle.proofsFile]!).hex == manifest.files[EvidenceBundle.proofsFile] {
+          throw EvidenceFailure(file: EvidenceBundle.entriesFile, index: index, reason: "this is not the entry the signed checkpoint holds at this index (its inclusion proof fails)")
+        }
         throw EvidenceFailure(file: EvidenceBundle.proofsFile, index: index, reason: "the inclusion proof does not lead to the checkpoint's root")
       }
     }

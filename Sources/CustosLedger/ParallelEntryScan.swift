@@ -14,7 +14,7 @@ public struct ScannedEntry: Sendable {
   public init(scanning entry: UnsafeRawBufferPointer) {
     switch CanonicalEntryScanner.scan(entry) {
     case let .success(fields): self.fields = fields
-    case let .failure(failure): self.failure = "\(failure.reason) (byte \(failure.offset))"
+    case let .failure(failure): self.failure = "not a canonical ledger entry: \(failure.reason) (byte \(failure.offset))"
     }
     leaf = MerkleHashing.leafHash(entry)
   }
@@ -23,11 +23,12 @@ public struct ScannedEntry: Sendable {
 extension CanonicalEntryScanner {
   /// Scans and leaf-hashes every complete line (ending in `\n`) of `bytes` — a stretch of a JSON-lines
   /// file of entries — in `slices` parts that the cores share, while `alongside` (a running hash of the
-  /// whole file, say) runs as one more part, started first. Returns the entries in order and how many
-  /// bytes they took (up to and including the last newline).
+  /// whole file, say) runs as one more part, started first. Returns the entries in order, in parts (one
+  /// array per slice, so nothing is copied to join them), and how many bytes they took (up to and
+  /// including the last newline).
   public static func scanAndHashLines(
     in bytes: UnsafeRawBufferPointer, slices: Int, alongside: () -> Void = {}
-  ) -> (entries: [ScannedEntry], consumed: Int) {
+  ) -> (entries: [[ScannedEntry]], consumed: Int) {
     guard let end = lastNewline(in: bytes) else {
       alongside()
       return ([], 0)
@@ -56,7 +57,7 @@ extension CanonicalEntryScanner {
         }
       }
     }
-    return (Array(pieces.joined()), consumed)
+    return (pieces, consumed)
   }
 
   /// The first line start at or after `offset`: `offset` itself if a line begins there.

@@ -162,7 +162,7 @@ def main():
                            "shouldValidate": bool(result.validation_passed), "requests": []}, f)
             valid += bool(result.validation_passed)
             files.append(name + ".json")
-        run = subprocess.run([os.path.join(args.bin, "custos"), "policy", "conformance", "--root", out, "--show", "20"] + files,
+        run = subprocess.run([os.path.join(os.path.abspath(args.bin), "custos"), "policy", "conformance", "--root", out, "--show", "20"] + files,
                              capture_output=True, text=True, cwd=out)
         agreed = f"shouldValidate: {len(files)} files match, 0 do not" in run.stdout
         print(f"{len(files)} generated policies: cedarpy validates {valid}, rejects {len(files) - valid}")

@@ -1,4 +1,5 @@
 import CustosJSON
+import CustosLedger
 
 /// The report's figures, computed from the bundle's entries with the report filters applied.
 public struct EvidenceSummary: Sendable {
@@ -39,15 +40,46 @@ public struct EvidenceSummary: Sendable {
 
   /// Adds one entry (its parsed JSON) if it passes the filters.
   public mutating func add(_ entry: [String: JSONValue], kinds: Set<String>, actors: Set<String>) {
-    let kind = entry["kind"]?.stringValue ?? ""
-    let actor = entry["actor"]?.stringValue ?? ""
+    add(
+      kind: entry["kind"]?.stringValue ?? "", actor: entry["actor"]?.stringValue ?? "", time: entry["time"]?.integerValue ?? 0,
+      action: entry["action"]?.stringValue ?? "", resource: entry["resource"]?.stringValue ?? "",
+      outcome: entry["outcome"]?.stringValue ?? "", details: { entry["details"]?.objectValue ?? [:] }, kinds: kinds, actors: actors)
+  }
+
+  /// Adds one entry given as its canonical bytes, reading its members in place: `details` is parsed
+  /// only for the rows that show it (most entries are decisions, counted without it).
+  public mutating func add(canonical bytes: [UInt8], kinds: Set<String>, actors: Set<String>) {
+    bytes.withUnsafeBytes { buffer in
+      guard case let .success(members) = CanonicalEntryScanner.members(buffer) else {
+        if let object = (try? JSONParser.parse(bytes))?.objectValue { add(object, kinds: kinds, actors: actors) }
+        return
+      }
+      func string(_ range: Range<Int>) -> String {
+        let inner = buffer[(range.lowerBound + 1)..<(range.upperBound - 1)]
+        if !inner.contains(UInt8(ascii: "\\")) { return String(decoding: inner, as: UTF8.self) }
+        return (try? JSONParser.parse(Array(buffer[range])))?.stringValue ?? ""
+      }
+      let detailsRange = members.details
+      add(
+        kind: string(members.kind), actor: string(members.actor), time: members.fields.time, action: string(members.action),
+        resource: string(members.resource), outcome: string(members.outcome),
+        details: { (try? JSONParser.parse(Array(bytes[detailsRange])))?.objectValue ?? [:] }, kinds: kinds, actors: actors)
+    }
+  }
+
+  private mutating func add(
+    kind: String, actor: String, time: Int64, action: String, resource: String, outcome: String,
+    details: () -> [String: JSONValue], kinds: Set<String>, actors: Set<String>
+  ) {
     guard kinds.isEmpty || kinds.contains(kind), actors.isEmpty || actors.contains(actor) else { return }
-    let time = entry["time"]?.integerValue ?? 0
-    let details = entry["details"]?.objectValue ?? [:]
+    let keepsRow =
+      (Self.adminKinds.contains(kind) && adminActions.count < Self.maximumRows)
+      || (kind == "policy.activate" && policyVersions.count < Self.maximumRows)
+      || (kind == "token.issue" && outcome == "denied" && failedAuthentications.count < Self.maximumRows)
+    let shown = keepsRow ? details() : [:]
     let row = Row(
-      time: time, kind: kind, actor: actor, action: entry["action"]?.stringValue ?? "", resource: entry["resource"]?.stringValue ?? "",
-      outcome: entry["outcome"]?.stringValue ?? "",
-      detail: details["policy_set_hash"]?.stringValue ?? details["error"]?.stringValue ?? details["reason"]?.stringValue ?? "")
+      time: time, kind: kind, actor: actor, action: action, resource: resource, outcome: outcome,
+      detail: shown["policy_set_hash"]?.stringValue ?? shown["error"]?.stringValue ?? shown["reason"]?.stringValue ?? "")
     entries += 1
     byKind[kind, default: 0] += 1
     if kind.hasPrefix("key.") { keyEvents += 1 }

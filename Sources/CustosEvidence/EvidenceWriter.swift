@@ -52,7 +52,7 @@ public struct EvidenceWriter {
     line.append(0x0a)
     entriesHash.update(line)
     count += 1
-    if let object = (try? JSONParser.parse(canonical))?.objectValue { summary.add(object, kinds: kinds, actors: actors) }
+    summary.add(canonical: canonical, kinds: kinds, actors: actors)
     return line
   }
 

@@ -31,6 +31,30 @@ public enum CanonicalEntryScanner {
     }
   }
 
+  /// Where each member's value lies in a canonical entry: the string tokens (quotes included) and the
+  /// `details` object, for readers that need the values without parsing the whole entry.
+  public struct Members: Sendable {
+    public var fields = Fields(index: 0, prev: .zero, time: 0)
+    public var action = 0..<0
+    public var actor = 0..<0
+    public var details = 0..<0
+    public var kind = 0..<0
+    public var outcome = 0..<0
+    public var resource = 0..<0
+  }
+
+  /// The entry's members, or why the bytes are not a canonical entry.
+  public static func members(_ bytes: UnsafeRawBufferPointer) -> Result<Members, Failure> {
+    var scanner = Scanner(bytes: bytes)
+    do {
+      var members = Members()
+      members.fields = try scanner.entry(recording: &members)
+      return .success(members)
+    } catch {
+      return .failure(error)
+    }
+  }
+
   public static func scan(_ bytes: [UInt8]) -> Result<Fields, Failure> {
     bytes.withUnsafeBytes { scan($0) }
   }
@@ -64,20 +88,35 @@ public enum CanonicalEntryScanner {
     var current: UInt8? { position < bytes.count ? bytes[position] : nil }
 
     mutating func entry() throws(Failure) -> Fields {
+      var ignored = Members()
+      return try entry(recording: &ignored)
+    }
+
+    mutating func entry(recording members: inout Members) throws(Failure) -> Fields {
       try literal("{\"action\":")
+      var start = position
       try string()
+      members.action = start..<position
       try literal(",\"actor\":")
+      start = position
       try string()
+      members.actor = start..<position
       try literal(",\"details\":")
       guard current == UInt8(ascii: "{") else { throw fail("details is not an object") }
+      start = position
       try value(depth: 1)
+      members.details = start..<position
       try literal(",\"index\":")
       let index = try integer()
       guard index >= 0 else { throw fail("index is negative") }
       try literal(",\"kind\":")
+      start = position
       try string()
+      members.kind = start..<position
       try literal(",\"outcome\":")
+      start = position
       try string()
+      members.outcome = start..<position
       try literal(",\"prev\":\"")
       guard position + 65 <= bytes.count else { throw fail("prev is not 64 lowercase hex digits") }
       var prevBytes: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
@@ -92,7 +131,9 @@ public enum CanonicalEntryScanner {
       position += 64
       try literal("\"")
       try literal(",\"resource\":")
+      start = position
       try string()
+      members.resource = start..<position
       try literal(",\"time\":")
       let time = try integer()
       try literal("}")

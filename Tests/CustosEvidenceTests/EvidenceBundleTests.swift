@@ -107,4 +107,32 @@ import Testing
     #expect(csv.contains("top_denied_principal,'=cmd|x,1"))
     #expect(csv.contains("top_denied_action,\"a,b\",1"))
   }
+
+  @Test func summaryFromCanonicalBytesEqualsSummaryFromParsedEntries() throws {
+    let kinds = ["authz.decision", "policy.activate", "key.rotate", "token.issue", "audit.event", "client.create"]
+    var fromBytes = EvidenceSummary(), fromObjects = EvidenceSummary()
+    var filteredBytes = EvidenceSummary(), filteredObjects = EvidenceSummary()
+    for n in 0..<120 {
+      let details: [String: JSONValue] = [
+        "policy_set_hash": .string(n % 5 == 0 ? "h\(n)" : "é \"quoted\" \\ \u{1}"), "reason": .string("r\(n)"),
+        "nested": .object(["kind": .string("not.the.kind"), "time": .integer(1)]),
+      ]
+      let entry = LedgerEntry(
+        index: UInt64(n), time: 1_764_028_800_000_000_000 + Int64(n) * 3_600_000_000_000,
+        event: LedgerEvent(
+          kind: kinds[n % kinds.count], actor: n % 7 == 0 ? "Service::\"we\\ird \\\"one\\\"\"" : "Service::\"svc-\(n % 3)\"",
+          action: "Action::\"a\(n % 4)\"", resource: "Invoice::\"\(n)\"", outcome: ["allow", "deny", "denied", "ok", "denied"][n % 5],
+          details: details),
+        prev: .zero)
+      let object = try #require(try JSONParser.parse(entry.canonicalBytes).objectValue)
+      fromBytes.add(canonical: entry.canonicalBytes, kinds: [], actors: [])
+      fromObjects.add(object, kinds: [], actors: [])
+      filteredBytes.add(canonical: entry.canonicalBytes, kinds: ["policy.activate", "token.issue"], actors: ["Service::\"svc-1\""])
+      filteredObjects.add(object, kinds: ["policy.activate", "token.issue"], actors: ["Service::\"svc-1\""])
+    }
+    #expect(fromBytes.json() == fromObjects.json())
+    #expect(fromBytes.csv() == fromObjects.csv())
+    #expect(filteredBytes.json() == filteredObjects.json())
+    #expect(fromBytes.adminActions.count > 0 && fromBytes.policyVersions.count > 0 && fromBytes.failedAuthentications.count > 0)
+  }
 }

@@ -113,8 +113,9 @@ import Testing
     }
   }
 
-  /// A broken policy file is rejected with its location and the old set keeps answering; a good one is
-  /// swapped in while checks run, without a failed request.
+  /// A broken policy file, or one that does not validate against the schema, is rejected with its
+  /// location and the old set keeps answering; a good one is swapped in while checks run, without a
+  /// failed request.
   @Test func reloadIsAtomicAndRejectsBrokenSets() async throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("custos-policies-\(UUID().uuidString)")
     try FileManager.default.copyItem(at: DaemonProcess.packageRoot.appendingPathComponent("policies"), to: directory)
@@ -135,8 +136,21 @@ import Testing
       #expect(try await admin.getPolicySet(.init()).hash == original.hash)
       #expect(try await authz.check(Self.refund(cents: 10, hour: 12)).decision == .allow)
 
-      // Swap in a set that forbids all refunds while a burst of checks runs.
+      // A policy that parses but does not type-check against the schema is refused the same way.
       try FileManager.default.removeItem(at: directory.appendingPathComponent("zz-broken.cedar"))
+      try Data("@id(\"typo\")\npermit(principal, action, resource) when { principal.team == 1 };\n".utf8)
+        .write(to: directory.appendingPathComponent("zz-typo.cedar"))
+      do {
+        _ = try await admin.reloadPolicies(.init())
+        Issue.record("a set that does not validate was accepted")
+      } catch let error as RPCError {
+        #expect(error.code == .failedPrecondition, "\(error.code)")
+        #expect(error.message.contains(#"zz-typo.cedar:1:1: policy10 (@id "typo"): ==: String and Long have no common type"#), "\(error.message)")
+      }
+      #expect(try await admin.getPolicySet(.init()).hash == original.hash)
+      try FileManager.default.removeItem(at: directory.appendingPathComponent("zz-typo.cedar"))
+
+      // Swap in a set that forbids all refunds while a burst of checks runs.
       let burst = Task {
         try await withThrowingTaskGroup(of: Custos_V1_CheckResponse.Decision.self) { group in
           for _ in 0..<300 { group.addTask { try await authz.check(Self.refund(cents: 10, hour: 12)).decision } }

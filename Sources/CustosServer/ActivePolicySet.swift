@@ -91,6 +91,10 @@ final class ActivePolicySet: Sendable {
       "policy_count": .integer(Int64(set.policies.count)), "entity_count": .integer(Int64(set.entities.count)),
     ]
     if let previous { details["previous_policy_set_hash"] = .string(previous.hash.hex) }
+    // Policies that validate but can never apply are on record with the activation, for the reviewer.
+    if !set.validationWarnings.isEmpty {
+      details["validation_warnings"] = .array(set.validationWarnings.map { .string($0.description) })
+    }
     return try await ledger.append(LedgerEvent(
       kind: "policy.activate", actor: "custosd", action: "activate", resource: "PolicySet::\"\(set.hash.hex)\"",
       outcome: "success", details: details))

@@ -44,11 +44,6 @@ indirect enum CedarType: Equatable, Sendable, CustomStringConvertible {
     attributes.mapValues { Attribute(type: CedarType($0.type), required: $0.required) }
   }
 
-  var isBool: Bool {
-    if case .bool = self { return true }
-    return false
-  }
-
   /// The least upper bound in strict mode: equal types, booleans of any kind, and sets and records
   /// whose parts have one. Records must have the same attribute names; different entity types have none.
   static func leastUpperBound(_ a: CedarType, _ b: CedarType) -> CedarType? {

@@ -72,11 +72,10 @@ public struct EvidenceSummary: Sendable {
     details: () -> [String: JSONValue], kinds: Set<String>, actors: Set<String>
   ) {
     guard kinds.isEmpty || kinds.contains(kind), actors.isEmpty || actors.contains(actor) else { return }
-    let keepsRow =
-      (Self.adminKinds.contains(kind) && adminActions.count < Self.maximumRows)
-      || (kind == "policy.activate" && policyVersions.count < Self.maximumRows)
-      || (kind == "token.issue" && outcome == "denied" && failedAuthentications.count < Self.maximumRows)
-    let shown = keepsRow ? details() : [:]
+    let isAdminAction = Self.adminKinds.contains(kind) && adminActions.count < Self.maximumRows
+    let isPolicyVersion = kind == "policy.activate" && policyVersions.count < Self.maximumRows
+    let isFailedAuthentication = kind == "token.issue" && outcome == "denied" && failedAuthentications.count < Self.maximumRows
+    let shown = isAdminAction || isPolicyVersion || isFailedAuthentication ? details() : [:]
     let row = Row(
       time: time, kind: kind, actor: actor, action: action, resource: resource, outcome: outcome,
       detail: shown["policy_set_hash"]?.stringValue ?? shown["error"]?.stringValue ?? shown["reason"]?.stringValue ?? "")
@@ -97,9 +96,9 @@ public struct EvidenceSummary: Sendable {
       }
       decisionsByDay[day] = counts
     }
-    if Self.adminKinds.contains(kind), adminActions.count < Self.maximumRows { adminActions.append(row) }
-    if kind == "policy.activate", policyVersions.count < Self.maximumRows { policyVersions.append(row) }
-    if kind == "token.issue" && row.outcome == "denied", failedAuthentications.count < Self.maximumRows { failedAuthentications.append(row) }
+    if isAdminAction { adminActions.append(row) }
+    if isPolicyVersion { policyVersions.append(row) }
+    if isFailedAuthentication { failedAuthentications.append(row) }
   }
 
   /// The `n` largest counts, ties by name.

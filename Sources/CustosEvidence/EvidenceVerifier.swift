@@ -222,7 +222,6 @@ public struct EvidenceVerifier: Sendable {
   /// Parts each chunk's entries are split into: several per core, so the cores stay evenly busy while
   /// one of them also runs the file hash.
   static let slices = 4 * max(1, ProcessInfo.processInfo.activeProcessorCount)
-
 }
 
 extension String {

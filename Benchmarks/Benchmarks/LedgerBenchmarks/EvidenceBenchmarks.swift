@@ -5,7 +5,8 @@ import CustosLedger
 import Foundation
 
 // Exporting and verifying a bundle of 1M entries, against raw SHA-256 over the bundle's entries.jsonl
-// read the same way (memory-mapped windows): compare the ratio. Peak memory shows whether the work streams.
+// read the same way: compare the ratio. Peak memory shows whether the work streams. The verifier's parts
+// are timed one by one by `swift run -c release EvidenceLoad` (Sources/EvidenceLoad).
 func evidenceBenchmarks() {
   let configuration = Benchmark.Configuration(
     metrics: [.wallClock, .peakMemoryResident], timeUnits: .milliseconds, warmupIterations: 0, maxDuration: .seconds(60),
@@ -37,40 +38,6 @@ func evidenceBenchmarks() {
     _ = try EvidenceDirectory(path: directory).stream(EvidenceBundle.entriesFile) { hash.update($0) }
     blackHole(hash.finalize())
     benchmark.stopMeasurement()
-  }
-  evidencePartBenchmarks(configuration)
-}
-
-func evidencePartBenchmarks(_ configuration: Benchmark.Configuration) {
-  // The verifier's parts, one core each, to see which one bounds it.
-  Benchmark("evidence part: canonical scan of every line, one core", configuration: configuration) { benchmark in
-    let (directory, _) = try EvidenceFiles.cachedBundle()
-    benchmark.startMeasurement()
-    var count = 0
-    _ = try EvidenceDirectory(path: directory).stream(EvidenceBundle.entriesFile) { chunk in
-      var start = 0
-      while let newline = CanonicalEntryScanner.nextNewline(in: chunk, from: start) {
-        if case .success = CanonicalEntryScanner.scan(UnsafeRawBufferPointer(rebasing: chunk[start..<newline])) { count += 1 }
-        start = newline + 1
-      }
-    }
-    benchmark.stopMeasurement()
-    blackHole(count)
-  }
-
-  Benchmark("evidence part: leaf hash of every line, one core", configuration: configuration) { benchmark in
-    let (directory, _) = try EvidenceFiles.cachedBundle()
-    benchmark.startMeasurement()
-    var last = SHA256Digest.zero
-    _ = try EvidenceDirectory(path: directory).stream(EvidenceBundle.entriesFile) { chunk in
-      var start = 0
-      while let newline = CanonicalEntryScanner.nextNewline(in: chunk, from: start) {
-        last = MerkleHashing.leafHash(UnsafeRawBufferPointer(rebasing: chunk[start..<newline]))
-        start = newline + 1
-      }
-    }
-    benchmark.stopMeasurement()
-    blackHole(last)
   }
 }
 

@@ -6,9 +6,12 @@ struct SchemaIndex: Sendable {
   let actionAncestors: [EntityUID: Set<EntityUID>]
   /// The entity types of declared actions (`Action`, `Namespace::Action`).
   let actionTypes: Set<String>
+  /// Each declared entity type's attributes, as the checker's types.
+  let entityAttributes: [String: [String: CedarType.Attribute]]
 
   init(_ schema: Schema) {
     self.schema = schema
+    entityAttributes = schema.entityTypes.mapValues { CedarType.attributes($0.attributes) }
     entityTypeAncestors = Self.closure(schema.entityTypes.mapValues { Set($0.memberOf) })
     actionAncestors = Self.closure(schema.actions.mapValues { Set($0.memberOf) })
     actionTypes = Set(schema.actions.keys.map(\.type))
@@ -228,20 +231,21 @@ struct Typechecker {
     throw .incompatibleTypes("\(a)", "\(b)", operation: "==")
   }
 
-  private func hasAttribute(_ base: Expr, _ name: String, _ known: Capabilities) throws(TypeError) -> Typed {
-    let type = try typeOf(base, known).type
-    let attributes: [String: CedarType.Attribute]
-    let knownToExist: Bool
+  /// The attributes a value of `type` may have, and whether its required ones surely exist (a record's
+  /// do; an entity may be missing from the store). Nil for an action, which has no attributes.
+  private func attributes(of type: CedarType, _ operation: String) throws(TypeError) -> (attributes: [String: CedarType.Attribute], knownToExist: Bool)? {
     switch type {
-    case let .record(members): (attributes, knownToExist) = (members, true)
+    case let .record(members): return (members, true)
     case let .entity(entityType):
-      guard let declared = index.schema.entityTypes[entityType] else {
-        if index.actionTypes.contains(entityType) { return (.bool(.false), []) }
-        throw .unknownEntityType(entityType)
-      }
-      (attributes, knownToExist) = (CedarType.attributes(declared.attributes), false)
-    default: throw .unexpectedType("\(type)", operation: "has")
+      if let declared = index.entityAttributes[entityType] { return (declared, false) }
+      if index.actionTypes.contains(entityType) { return nil }
+      throw .unknownEntityType(entityType)
+    default: throw .unexpectedType("\(type)", operation: operation)
     }
+  }
+
+  private func hasAttribute(_ base: Expr, _ name: String, _ known: Capabilities) throws(TypeError) -> Typed {
+    guard let (attributes, knownToExist) = try attributes(of: try typeOf(base, known).type, "has") else { return (.bool(.false), []) }
     guard let attribute = attributes[name] else { return (.bool(.false), []) }
     let capability = Capability(base: base, key: .attribute(name))
     if known.contains(capability) || (attribute.required && knownToExist) { return (.bool(.true), []) }
@@ -250,13 +254,8 @@ struct Typechecker {
 
   private func attribute(_ base: Expr, _ name: String, _ known: Capabilities) throws(TypeError) -> Typed {
     let type = try typeOf(base, known).type
-    let attributes: [String: CedarType.Attribute]
-    switch type {
-    case let .record(members): attributes = members
-    case let .entity(entityType):
-      guard let declared = index.schema.entityTypes[entityType] else { throw .unknownEntityType(entityType) }
-      attributes = CedarType.attributes(declared.attributes)
-    default: throw .unexpectedType("\(type)", operation: "attribute access .\(name)")
+    guard let (attributes, _) = try attributes(of: type, "attribute access .\(name)") else {
+      throw .unknownEntityType("\(type)")
     }
     guard let attribute = attributes[name],
       attribute.required || known.contains(Capability(base: base, key: .attribute(name)))

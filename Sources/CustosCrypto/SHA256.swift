@@ -32,6 +32,19 @@ public struct SHA256: Sendable {
     }
   }
 
+  /// SHA-256(`prefix` || `bytes`): a domain-separated hash (RFC 9162 leaves and nodes) in one call,
+  /// with no generic dispatch, for the millions of short inputs a log verification hashes.
+  public static func hash(prefixedBy prefix: UInt8, _ bytes: UnsafeRawBufferPointer) -> SHA256Digest {
+    var context = SHA256_CTX()
+    var prefix = prefix
+    SHA256_Init(&context)
+    SHA256_Update(&context, &prefix, 1)
+    if bytes.count > 0 { SHA256_Update(&context, bytes.baseAddress, bytes.count) }
+    return SHA256Digest.filling { out in
+      _ = SHA256_Final(out.baseAddress!.assumingMemoryBound(to: UInt8.self), &context)
+    }
+  }
+
   /// SHA-256 of `bytes`.
   public static func hash(_ bytes: some RawBytes) -> SHA256Digest {
     bytes.withUnsafeBytes { input in

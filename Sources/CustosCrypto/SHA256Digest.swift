@@ -23,6 +23,11 @@ public struct SHA256Digest: Hashable, Sendable, RawBytes, CustomStringConvertibl
     self.words = words
   }
 
+  /// A digest from its 32 bytes loaded as four little-endian words: byte 0 is the low byte of `words.0`.
+  public init(littleEndianWords words: (UInt64, UInt64, UInt64, UInt64)) {
+    self.words = (words.0.littleEndian, words.1.littleEndian, words.2.littleEndian, words.3.littleEndian)
+  }
+
   /// A digest from 64 hex digits; nil otherwise.
   public init?(hex: some StringProtocol) {
     guard let bytes = Hex.decode(hex) else { return nil }

@@ -1,7 +1,7 @@
 import Foundation
 
-/// A bundle directory on disk, read for verification: `entries.jsonl` streams through one reused
-/// buffer of `chunkBytes`, so memory stays flat however long the bundle is.
+/// A bundle directory on disk, read for verification: `entries.jsonl` is read a chunk at a time into
+/// reused buffers, so memory stays flat however long the bundle is.
 public struct EvidenceDirectory: EvidenceSource {
   public let path: String
 
@@ -14,37 +14,15 @@ public struct EvidenceDirectory: EvidenceSource {
   /// Bytes read at a time.
   public static let chunkBytes = 4 << 20
 
-  public func stream(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Bool {
+  public func reader(for name: String) throws -> (any EvidenceFileReader)? {
     let file = (path as NSString).appendingPathComponent(name)
     let descriptor = open(file, O_RDONLY | O_CLOEXEC)
     guard descriptor >= 0 else {
-      if errno == ENOENT { return false }
+      if errno == ENOENT { return nil }
       throw StreamError(description: "cannot open \(file): \(String(cString: strerror(errno)))")
     }
-    defer { close(descriptor) }
     _ = posix_fadvise(descriptor, 0, 0, POSIX_FADV_SEQUENTIAL)
-    // Two buffers: the next chunk is read on another thread while `body` works on this one.
-    let buffers = [ReadBuffer(descriptor: descriptor, capacity: Self.chunkBytes), ReadBuffer(descriptor: descriptor, capacity: Self.chunkBytes)]
-    var current = 0
-    var pending: ReadBuffer? = buffers[0]
-    buffers[0].fill()
-    // Never close the descriptor under a read still in flight (when `body` throws).
-    defer { pending?.wait() }
-    while true {
-      let chunk = buffers[current]
-      chunk.wait()
-      pending = nil
-      if let error = chunk.error { throw StreamError(description: "cannot read \(file): \(error)") }
-      guard chunk.filled > 0 else { return true }
-      let last = chunk.filled < chunk.capacity
-      if !last {
-        pending = buffers[1 - current]
-        buffers[1 - current].fill()
-      }
-      try body(UnsafeRawBufferPointer(rebasing: chunk.bytes[..<chunk.filled]))
-      if last { return true }
-      current = 1 - current
-    }
+    return FileReader(descriptor: descriptor, file: file)
   }
 
   public struct StreamError: Error, CustomStringConvertible {
@@ -97,43 +75,34 @@ public final class EvidenceDirectoryWriter {
   }
 }
 
-/// One read-ahead buffer of `EvidenceDirectory.stream`.
-private final class ReadBuffer: @unchecked Sendable {
-  // @unchecked Sendable: `fill` hands the buffer to one background read and `wait` takes it back; the
-  // stream touches it only in between (after `wait`, before the next `fill`), and reads of the one
-  // descriptor never overlap because the next `fill` starts only after the previous read was waited for.
+/// Reads a file through its descriptor, which it closes when it goes.
+private final class FileReader: EvidenceFileReader {
   let descriptor: Int32
-  let bytes: UnsafeMutableRawBufferPointer
-  var capacity: Int { bytes.count }
-  private(set) var filled = 0
-  private(set) var error: String?
-  private let done = DispatchSemaphore(value: 0)
+  let file: String
 
-  init(descriptor: Int32, capacity: Int) {
+  init(descriptor: Int32, file: String) {
     self.descriptor = descriptor
-    bytes = .allocate(byteCount: capacity, alignment: 64)
+    self.file = file
   }
 
-  deinit { bytes.deallocate() }
+  deinit { close(descriptor) }
 
-  /// Starts reading the next `capacity` bytes of the file in the background.
-  func fill() {
-    DispatchQueue.global().async { [self] in
-      filled = 0
-      error = nil
-      while filled < capacity {
-        let count = read(descriptor, bytes.baseAddress! + filled, capacity - filled)
-        if count < 0 {
-          if errno == EINTR { continue }
-          error = String(cString: strerror(errno))
-          break
-        }
-        if count == 0 { break }
-        filled += count
+  func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    var filled = 0
+    while filled < buffer.count {
+      let count = readDescriptor(descriptor, buffer.baseAddress! + filled, buffer.count - filled)
+      if count < 0 {
+        if errno == EINTR { continue }
+        throw EvidenceDirectory.StreamError(description: "cannot read \(file): \(String(cString: strerror(errno)))")
       }
-      done.signal()
+      if count == 0 { break }
+      filled += count
     }
+    return filled
   }
+}
 
-  func wait() { done.wait() }
+/// POSIX `read`, which the reader's own `read` method would otherwise shadow.
+private func readDescriptor(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+  read(descriptor, buffer, count)
 }

@@ -20,37 +20,6 @@ import Foundation
 /// 6. When `proofs.json` carries a start checkpoint (the newest signed checkpoint at or before the range;
 ///    there is one whenever the range does not start inside the log's first write batch), it verifies,
 ///    is at or before `first_index`, and the consistency proof shows the checkpoint's tree extends it.
-/// Where a bundle's files are read from: whole for the small ones, in chunks for `entries.jsonl`.
-public protocol EvidenceSource {
-  /// The whole file, or nil if it is missing.
-  func contents(of name: String) throws -> [UInt8]?
-  /// Calls `body` with the file's bytes in order, in chunks (valid only during the call); false if the
-  /// file is missing.
-  func stream(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Bool
-}
-
-/// A bundle held in memory (tests, or one just received).
-public struct InMemoryEvidence: EvidenceSource {
-  public var files: [String: [UInt8]]
-
-  public init(_ files: [String: [UInt8]]) { self.files = files }
-
-  public func contents(of name: String) throws -> [UInt8]? { files[name] }
-
-  public func stream(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Bool {
-    guard let bytes = files[name] else { return false }
-    // Small chunks, so that lines spanning chunks are exercised.
-    try bytes.withUnsafeBytes { all in
-      var offset = 0
-      while offset < all.count {
-        try body(UnsafeRawBufferPointer(rebasing: all[offset..<min(all.count, offset + 65_536)]))
-        offset += 65_536
-      }
-    }
-    return true
-  }
-}
-
 public struct EvidenceVerifier: Sendable {
   public let verifier: NoteVerifier
 
@@ -66,14 +35,16 @@ public struct EvidenceVerifier: Sendable {
     public let entries: UInt64
   }
 
-  /// Verifies a bundle held in memory.
+  /// Verifies a bundle held in memory, in small chunks (so lines that span chunks are met in tests too).
   public func verify(_ files: [String: [UInt8]], progress: (UInt64, UInt64) -> Void = { _, _ in }) throws(EvidenceFailure) -> Verified {
-    try verify(InMemoryEvidence(files), progress: progress)
+    try verify(InMemoryEvidence(files), chunkBytes: 65_536, progress: progress)
   }
 
-  /// Verifies the bundle's files, streaming `entries.jsonl` (memory stays flat in its size); `progress`
-  /// sees entries checked so far and the total.
-  public func verify(_ source: some EvidenceSource, progress: (UInt64, UInt64) -> Void = { _, _ in }) throws(EvidenceFailure) -> Verified {
+  /// Verifies the bundle's files, reading `entries.jsonl` `chunkBytes` at a time (memory stays flat in
+  /// its size); `progress` sees entries checked so far and the total.
+  public func verify(
+    _ source: some EvidenceSource, chunkBytes: Int = EvidenceDirectory.chunkBytes, progress: (UInt64, UInt64) -> Void = { _, _ in }
+  ) throws(EvidenceFailure) -> Verified {
     func read(_ name: String) throws(EvidenceFailure) -> [UInt8]? {
       do { return try source.contents(of: name) } catch { throw EvidenceFailure(file: name, index: nil, reason: "cannot be read: \(error)") }
     }
@@ -98,71 +69,21 @@ public struct EvidenceVerifier: Sendable {
       guard let bytes = try read(name) else { throw missing(name) }
       small[name] = bytes
     }
-    // 3. The entries: canonical, in order, in range, chained. Each chunk's lines are scanned and
-    //    leaf-hashed on every core while the file hash runs beside them; the links are then checked in
-    //    order.
-    let count = manifest.lastIndex - manifest.firstIndex + 1
-    var expected = manifest.firstIndex
-    var previous: SHA256Digest?
-    var firstLeaf: SHA256Digest?
-    var entriesHash = SHA256()
-    var carry: [UInt8] = []
-    var streamFailure: EvidenceFailure?
-    func fail(_ index: UInt64, _ why: String) -> EvidenceFailure { EvidenceFailure(file: EvidenceBundle.entriesFile, index: index, reason: why) }
-    func link(_ scanned: ScannedEntry) throws(EvidenceFailure) {
-      guard expected <= manifest.lastIndex else { throw fail(expected, "more entries than the range \(manifest.firstIndex)...\(manifest.lastIndex)") }
-      guard let fields = scanned.fields else { throw fail(expected, scanned.failure) }
-      guard fields.index == expected else {
-        throw fail(expected, "index is \(fields.index), expected \(expected) (a line is missing, moved or from elsewhere)")
-      }
-      guard fields.time >= manifest.fromTime, fields.time < manifest.toTime else { throw fail(expected, "time is outside the exported range") }
-      if let previous, fields.prev != previous {
-        throw fail(expected, "prev does not match the leaf hash of index \(expected - 1): one of the two entries was altered")
-      }
-      if firstLeaf == nil { firstLeaf = scanned.leaf }
-      previous = scanned.leaf
-      expected += 1
-      if expected % 4096 == 0 { progress(expected - manifest.firstIndex, count) }
-    }
-    func checkChunk(_ chunk: UnsafeRawBufferPointer) throws(EvidenceFailure) {
-      var rest = chunk
-      if !carry.isEmpty {
-        // The line that began in an earlier chunk.
-        guard let newline = CanonicalEntryScanner.nextNewline(in: chunk, from: 0) else {
-          entriesHash.update(chunk)
-          carry += chunk
-          return
-        }
-        carry += chunk[..<newline]
-        let scanned = carry.withUnsafeBytes { ScannedEntry(scanning: $0) }
-        try link(scanned)
-        carry.removeAll(keepingCapacity: true)
-        rest = UnsafeRawBufferPointer(rebasing: chunk[(newline + 1)...])
-      }
-      let (scans, consumed) = CanonicalEntryScanner.scanAndHashLines(in: rest, slices: EvidenceVerifier.slices) {
-        entriesHash.update(chunk)
-      }
-      carry += rest[consumed...]
-      for part in scans {
-        for scanned in part { try link(scanned) }
-      }
-    }
-    let present: Bool
+    // 3. The entries: canonical, in order, in range, chained.
+    let reader: any EvidenceFileReader
     do {
-      present = try source.stream(EvidenceBundle.entriesFile) { chunk in
-        guard streamFailure == nil else { return }
-        do throws(EvidenceFailure) { try checkChunk(chunk) } catch { streamFailure = error }
-      }
+      guard let opened = try source.reader(for: EvidenceBundle.entriesFile) else { throw missing(EvidenceBundle.entriesFile) }
+      reader = opened
+    } catch let failure as EvidenceFailure {
+      throw failure
     } catch {
       throw EvidenceFailure(file: EvidenceBundle.entriesFile, index: nil, reason: "cannot be read: \(error)")
     }
-    guard present else { throw missing(EvidenceBundle.entriesFile) }
-    if let streamFailure { throw streamFailure }
-    guard carry.isEmpty else { throw fail(expected, "the last line has no newline") }
-    guard expected == manifest.lastIndex + 1 else {
-      throw fail(expected, "entries end early: \(expected - manifest.firstIndex) of \(count)")
+    var entries = EvidenceEntriesCheck(manifest: manifest)
+    let entriesDigest = try entries.run(reader, chunkBytes: chunkBytes, progress: progress).hex
+    guard let firstLeaf = entries.firstLeaf, let lastLeaf = entries.previous else {
+      throw EvidenceFailure(file: EvidenceBundle.entriesFile, index: manifest.firstIndex, reason: "holds no entries")
     }
-    progress(count, count)
     // 4. The checkpoint.
     let checkpoint: SignedCheckpoint
     do {
@@ -178,7 +99,7 @@ public struct EvidenceVerifier: Sendable {
     guard proofs.treeSize == manifest.treeSize, proofs.firstIndex == manifest.firstIndex, proofs.lastIndex == manifest.lastIndex else {
       throw EvidenceFailure(file: EvidenceBundle.proofsFile, index: nil, reason: "is for another range or tree size than the manifest")
     }
-    for (index, leaf, path) in [(proofs.firstIndex, firstLeaf!, proofs.firstInclusion), (proofs.lastIndex, previous!, proofs.lastInclusion)] {
+    for (index, leaf, path) in [(proofs.firstIndex, firstLeaf, proofs.firstInclusion), (proofs.lastIndex, lastLeaf, proofs.lastInclusion)] {
       let root = try? ProofVerification.rootFromInclusionProof(index: index, size: proofs.treeSize, leafHash: leaf, proof: path)
       guard root == checkpoint.checkpoint.rootHash else {
         // With proofs.json as the signed manifest records it, the entry is what changed.
@@ -207,21 +128,20 @@ public struct EvidenceVerifier: Sendable {
     }
     // 7. Every listed file has the SHA-256 the signed manifest records.
     small[EvidenceBundle.entriesFile] = nil
-    let entriesDigest = entriesHash.finalize().hex
     if entriesDigest != manifest.files[EvidenceBundle.entriesFile] {
       throw EvidenceFailure(file: EvidenceBundle.entriesFile, index: nil, reason: "SHA-256 does not match the manifest (the file was changed)")
     }
     for name in small.keys.sorted() where SHA256.hash(small[name]!).hex != manifest.files[name] {
       throw EvidenceFailure(file: name, index: nil, reason: "SHA-256 does not match the manifest (the file was changed)")
     }
-    return Verified(manifest: manifest, entries: count)
+    return Verified(manifest: manifest, entries: manifest.lastIndex - manifest.firstIndex + 1)
   }
 
   private func missing(_ name: String) -> EvidenceFailure { EvidenceFailure(file: name, index: nil, reason: "missing") }
 
   /// Parts each chunk's entries are split into: several per core, so the cores stay evenly busy while
   /// one of them also runs the file hash.
-  static let slices = 4 * max(1, ProcessInfo.processInfo.activeProcessorCount)
+  static let slices = 16 * max(1, ProcessInfo.processInfo.activeProcessorCount)
 }
 
 extension String {

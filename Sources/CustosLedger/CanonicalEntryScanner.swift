@@ -59,30 +59,36 @@ public enum CanonicalEntryScanner {
     bytes.withUnsafeBytes { scan($0) }
   }
 
-  /// Lowercase hex digit values; 0xFF for every other byte.
-  private static let lowerHexTable: [UInt8] = (0..<256).map { c in
-    switch UInt8(c) {
-    case UInt8(ascii: "0")...UInt8(ascii: "9"): return UInt8(c) - UInt8(ascii: "0")
-    case UInt8(ascii: "a")...UInt8(ascii: "f"): return UInt8(c) - UInt8(ascii: "a") + 10
-    default: return 0xFF
-    }
-  }
-
   private struct Scanner {
     let bytes: UnsafeRawBufferPointer
     var position = 0
-    let lowerHexTable = CanonicalEntryScanner.lowerHexTable
 
     init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
     func fail(_ reason: String) -> Failure { Failure(offset: position, reason: reason) }
 
+    /// Matches `text` (at most 16 bytes) here. Two overlapping word loads compare it, rather than a call
+    /// to `memcmp`, which dominated the scan for these short literals.
+    @inline(__always)
     mutating func literal(_ text: StaticString) throws(Failure) {
       let count = text.utf8CodeUnitCount
-      guard position + count <= bytes.count,
-        memcmp(bytes.baseAddress! + position, text.utf8Start, count) == 0
-      else { throw fail("expected \(text)") }
+      guard position + count <= bytes.count, matches(text, count) else { throw fail("expected \(text)") }
       position += count
+    }
+
+    @inline(__always)
+    func matches(_ text: StaticString, _ count: Int) -> Bool {
+      let expected = UnsafeRawPointer(text.utf8Start)
+      let here = bytes.baseAddress! + position
+      if count >= 8 {
+        let tail = count - 8
+        return here.loadUnaligned(as: UInt64.self) == expected.loadUnaligned(as: UInt64.self)
+          && (here + tail).loadUnaligned(as: UInt64.self) == (expected + tail).loadUnaligned(as: UInt64.self)
+      }
+      for i in 0..<count where here.load(fromByteOffset: i, as: UInt8.self) != expected.load(fromByteOffset: i, as: UInt8.self) {
+        return false
+      }
+      return true
     }
 
     var current: UInt8? { position < bytes.count ? bytes[position] : nil }
@@ -118,15 +124,8 @@ public enum CanonicalEntryScanner {
       try string()
       members.outcome = start..<position
       try literal(",\"prev\":\"")
-      guard position + 65 <= bytes.count else { throw fail("prev is not 64 lowercase hex digits") }
-      var prevBytes: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-      try withUnsafeMutableBytes(of: &prevBytes) { (out) throws(Failure) in
-        for i in 0..<32 {
-          guard let high = lowerHex(bytes[position + 2 * i]), let low = lowerHex(bytes[position + 2 * i + 1]) else {
-            throw fail("prev is not 64 lowercase hex digits")
-          }
-          out[i] = high << 4 | low
-        }
+      guard position + 65 <= bytes.count, let prev = lowerHexDigest(at: position) else {
+        throw fail("prev is not 64 lowercase hex digits")
       }
       position += 64
       try literal("\"")
@@ -138,13 +137,58 @@ public enum CanonicalEntryScanner {
       let time = try integer()
       try literal("}")
       guard position == bytes.count else { throw fail("data after the entry") }
-      let prev = withUnsafeBytes(of: prevBytes) { SHA256Digest(bytes: $0)! }
       return Fields(index: UInt64(index), prev: prev, time: time)
     }
 
+    /// The value of a lowercase hex digit (only in rare `\u00XX` escapes, so a branch is fine).
     func lowerHex(_ c: UInt8) -> UInt8? {
-      let value = lowerHexTable[Int(c)]
-      return value == 0xFF ? nil : value
+      switch c {
+      case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+      case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+      default: return nil
+      }
+    }
+
+    /// The 32 bytes spelled by the 64 lowercase hex digits at `offset`, decoded eight digits at a time
+    /// without branches (SWAR): a per-digit branch mispredicts on every other digit of a random hash.
+    func lowerHexDigest(at offset: Int) -> SHA256Digest? {
+      let (w0, v0) = lowerHexWord(at: offset)
+      let (w1, v1) = lowerHexWord(at: offset + 16)
+      let (w2, v2) = lowerHexWord(at: offset + 32)
+      let (w3, v3) = lowerHexWord(at: offset + 48)
+      guard v0 && v1 && v2 && v3 else { return nil }
+      return SHA256Digest(littleEndianWords: (w0, w1, w2, w3))
+    }
+
+    /// The eight bytes spelled by the sixteen lowercase hex digits at `offset` (as a little-endian
+    /// word), and whether they all are such digits.
+    @inline(__always)
+    func lowerHexWord(at offset: Int) -> (UInt64, Bool) {
+      let low = lowerHexHalfWord(UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)))
+      let high = lowerHexHalfWord(UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)))
+      return (low.value | high.value << 32, low.valid && high.valid)
+    }
+
+    /// The four bytes spelled by the eight hex digits in `w` (first digit in the low byte).
+    @inline(__always)
+    func lowerHexHalfWord(_ w: UInt64) -> (value: UInt64, valid: Bool) {
+      let ones: UInt64 = 0x0101_0101_0101_0101
+      let high: UInt64 = 0x8080_8080_8080_8080
+      // With every byte below 0x80, adding up to 0x50 cannot carry into the next byte: a byte's high
+      // bit after `+ (0x80 - low)` says it is >= low, after `+ (0x7F - top)` that it is > top.
+      let atLeast0 = w &+ ones &* (0x80 - 0x30)
+      let above9 = w &+ ones &* (0x7F - 0x39)
+      let atLeastA = w &+ ones &* (0x80 - 0x61)
+      let aboveF = w &+ ones &* (0x7F - 0x66)
+      let isHex = (atLeast0 & ~above9) | (atLeastA & ~aboveF)
+      let invalid = (w & high) | (~isHex & high)
+      // '0'...'9' -> low nibble; 'a'...'f' -> low nibble + 9 (bit 6 marks a letter).
+      let values = (w & (ones &* 0x0F)) &+ ((w >> 6) & ones) &* 9
+      // Digit pairs (high nibble first) into bytes, then the four bytes together.
+      var packed = ((values & 0x000F_000F_000F_000F) << 4) | ((values >> 8) & 0x000F_000F_000F_000F)
+      packed = (packed | packed >> 8) & 0x0000_FFFF_0000_FFFF
+      packed = (packed | packed >> 16) & 0xFFFF_FFFF
+      return (packed, invalid == 0)
     }
 
     mutating func value(depth: Int) throws(Failure) {
@@ -154,11 +198,11 @@ public enum CanonicalEntryScanner {
       case UInt8(ascii: "{"):
         position += 1
         if current == UInt8(ascii: "}") { position += 1; return }
-        var previousKey: Range<Int>? = nil
+        var previousKey: (range: Range<Int>, plain: Bool)? = nil
         while true {
           let keyStart = position
-          try string()
-          let key = keyStart..<position
+          let plain = try string()
+          let key = (range: keyStart..<position, plain: plain)
           if let previousKey, !precedes(previousKey, key) { throw Failure(offset: keyStart, reason: "object members are not in canonical order") }
           previousKey = key
           try literal(":")
@@ -200,32 +244,91 @@ public enum CanonicalEntryScanner {
         }
         return 0
       }
-      var value: Int64 = 0
-      while let c = current, c >= UInt8(ascii: "0"), c <= UInt8(ascii: "9") {
-        let (times10, o1) = value.multipliedReportingOverflow(by: 10)
-        let (next, o2) = times10.subtractingReportingOverflow(Int64(c - UInt8(ascii: "0")))
-        guard !o1, !o2 else { throw Failure(offset: start, reason: "integer out of the 64-bit range") }
-        value = next
+      // Nineteen digits always fit a UInt64; a twentieth never fits an Int64.
+      var magnitude: UInt64 = 0
+      var digits = 0
+      // Eight digits at a time while a whole word is left (SWAR), then byte by byte.
+      while position + 8 <= bytes.count {
+        let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: position, as: UInt64.self))
+        let count = Self.leadingDigits(word)
+        guard count > 0 else { break }
+        digits += count
+        guard digits <= 19 else { throw Failure(offset: start, reason: "integer out of the 64-bit range") }
+        magnitude = magnitude &* Self.powerOf10(count) &+ Self.decimalValue(word, digits: count)
+        position += count
+        guard count == 8 else { break }
+      }
+      while position < bytes.count {
+        let digit = bytes[position] &- UInt8(ascii: "0")
+        guard digit < 10 else { break }
+        digits += 1
+        guard digits <= 19 else { throw Failure(offset: start, reason: "integer out of the 64-bit range") }
+        magnitude = magnitude &* 10 &+ UInt64(digit)
         position += 1
       }
       if let c = current, c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E") {
         throw Failure(offset: start, reason: "number is not a canonical integer")
       }
-      if negative { return value }
-      guard value != Int64.min else { throw Failure(offset: start, reason: "integer out of the 64-bit range") }
-      return -value
+      if negative {
+        guard magnitude <= UInt64(Int64.max) + 1 else { throw Failure(offset: start, reason: "integer out of the 64-bit range") }
+        return Int64(truncatingIfNeeded: 0 &- magnitude)
+      }
+      guard magnitude <= UInt64(Int64.max) else { throw Failure(offset: start, reason: "integer out of the 64-bit range") }
+      return Int64(magnitude)
     }
 
-    /// A string in canonical form: only the escapes RFC 8785 produces, valid UTF-8 otherwise.
-    mutating func string() throws(Failure) {
+    /// How many of the eight bytes of `word` (first byte lowest) are ASCII digits before the first that
+    /// is not.
+    @inline(__always)
+    static func leadingDigits(_ word: UInt64) -> Int {
+      let nibbles: UInt64 = 0xF0F0_F0F0_F0F0_F0F0
+      let threes: UInt64 = 0x3030_3030_3030_3030
+      // A digit has high nibble 3 and still has it after adding 6. A carry out of a byte (0xFA and up)
+      // only disturbs bytes after a non-digit, which are not counted.
+      let notDigit = ((word & nibbles) ^ threes) | (((word &+ 0x0606_0606_0606_0606) & nibbles) ^ threes)
+      let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
+      let nonZero = (((notDigit & low7) &+ low7) | notDigit) & ~low7
+      return nonZero == 0 ? 8 : nonZero.trailingZeroBitCount / 8
+    }
+
+    /// The value of the first `digits` (1...8) ASCII digits of `word` (first byte lowest, most significant).
+    @inline(__always)
+    static func decimalValue(_ word: UInt64, digits: Int) -> UInt64 {
+      // The digits' values moved to the top bytes, with zeros (leading zeros) below them.
+      var value = (word & 0x0F0F_0F0F_0F0F_0F0F) << UInt64(8 * (8 - digits))
+      value = ((value &* (10 << 8 + 1)) >> 8) & 0x00FF_00FF_00FF_00FF
+      value = ((value &* (100 << 16 + 1)) >> 16) & 0x0000_FFFF_0000_FFFF
+      return (value &* (10_000 << 32 + 1)) >> 32
+    }
+
+    @inline(__always)
+    static func powerOf10(_ exponent: Int) -> UInt64 {
+      switch exponent {
+      case 1: 10
+      case 2: 100
+      case 3: 1_000
+      case 4: 10_000
+      case 5: 100_000
+      case 6: 1_000_000
+      case 7: 10_000_000
+      default: 100_000_000
+      }
+    }
+
+    /// A string in canonical form: only the escapes RFC 8785 produces, valid UTF-8 otherwise. Returns
+    /// whether it is plain — no escapes, only ASCII —, so its bytes are its UTF-16 code units.
+    @discardableResult
+    mutating func string() throws(Failure) -> Bool {
       guard current == UInt8(ascii: "\"") else { throw fail("expected a string") }
       position += 1
+      var plain = true
       while position < bytes.count {
         skipPlainRun()
         guard position < bytes.count else { break }
         let c = bytes[position]
-        if c == UInt8(ascii: "\"") { position += 1; return }
+        if c == UInt8(ascii: "\"") { position += 1; return plain }
         if c == UInt8(ascii: "\\") {
+          plain = false
           guard position + 1 < bytes.count else { break }
           switch bytes[position + 1] {
           case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "b"), UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
@@ -244,6 +347,7 @@ public enum CanonicalEntryScanner {
         }
         if c < 0x20 { throw fail("unescaped control character") }
         if c < 0x80 { position += 1; continue }
+        plain = false
         try utf8Sequence()
       }
       throw fail("unterminated string")
@@ -275,13 +379,14 @@ public enum CanonicalEntryScanner {
     }
 
     /// RFC 8785 member order: UTF-16 code units of the decoded names. Strictly less (no duplicates).
-    func precedes(_ a: Range<Int>, _ b: Range<Int>) -> Bool {
-      let simple = !bytes[a].contains { $0 == UInt8(ascii: "\\") || $0 >= 0x80 } && !bytes[b].contains { $0 == UInt8(ascii: "\\") || $0 >= 0x80 }
-      if simple {
-        // Plain ASCII: the bytes between the quotes are the UTF-16 code units.
-        return bytes[(a.lowerBound + 1)..<(a.upperBound - 1)].lexicographicallyPrecedes(bytes[(b.lowerBound + 1)..<(b.upperBound - 1)])
-      }
-      return decode(a).lexicographicallyPrecedes(decode(b))
+    func precedes(_ a: (range: Range<Int>, plain: Bool), _ b: (range: Range<Int>, plain: Bool)) -> Bool {
+      guard a.plain, b.plain else { return decode(a.range).lexicographicallyPrecedes(decode(b.range)) }
+      // Plain ASCII: the bytes between the quotes are the UTF-16 code units.
+      let aCount = a.range.count - 2
+      let bCount = b.range.count - 2
+      let base = bytes.baseAddress!
+      let order = memcmp(base + a.range.lowerBound + 1, base + b.range.lowerBound + 1, min(aCount, bCount))
+      return order < 0 || (order == 0 && aCount < bCount)
     }
 
     /// The UTF-16 code units of a (validated, canonical) string token.

@@ -61,25 +61,39 @@ public struct LedgerVerifier: Sendable {
       var prev = SHA256Digest.zero
       if start > 0 { prev = try recomputedLeafHash(start - 1) }
       var expected = start
-      try forEachScannedChunk(start..<end) { chunk, scans, subtrees in
-        for i in 0..<chunk.count {
-          guard chunk.indexes[i] == expected else {
-            throw Mismatch(index: expected, reason: chunk.indexes[i] > expected ? "entry is missing" : "entry \(chunk.indexes[i]) is stored twice")
+      try forEachLinkedChunk(start..<end) { chunk, runs in
+        for run in runs {
+          if run.continues(next: expected, previous: prev) {
+            expected += UInt64(run.count)
+            checked += UInt64(run.count)
+            prev = run.lastLeaf
+            for (id, hash) in run.subtrees { range.append(subtree: hash, level: id.level) }
+            continue
           }
-          let scanned = scans[i]
-          guard let fields = scanned.fields else { throw Mismatch(index: expected, reason: scanned.failure) }
-          guard fields.index == expected else { throw Mismatch(index: expected, reason: "entry bytes say index \(fields.index)") }
-          guard scanned.leaf == chunk.storedLeafHashes[i] else {
-            throw Mismatch(index: expected, reason: "leaf hash does not match the entry bytes")
+          // Something in this run fails: check it one entry at a time to report exactly what.
+          for i in run.span {
+            guard chunk.indexes[i] == expected else {
+              throw Mismatch(index: expected, reason: chunk.indexes[i] > expected ? "entry is missing" : "entry \(chunk.indexes[i]) is stored twice")
+            }
+            let (scanned, leaf) = chunk.withEntry(i) { (CanonicalEntryScanner.scan($0), MerkleHashing.leafHash($0)) }
+            let fields: CanonicalEntryScanner.Fields
+            switch scanned {
+            case let .success(scannedFields): fields = scannedFields
+            case let .failure(failure): throw Mismatch(index: expected, reason: failure.reason)
+            }
+            guard fields.index == expected else { throw Mismatch(index: expected, reason: "entry bytes say index \(fields.index)") }
+            guard leaf == chunk.storedLeafHashes[i] else {
+              throw Mismatch(index: expected, reason: "leaf hash does not match the entry bytes")
+            }
+            guard fields.prev == prev else {
+              throw Mismatch(index: expected, reason: "prev does not match the leaf hash of entry \(expected == 0 ? "-" : String(expected - 1))")
+            }
+            range.append(leaf: leaf)
+            prev = leaf
+            expected += 1
+            checked += 1
           }
-          guard fields.prev == prev else {
-            throw Mismatch(index: expected, reason: "prev does not match the leaf hash of entry \(expected == 0 ? "-" : String(expected - 1))")
-          }
-          prev = scanned.leaf
-          expected += 1
-          checked += 1
         }
-        for (id, hash) in subtrees { range.append(subtree: hash, level: id.level) }
         progress(checked, end - start)
       }
       guard expected == end else { throw Mismatch(index: expected, reason: "entry is missing (log ends at \(expected), checkpoint covers \(size))") }
@@ -136,72 +150,81 @@ public struct LedgerVerifier: Sendable {
     }
   }
 
-  /// One entry's scan and leaf hash, computed in parallel ahead of the sequential link checks.
-  private struct ScannedEntry {
-    var fields: CanonicalEntryScanner.Fields?
-    var failure = ""
-    var leaf = SHA256Digest.zero
+  /// A run of a chunk's entries linked on one core, with the roots of the perfect subtrees it covers.
+  private struct CheckedRun {
+    var run: LinkedRun
+    var subtrees: [(NodeID, SHA256Digest)] = []
+    var span: Range<Int> { run.span }
+    var count: Int { run.count }
+    var lastLeaf: SHA256Digest { run.lastLeaf }
+    func continues(next: UInt64, previous: SHA256Digest) -> Bool { run.continues(next: next, previous: previous) }
   }
 
   /// Entries per storage read: large enough to amortize the query, small enough to keep memory flat.
   static let chunkEntries: UInt64 = 4096
 
-  /// Reads `range` chunk by chunk — the next chunk is read while this one is scanned and hashed on every
-  /// core — and hands each chunk with its scans to `body` in order.
-  private func forEachScannedChunk(
-    _ range: Range<UInt64>, _ body: (EntryBytesChunk, [ScannedEntry], [(NodeID, SHA256Digest)]) throws -> Void
-  ) throws {
+  /// Entries per run: runs start at multiples of it, so each covers one perfect subtree (but at the
+  /// range's ends) and the in-order merge appends one root per run.
+  static let runEntries: UInt64 = 256
+
+  /// Reads `range` chunk by chunk and hands each chunk, with its runs in order, to `body`. A chunk's
+  /// runs are scanned, hashed, checked against the stored rows and linked on every core, while one more
+  /// job reads the next chunk.
+  private func forEachLinkedChunk(_ range: Range<UInt64>, _ body: (EntryBytesChunk, [CheckedRun]) throws -> Void) throws {
     guard !range.isEmpty else { return }
     let storage = self.storage
-    let workers = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))
-    func read(_ lower: UInt64) -> Prefetch {
-      let prefetch = Prefetch()
-      let upper = min(range.upperBound, lower + Self.chunkEntries)
-      DispatchQueue.global().async {
-        prefetch.result = Result { try storage.entryBytes(in: lower..<upper) }
-        prefetch.done.signal()
-      }
-      return prefetch
+    let next = NextStorageChunk()
+    func read(_ lower: UInt64) {
+      next.result = Result { try storage.entryBytes(in: lower..<min(range.upperBound, lower + Self.chunkEntries)) }
     }
+    read(range.lowerBound)
     var lower = range.lowerBound
-    var next = read(lower)
     while lower < range.upperBound {
-      let chunkStart = lower
-      next.done.wait()
       let chunk = try next.result!.get()
+      let chunkStart = lower
       lower = min(range.upperBound, lower + Self.chunkEntries)
-      if lower < range.upperBound { next = read(lower) }
-      var scans = [ScannedEntry](repeating: ScannedEntry(), count: chunk.count)
-      // Each worker also folds its slice's leaves into aligned perfect subtrees, so the caller only
-      // appends a handful of subtree roots per chunk instead of hashing every interior node itself.
-      let slices = (0..<workers).map { w in (w * chunk.count / workers)..<((w + 1) * chunk.count / workers) }
-      var pieces = [[(NodeID, SHA256Digest)]](repeating: [], count: workers)
-      scans.withUnsafeMutableBufferPointer { buffer in
-        pieces.withUnsafeMutableBufferPointer { pieceBuffer in
-          let out = DisjointWrites(buffer)
-          let pieceOut = DisjointWrites(pieceBuffer)
-          DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            let slice = slices[worker]
-            for i in slice {
-              chunk.withEntry(i) { bytes in
-                switch CanonicalEntryScanner.scan(bytes) {
-                case let .success(fields): out.buffer[i].fields = fields
-                case let .failure(failure): out.buffer[i].failure = failure.reason
-                }
-                out.buffer[i].leaf = MerkleHashing.leafHash(bytes)
-              }
-            }
-            var result: [(NodeID, SHA256Digest)] = []
-            let base = chunkStart + UInt64(slice.lowerBound)
-            for id in NodeID.decompose(base, chunkStart + UInt64(slice.upperBound)) {
-              let leaves = (Int(id.leafRange.lowerBound - chunkStart))..<(Int(id.leafRange.upperBound - chunkStart))
-              result.append((id, MerkleHashing.subtreeRoot(out.buffer[leaves]) { $0.leaf }))
-            }
-            pieceOut.buffer[worker] = result
-          }
+      let readsNext = lower < range.upperBound
+      // Run boundaries: the chunk's ends and the multiples of `runEntries` between them.
+      var bounds = [0]
+      var boundary = (chunkStart / Self.runEntries + 1) * Self.runEntries
+      while boundary < chunkStart + UInt64(chunk.count) {
+        bounds.append(Int(boundary - chunkStart))
+        boundary += Self.runEntries
+      }
+      bounds.append(chunk.count)
+      var runs = (0..<(bounds.count - 1)).map { CheckedRun(run: LinkedRun(span: bounds[$0]..<bounds[$0 + 1])) }
+      let sideJobs = readsNext ? 1 : 0
+      let nextLower = lower
+      runs.withUnsafeMutableBufferPointer { buffer in
+        let out = DisjointWrites(buffer)
+        let reader = NextRead(read: { read(nextLower) })
+        DispatchQueue.concurrentPerform(iterations: sideJobs + buffer.count) { job in
+          guard job >= sideJobs else { return reader.read() }
+          Self.check(chunk, from: chunkStart, into: &out.buffer[job - sideJobs])
         }
       }
-      try body(chunk, scans, pieces.flatMap { $0 })
+      try body(chunk, runs)
+    }
+  }
+
+  /// Links one run of `chunk` (whose first entry should be `chunkStart`), checking each entry's stored
+  /// index and leaf hash, and folds the leaves into the run's perfect subtrees.
+  private static func check(_ chunk: EntryBytesChunk, from chunkStart: UInt64, into checked: inout CheckedRun) {
+    var leaves: [SHA256Digest] = []
+    leaves.reserveCapacity(checked.span.count)
+    for i in checked.span {
+      let linked = chunk.indexes[i] == chunkStart + UInt64(i)
+        && chunk.withEntry(i) { bytes in checked.run.append(bytes) { _, leaf in leaf == chunk.storedLeafHashes[i] } }
+      guard linked else {
+        checked.run.breakChain()
+        return
+      }
+      leaves.append(checked.run.lastLeaf)
+    }
+    let base = chunkStart + UInt64(checked.span.lowerBound)
+    for id in NodeID.decompose(base, base + UInt64(leaves.count)) {
+      let covered = Int(id.leafRange.lowerBound - base)..<Int(id.leafRange.upperBound - base)
+      checked.subtrees.append((id, MerkleHashing.subtreeRoot(leaves[covered]) { $0 }))
     }
   }
 
@@ -227,10 +250,15 @@ public struct LedgerVerifier: Sendable {
   }
 }
 
-/// A chunk being read on another thread.
-private final class Prefetch: @unchecked Sendable {
-  // @unchecked Sendable: `result` is written once by the reading thread before `done` is signalled and
-  // read only after waiting on `done`.
+/// The next storage chunk, read as one of the jobs beside a chunk's checks.
+private final class NextStorageChunk: @unchecked Sendable {
+  // @unchecked Sendable: written by exactly one job of a `concurrentPerform` (or before the first) and
+  // read only after that call has returned, which waits for every job.
   var result: Result<EntryBytesChunk, any Error>?
-  let done = DispatchSemaphore(value: 0)
+}
+
+/// The read job itself.
+private struct NextRead: @unchecked Sendable {
+  // @unchecked Sendable: run exactly once, by one job, and `concurrentPerform` returns only after it has.
+  let read: () -> Void
 }

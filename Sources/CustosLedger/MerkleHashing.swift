@@ -8,10 +8,7 @@ public enum MerkleHashing {
   /// SHA-256(0x00 || leaf bytes).
   @inlinable
   public static func leafHash(_ leaf: some RawBytes) -> SHA256Digest {
-    var hasher = SHA256()
-    hasher.update(byte: 0x00)
-    hasher.update(leaf)
-    return hasher.finalize()
+    leaf.withUnsafeBytes { SHA256.hash(prefixedBy: 0x00, $0) }
   }
 
   /// SHA-256(0x01 || left || right).

@@ -20,44 +20,98 @@ public struct ScannedEntry: Sendable {
   }
 }
 
-extension CanonicalEntryScanner {
-  /// Scans and leaf-hashes every complete line (ending in `\n`) of `bytes` — a stretch of a JSON-lines
-  /// file of entries — in `slices` parts that the cores share, while `alongside` (a running hash of the
-  /// whole file, say) runs as one more part, started first. Returns the entries in order, in parts (one
-  /// array per slice, so nothing is copied to join them), and how many bytes they took (up to and
-  /// including the last newline).
-  public static func scanAndHashLines(
-    in bytes: UnsafeRawBufferPointer, slices: Int, alongside: () -> Void = {}
-  ) -> (entries: [[ScannedEntry]], consumed: Int) {
-    guard let end = lastNewline(in: bytes) else {
-      alongside()
-      return ([], 0)
+/// A run of consecutive entries that one core scanned, leaf-hashed and linked to each other: all the
+/// in-order merge needs to join it to the runs before it, without keeping anything per entry.
+public struct LinkedRun: Sendable {
+  /// Where its entries lie in what the run was cut from: the byte offsets of its lines in a file's
+  /// chunk, or its entries' positions in a storage chunk.
+  public var span: Range<Int>
+  /// Entries linked so far.
+  public private(set) var count = 0
+  /// The first entry's fields (nil while the run is empty).
+  public private(set) var first: CanonicalEntryScanner.Fields?
+  public private(set) var firstLeaf = SHA256Digest.zero
+  public private(set) var lastLeaf = SHA256Digest.zero
+  /// Every entry scanned as canonical, was accepted, and carries the index after the entry before it
+  /// and that entry's leaf hash as `prev`. When false the run stopped early: re-check it one entry at a
+  /// time for the exact failure.
+  public private(set) var intact = true
+
+  public init(span: Range<Int>) { self.span = span }
+
+  /// Scans, leaf-hashes and links the next entry, which `accept` may still refuse on its fields and
+  /// leaf hash (a time range, a stored hash); false (and the run is no longer intact) when it breaks
+  /// the chain.
+  @inline(__always)
+  public mutating func append(
+    _ entry: UnsafeRawBufferPointer, accept: (CanonicalEntryScanner.Fields, SHA256Digest) -> Bool = { _, _ in true }
+  ) -> Bool {
+    guard intact, case let .success(fields) = CanonicalEntryScanner.scan(entry) else {
+      intact = false
+      return false
     }
-    let consumed = end + 1
-    // Each part takes the lines that start in its byte range.
-    let parts = max(1, min(slices, consumed / 256))
-    var pieces = [[ScannedEntry]](repeating: [], count: parts)
-    withoutActuallyEscaping(alongside) { alongside in
-      let sideJob = SideJob(run: alongside)
-      pieces.withUnsafeMutableBufferPointer { buffer in
+    let leaf = MerkleHashing.leafHash(entry)
+    guard accept(fields, leaf), count == 0 || (fields.index == first!.index &+ UInt64(count) && fields.prev == lastLeaf) else {
+      intact = false
+      return false
+    }
+    if count == 0 {
+      first = fields
+      firstLeaf = leaf
+    }
+    lastLeaf = leaf
+    count += 1
+    return true
+  }
+
+  /// Marks the run broken by something its caller checked.
+  public mutating func breakChain() { intact = false }
+
+  /// Whether the run is intact and continues a chain whose next entry has index `next` and `prev`
+  /// hash `previous` (nil: the chain has not started, so any `prev` is accepted).
+  public func continues(next: UInt64, previous: SHA256Digest?) -> Bool {
+    guard intact, let first, first.index == next else { return false }
+    return previous.map { first.prev == $0 } ?? true
+  }
+}
+
+extension CanonicalEntryScanner {
+  /// Scans, leaf-hashes and links every complete line (ending in `\n`) of `bytes` — a stretch of a
+  /// JSON-lines file of entries — in `slices` runs that the cores share with `sideJobs` more jobs
+  /// (`sideJob(0)`, `sideJob(1)`, …: a running hash of the file, say), which start first. `accept` is
+  /// asked about every entry's fields (a time range, say). Returns the runs in order and how many bytes
+  /// they took (up to and including the last newline).
+  public static func linkLines(
+    in bytes: UnsafeRawBufferPointer, slices: Int, accept: @escaping @Sendable (Fields) -> Bool = { _ in true },
+    sideJobs: Int = 0, sideJob: (Int) -> Void = { _ in }
+  ) -> (runs: [LinkedRun], consumed: Int) {
+    let consumed = lastNewline(in: bytes).map { $0 + 1 } ?? 0
+    // Each run takes the lines that start in its byte range.
+    let parts = consumed == 0 ? 0 : max(1, min(slices, consumed / 256))
+    let bounds = (0...parts).map { parts == 0 ? 0 : lineStart(in: bytes, atOrAfter: $0 * consumed / parts) }
+    var runs = (0..<parts).map { LinkedRun(span: bounds[$0]..<bounds[$0 + 1]) }
+    withoutActuallyEscaping(sideJob) { sideJob in
+      let side = SideJobs(run: sideJob)
+      runs.withUnsafeMutableBufferPointer { buffer in
         let out = DisjointWrites(buffer)
-        let input = SharedBytes(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<consumed]))
-        DispatchQueue.concurrentPerform(iterations: parts + 1) { job in
-          guard job > 0 else { return sideJob.run() }
-          let part = job - 1
-          let bytes = input.bytes
-          var start = lineStart(in: bytes, atOrAfter: part * bytes.count / parts)
-          let limit = (part + 1) * bytes.count / parts
-          var entries: [ScannedEntry] = []
-          while start < limit, let newline = nextNewline(in: bytes, from: start) {
-            entries.append(ScannedEntry(scanning: UnsafeRawBufferPointer(rebasing: bytes[start..<newline])))
-            start = newline + 1
-          }
-          out.buffer[part] = entries
+        let input = SharedBytes(bytes: bytes)
+        DispatchQueue.concurrentPerform(iterations: sideJobs + parts) { job in
+          guard job >= sideJobs else { return side.run(job) }
+          link(input.bytes, into: &out.buffer[job - sideJobs], accept: accept)
         }
       }
     }
-    return (pieces, consumed)
+    return (runs, consumed)
+  }
+
+  /// Fills `run` from its lines, stopping at the first line that breaks the chain.
+  private static func link(_ bytes: UnsafeRawBufferPointer, into run: inout LinkedRun, accept: (Fields) -> Bool) {
+    var start = run.span.lowerBound
+    while start < run.span.upperBound {
+      let newline = nextNewline(in: bytes, from: start)!
+      guard run.append(UnsafeRawBufferPointer(rebasing: bytes[start..<newline]), accept: { fields, _ in accept(fields) }) else { return }
+      start = newline + 1
+    }
   }
 
   /// The first line start at or after `offset`: `offset` itself if a line begins there.
@@ -94,8 +148,9 @@ private struct SharedBytes: @unchecked Sendable {
   let bytes: UnsafeRawBufferPointer
 }
 
-/// The one job that runs beside the workers.
-private struct SideJob: @unchecked Sendable {
-  // @unchecked Sendable: called exactly once, by one worker, and `concurrentPerform` returns only after it has.
-  let run: () -> Void
+/// The jobs that run beside the workers.
+private struct SideJobs: @unchecked Sendable {
+  // @unchecked Sendable: each job number is run exactly once, by one worker, and `concurrentPerform`
+  // returns only after every job has.
+  let run: (Int) -> Void
 }

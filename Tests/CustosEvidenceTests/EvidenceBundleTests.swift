@@ -95,6 +95,51 @@ import Testing
     #expect(Self.verify(files, otherKey)?.file == EvidenceBundle.signatureFile)
   }
 
+  /// Chunks smaller than a line, a line's length, and larger: lines that span chunks (or several) are
+  /// checked exactly like the rest, and every failure is reported at the same place whatever the size.
+  @Test func chunkSizeChangesNothing() async throws {
+    let (files, key, _) = try await Self.bundle()
+    let verifier = try EvidenceVerifier(verifierKey: key)
+    let lineLength = files[EvidenceBundle.entriesFile]!.firstIndex(of: 0x0A)! + 1
+    let sizes = [1, 7, 64, lineLength - 1, lineLength, lineLength + 1, 3 * lineLength + 5, 4096, 1 << 20]
+    for size in sizes {
+      #expect(try verifier.verify(InMemoryEvidence(files), chunkBytes: size).entries == 30, "chunks of \(size)")
+    }
+    var lines = String(decoding: files[EvidenceBundle.entriesFile]!, as: UTF8.self).split(separator: "\n").map(String.init)
+    var tamperings: [[String]] = []
+    for line in [0, 9, 17, 29] {
+      var changed = lines
+      changed[line] = changed[line].replacingOccurrences(of: "\"outcome\":\"", with: "\"outcome\":\"x")
+      tamperings.append(changed)
+      var dropped = lines
+      dropped.remove(at: line)
+      tamperings.append(dropped)
+    }
+    lines.append(lines[29])
+    tamperings.append(lines)
+    for tampered in tamperings {
+      var bundle = files
+      bundle[EvidenceBundle.entriesFile] = Array((tampered.joined(separator: "\n") + "\n").utf8)
+      var failures: [String] = []
+      for size in sizes {
+        do {
+          _ = try verifier.verify(InMemoryEvidence(bundle), chunkBytes: size)
+          failures.append("PASS")
+        } catch { failures.append("\(error.file) \(error.index.map(String.init) ?? "-") \(error.reason)") }
+      }
+      #expect(!failures.contains("PASS") && Set(failures).count == 1, "\(failures)")
+    }
+  }
+
+  /// A line longer than any entry fails instead of growing the verifier's memory.
+  @Test func anOverlongLineFailsWithoutBeingHeld() async throws {
+    let (files, key, _) = try await Self.bundle()
+    var bundle = files
+    bundle[EvidenceBundle.entriesFile] = files[EvidenceBundle.entriesFile]! + [UInt8](repeating: 0x61, count: EvidenceEntriesCheck.maximumLineBytes + 1)
+    let failure = try #require(Self.verify(bundle, key))
+    #expect(failure.file == EvidenceBundle.entriesFile && failure.index == 50 && failure.reason.contains("longer than"), "\(failure)")
+  }
+
   @Test func summaryCountsAndCSVQuoting() {
     var summary = EvidenceSummary()
     let day: Int64 = 1_764_028_800 * 1_000_000_000  // 2025-11-25T00:00:00Z

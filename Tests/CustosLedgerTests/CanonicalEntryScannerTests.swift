@@ -25,7 +25,7 @@ import Testing
   func agree(_ bytes: [UInt8]) -> Bool {
     let slow = try? LedgerEntry(canonicalBytes: bytes)
     switch CanonicalEntryScanner.scan(bytes) {
-    case let .success(fields): return slow != nil && slow!.index == fields.index && slow!.prev == fields.prev
+    case let .success(fields): return slow != nil && slow!.index == fields.index && slow!.prev == fields.prev && slow!.time == fields.time
     case .failure: return slow == nil
     }
   }
@@ -44,6 +44,26 @@ import Testing
       guard case .success = CanonicalEntryScanner.scan(sample) else {
         Issue.record("rejected \(String(decoding: sample, as: UTF8.self))")
         continue
+      }
+    }
+  }
+
+  /// Integers of every length, at and beyond the 64-bit edges, at word boundaries of the fast path.
+  @Test func agreesOnIntegersOfEveryLength() {
+    let template = String(decoding: Self.samples()[0], as: UTF8.self)
+    var numbers = (1...20).map { String(repeating: "9", count: $0) } + (1...20).map { "1" + String(repeating: "0", count: $0 - 1) }
+    numbers += ["9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809", "12345678", "-12345678", "0", "-0", "01", "1.5", "1e3", "-"]
+    for number in numbers {
+      for pad in ["", "a", "ab", "abcdefg"] {
+        // The number both inside details and as the entry's time (the last member, near the buffer's end).
+        let inDetails = template.replacingOccurrences(of: "\"details\":{}", with: "\"details\":{\"\(pad)\":\(number)}")
+        let asTime = template.replacingOccurrences(of: "\"time\":-5}", with: "\"time\":\(number)}")
+        for text in [inDetails, asTime] {
+          #expect(agree(Array(text.utf8)), "\(text)")
+        }
+      }
+      if case let .success(fields) = CanonicalEntryScanner.scan(Array(template.replacingOccurrences(of: "\"time\":-5}", with: "\"time\":\(number)}").utf8)) {
+        #expect(String(fields.time) == number)
       }
     }
   }

@@ -214,6 +214,31 @@ import Testing
     #expect(report.failure?.index == 0)
   }
 
+  /// Past one storage chunk (4096) and across many runs (256): a change at either side of each
+  /// boundary is reported at its own index, and ranges that start and end between boundaries verify.
+  @Test func tamperingIsPinnedAcrossChunksAndRuns() async throws {
+    let (ledger, storage) = try openLedger()
+    for batch in stride(from: 0, to: 5000, by: 500) { _ = try await ledger.append((batch..<(batch + 500)).map { self.event($0) }) }
+    let verifier = LedgerVerifier(storage: storage, verifier: signer.verifier)
+    #expect(try verifier.verify().checked == 5000)
+    #expect(try verifier.verify(start: 300, end: 4500).checked == 4200)
+    #expect(try verifier.verify(start: 4095, end: 4097).checked == 2)
+    let queue = try DatabaseQueue(path: path)
+    for index in [0, 255, 256, 257, 4095, 4096, 4999] {
+      let original = try await queue.read { try Data.fetchOne($0, sql: "SELECT canonical FROM ledger_entries WHERE idx = ?", arguments: [index])! }
+      let edited = Array(String(decoding: original, as: UTF8.self).replacingOccurrences(of: "\"n\":\(index)}", with: "\"n\":\(index + 1_000_000)}").utf8)
+      try rawWrite("UPDATE ledger_entries SET canonical = ? WHERE idx = ?", [Data(edited), index])
+      let report = try verifier.verify()
+      #expect(report.failure?.index == UInt64(index) && report.failure?.reason.contains("leaf hash") == true, "edit at \(index): \(String(describing: report.failure))")
+      #expect(report.checked == UInt64(index))
+      try rawWrite("UPDATE ledger_entries SET canonical = ? WHERE idx = ?", [original, index])
+      #expect(try verifier.verify().ok)
+    }
+    try rawWrite("DELETE FROM ledger_entries WHERE idx = 4096")
+    let deleted = try verifier.verify()
+    #expect(deleted.failure?.index == 4096 && deleted.failure?.reason.contains("missing") == true, "\(String(describing: deleted.failure))")
+  }
+
   @Test func rangeVerificationChecksOnlyTheRangeButStillTheRoot() async throws {
     let (ledger, storage) = try openLedger()
     try await fill(ledger, count: 50)

@@ -74,6 +74,16 @@ let package = Package(
       ],
       path: "Sources/EvidenceLoad"
     ),
+    // Proof latency at random indexes of the ledger fixtures, outside the benchmark harness.
+    .executableTarget(
+      name: "ProofLoad",
+      dependencies: [
+        .product(name: "CustosLedger", package: "Custos"),
+        .product(name: "CustosStore", package: "Custos"),
+        .product(name: "CustosCrypto", package: "Custos"),
+      ],
+      path: "Sources/ProofLoad"
+    ),
     // Loopback RPC load: Custos's Append against a trivial handler (health Check) on the same server.
     .executableTarget(
       name: "RPCLoad",

@@ -19,20 +19,27 @@ struct RawStatement {
     sqlite3_clear_bindings(handle)
   }
 
-  func bind(_ index: Int32, _ value: Int64) { sqlite3_bind_int64(handle, index, value) }
-
-  func bind(_ index: Int32, _ value: String) {
-    // withCString never yields a null pointer, so an empty string binds as '' rather than NULL.
-    value.withCString { sqlite3_bind_text(handle, index, $0, Int32(value.utf8.count), Self.transient) }
+  func bind(_ index: Int32, _ value: Int64) throws {
+    try check(sqlite3_bind_int64(handle, index, value))
   }
 
-  func bind(_ index: Int32, _ bytes: some RawBytes) {
-    bytes.withUnsafeBytes { buffer in
-      if buffer.count == 0 {
-        sqlite3_bind_zeroblob(handle, index, 0)
-      } else {
-        sqlite3_bind_blob(handle, index, buffer.baseAddress, Int32(buffer.count), Self.transient)
-      }
+  func bind(_ index: Int32, _ value: String) throws {
+    // withCString never yields a null pointer, so an empty string binds as '' rather than NULL.
+    try check(value.withCString { sqlite3_bind_text(handle, index, $0, Int32(value.utf8.count), Self.transient) })
+  }
+
+  func bind(_ index: Int32, _ bytes: some RawBytes) throws {
+    try check(bytes.withUnsafeBytes { buffer in
+      buffer.count == 0
+        ? sqlite3_bind_zeroblob(handle, index, 0)
+        : sqlite3_bind_blob(handle, index, buffer.baseAddress, Int32(buffer.count), Self.transient)
+    })
+  }
+
+  /// A value SQLite could not take (too big, out of memory) fails the write instead of binding NULL.
+  private func check(_ code: Int32) throws {
+    guard code == SQLITE_OK else {
+      throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errstr(code)))
     }
   }
 

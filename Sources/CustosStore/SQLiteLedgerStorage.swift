@@ -7,9 +7,13 @@ import Synchronization
 /// `LedgerStorage` on SQLite: entries with their query columns, closed Merkle nodes, signed checkpoints.
 public final class SQLiteLedgerStorage: LedgerStorage {
   let pool: DatabasePool
+  private let checkpointer: WALCheckpointer
   private let nodeCache = Mutex<[NodeID: SHA256Digest]>([:])
 
-  init(pool: DatabasePool) { self.pool = pool }
+  init(pool: DatabasePool, checkpointer: WALCheckpointer) {
+    self.pool = pool
+    self.checkpointer = checkpointer
+  }
 
   public func appendBatch(_ batch: LedgerBatch) throws {
     try pool.write { db in
@@ -21,22 +25,29 @@ public final class SQLiteLedgerStorage: LedgerStorage {
       let raw = RawStatement(insertEntry)
       for entry in batch.entries {
         raw.reset()
-        raw.bind(1, Int64(entry.index))
-        raw.bind(2, entry.canonical)
-        raw.bind(3, entry.leafHash)
-        raw.bind(4, entry.time)
-        for (offset, value) in [entry.kind, entry.actor, entry.action, entry.resource, entry.outcome].enumerated() {
-          raw.bind(Int32(5 + offset), value)
-          raw.bind(Int32(10 + offset), FilterKey.of(value))
+        try raw.bind(1, Int64(entry.index))
+        try raw.bind(2, entry.canonical)
+        try raw.bind(3, entry.leafHash)
+        try raw.bind(4, entry.time)
+        // Each filter column's text at 5...9 and its index key at 10...14.
+        func bindFilter(_ offset: Int32, _ value: String) throws {
+          try raw.bind(5 + offset, value)
+          try raw.bind(10 + offset, FilterKey.of(value))
         }
+        try bindFilter(0, entry.kind)
+        try bindFilter(1, entry.actor)
+        try bindFilter(2, entry.action)
+        try bindFilter(3, entry.resource)
+        try bindFilter(4, entry.outcome)
         try raw.step(db)
       }
-      let insertNode = RawStatement(try db.cachedStatement(sql: "INSERT INTO ledger_nodes (level, idx, hash) VALUES (?, ?, ?)"))
+      let insertNode = RawStatement(try db.cachedStatement(sql: "INSERT INTO ledger_node_tiles (tile, level, idx, hash) VALUES (?, ?, ?, ?)"))
       for (id, hash) in batch.closedNodes {
         insertNode.reset()
-        insertNode.bind(1, Int64(id.level))
-        insertNode.bind(2, Int64(id.index))
-        insertNode.bind(3, hash)
+        try insertNode.bind(1, NodeTile.of(id))
+        try insertNode.bind(2, Int64(id.level))
+        try insertNode.bind(3, Int64(id.index))
+        try insertNode.bind(4, hash)
         try insertNode.step(db)
       }
       let checkpoint = batch.checkpoint
@@ -44,6 +55,8 @@ public final class SQLiteLedgerStorage: LedgerStorage {
         sql: "INSERT INTO ledger_checkpoints (size, root_hash, note) VALUES (?, ?, ?)",
         arguments: [Int64(checkpoint.checkpoint.size), blob(checkpoint.checkpoint.rootHash.bytes), checkpoint.note])
     }
+    // Roughly what the batch put in the WAL: each entry's bytes, its query columns and index entries.
+    checkpointer.committed(bytes: batch.entries.reduce(0) { $0 + $1.canonical.count + 256 } + batch.closedNodes.count * 64)
   }
 
   public func latestCheckpoint() throws -> SignedCheckpoint? {
@@ -75,7 +88,7 @@ public final class SQLiteLedgerStorage: LedgerStorage {
     var found: [NodeID: SHA256Digest] = [:]
     try pool.read { db in
       let leaf = RawStatement(try db.cachedStatement(sql: "SELECT leaf_hash FROM ledger_entries WHERE idx = ?"))
-      let node = RawStatement(try db.cachedStatement(sql: "SELECT hash FROM ledger_nodes WHERE level = ? AND idx = ?"))
+      let node = RawStatement(try db.cachedStatement(sql: "SELECT hash FROM ledger_node_tiles WHERE tile = ? AND level = ? AND idx = ?"))
       defer {
         leaf.reset()
         node.reset()
@@ -84,10 +97,11 @@ public final class SQLiteLedgerStorage: LedgerStorage {
         let statement = id.level == 0 ? leaf : node
         statement.reset()
         if id.level == 0 {
-          statement.bind(1, Int64(id.index))
+          try statement.bind(1, Int64(id.index))
         } else {
-          statement.bind(1, Int64(id.level))
-          statement.bind(2, Int64(id.index))
+          try statement.bind(1, NodeTile.of(id))
+          try statement.bind(2, Int64(id.level))
+          try statement.bind(3, Int64(id.index))
         }
         if try statement.nextRow(db), let hash = statement.withBlob(at: 0, { SHA256Digest(bytes: $0) }) { found[id] = hash }
       }
@@ -124,8 +138,8 @@ public final class SQLiteLedgerStorage: LedgerStorage {
         try db.cachedStatement(sql: "SELECT idx, canonical, leaf_hash FROM ledger_entries WHERE idx >= ? AND idx < ? ORDER BY idx"))
       rows.reset()
       defer { rows.reset() }  // release the statement's read snapshot even when a step throws
-      rows.bind(1, Int64(clamping: range.lowerBound))
-      rows.bind(2, Int64(clamping: range.upperBound))
+      try rows.bind(1, Int64(clamping: range.lowerBound))
+      try rows.bind(2, Int64(clamping: range.upperBound))
       while try rows.nextRow(db) {
         let leaf = rows.withBlob(at: 2) { SHA256Digest(bytes: $0) } ?? .zero
         rows.withBlob(at: 1) { chunk.append(index: UInt64(rows.int64(at: 0)), canonical: $0, storedLeafHash: leaf) }

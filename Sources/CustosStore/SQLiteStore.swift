@@ -5,6 +5,7 @@ import GRDB
 /// Domain modules never see this type's database; they use the storage protocols it implements.
 public final class SQLiteStore: Sendable {
   let pool: DatabasePool
+  let checkpointer: WALCheckpointer
 
   /// Opens (creating if needed) the database at `path` and runs pending migrations.
   public init(path: String) throws(StoreError) {
@@ -16,6 +17,9 @@ public final class SQLiteStore: Sendable {
       // accesses instead of syscalls) and keep the hot upper B-tree pages in a larger cache.
       try db.execute(sql: "PRAGMA mmap_size = 2147418112")  // the most this SQLite build maps
       try db.execute(sql: "PRAGMA cache_size = -16384")
+      // The ledger checkpoints the WAL in the background (WALCheckpointer); SQLite's own checkpoint,
+      // run inside a commit, stays only as a bound for writes that are not the ledger's.
+      try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384")
       // Trimmed and destroyed key versions are deleted: overwrite freed content instead of leaving the
       // wrapped bytes in free pages. The ledger never deletes, so this costs it nothing.
       try db.execute(sql: "PRAGMA secure_delete = ON")
@@ -24,13 +28,14 @@ public final class SQLiteStore: Sendable {
     do {
       pool = try DatabasePool(path: path, configuration: configuration)
       try StoreMigrations.migrator.migrate(pool)
+      checkpointer = try WALCheckpointer(path: path)
     } catch {
       throw .cannotOpen(path: path, reason: "\(error)")
     }
   }
 
   /// The ledger's storage in this database.
-  public var ledgerStorage: SQLiteLedgerStorage { SQLiteLedgerStorage(pool: pool) }
+  public var ledgerStorage: SQLiteLedgerStorage { SQLiteLedgerStorage(pool: pool, checkpointer: checkpointer) }
 
   /// The key manager's storage in this database.
   public var keyStorage: SQLiteKeyStorage { SQLiteKeyStorage(pool: pool) }

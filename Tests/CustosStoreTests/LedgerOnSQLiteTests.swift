@@ -43,7 +43,7 @@ import Testing
   func rawWrite(_ sql: String, _ arguments: StatementArguments = []) throws {
     let queue = try DatabaseQueue(path: path)
     try queue.writeWithoutTransaction { db in
-      for table in ["ledger_entries", "ledger_nodes", "ledger_checkpoints"] {
+      for table in ["ledger_entries", "ledger_node_tiles", "ledger_checkpoints"] {
         try db.execute(sql: "DROP TRIGGER IF EXISTS \(table)_no_update; DROP TRIGGER IF EXISTS \(table)_no_delete")
       }
       try db.execute(sql: sql, arguments: arguments)
@@ -52,7 +52,7 @@ import Testing
 
   @Test func migrationsAreVersionedAndRunAtOpen() throws {
     let store = try SQLiteStore(path: path)
-    #expect(try store.appliedMigrations() == ["v1-ledger", "v2-keys", "v3-tokens"])
+    #expect(try store.appliedMigrations() == ["v1-ledger", "v2-keys", "v3-tokens", "v4-ledger-node-tiles"])
     _ = try SQLiteStore(path: path)  // reopening runs nothing twice
   }
 
@@ -245,16 +245,73 @@ import Testing
     let verifier = LedgerVerifier(storage: storage, verifier: signer.verifier)
     let report = try verifier.verify(start: 10, end: 20)
     #expect(report.ok && report.checked == 10)
-    try rawWrite("UPDATE ledger_nodes SET hash = zeroblob(32) WHERE level = 3 AND idx = 0")
+    try rawWrite("UPDATE ledger_node_tiles SET hash = zeroblob(32) WHERE level = 3 AND idx = 0")
     #expect(try verifier.verify(start: 10, end: 20).ok == false)
     #expect(throws: LedgerError.self) { try verifier.verify(start: 10, end: 51) }
     #expect(throws: LedgerError.self) { try verifier.verify(start: 30, end: 20) }
   }
 
+  /// The WAL is checkpointed in the background as the ledger writes: it is reused from its start
+  /// instead of growing with everything written (SQLite's own checkpoint is held back to 64 MiB).
+  @Test func theWALStaysSmallWhileTheLedgerGrows() async throws {
+    let (ledger, storage) = try openLedger()
+    let padding = String(repeating: "x", count: 4000)
+    for batch in 0..<12 {
+      _ = try await ledger.append((0..<500).map { i in
+        LedgerEvent(kind: "audit.event", actor: "Service::\"a\"", action: "write", resource: "R::\"\(batch * 500 + i)\"", outcome: "ok", details: ["pad": .string(padding)])
+      })
+      try await Task.sleep(for: .milliseconds(20))
+    }
+    let written = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int
+    let wal = try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as! Int
+    #expect(written > 20 << 20, "the test writes \(written) bytes")
+    #expect(wal < 12 << 20, "WAL of \(wal) bytes after \(written) written")
+    #expect(try LedgerVerifier(storage: storage, verifier: signer.verifier).verify().checked == 6000)
+  }
+
+  /// A path's nodes at levels 1...6 share one tile, and the next six levels the tile above.
+  @Test func aProofPathSharesOneTilePerSixLevels() {
+    for leaf: UInt64 in [0, 1, 63, 64, 1_000_003, 9_999_999] {
+      let tiles = (1...12).map { NodeTile.of(NodeID(level: UInt8($0), index: leaf >> UInt64($0))) }
+      #expect(Set(tiles[0..<6]).count == 1 && Set(tiles[6..<12]).count == 1, "\(leaf): \(tiles)")
+      #expect(tiles[0] == Int64(leaf >> 6) && tiles[6] == Int64(leaf >> 12))
+    }
+  }
+
+  /// A database written before node tiles opens with its nodes moved into them (the SQL computes the
+  /// same tile as `NodeTile`), and verifies and proves as before.
+  @Test func nodesMoveIntoTilesWhenAnOlderDatabaseOpens() async throws {
+    do {
+      let (ledger, _) = try openLedger()
+      try await fill(ledger, count: 300)
+    }
+    // Back to the v3 layout: nodes keyed by (level, idx) only.
+    try rawWrite("""
+      CREATE TABLE ledger_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)) WITHOUT ROWID;
+      INSERT INTO ledger_nodes SELECT level, idx, hash FROM ledger_node_tiles;
+      CREATE TRIGGER ledger_nodes_no_update BEFORE UPDATE ON ledger_nodes BEGIN SELECT RAISE(ABORT, 'append-only'); END;
+      CREATE TRIGGER ledger_nodes_no_delete BEFORE DELETE ON ledger_nodes BEGIN SELECT RAISE(ABORT, 'append-only'); END;
+      DROP TABLE ledger_node_tiles;
+      DELETE FROM grdb_migrations WHERE identifier = 'v4-ledger-node-tiles';
+      """)
+    let (ledger, storage) = try openLedger()
+    let queue = try DatabaseQueue(path: path)
+    let rows = try await queue.read { try Row.fetchAll($0, sql: "SELECT tile, level, idx FROM ledger_node_tiles") }
+    #expect(rows.count == 296)  // the perfect subtrees of 300 leaves: 150 + 75 + 37 + 18 + 9 + 4 + 2 + 1
+    for row in rows {
+      let id = NodeID(level: UInt8(row["level"] as Int64), index: UInt64(row["idx"] as Int64))
+      #expect(row["tile"] as Int64 == NodeTile.of(id), "\(id)")
+    }
+    #expect(try LedgerVerifier(storage: storage, verifier: signer.verifier).verify().ok)
+    let proof = try await ledger.inclusionProof(index: 137, treeSize: 300, checkpointSize: 300)
+    #expect(try ProofVerification.rootFromInclusionProof(index: 137, size: 300, leafHash: proof.leafHash, proof: proof.hashes) == proof.rootHash)
+    _ = try await ledger.append([event(300)])
+  }
+
   @Test func aLedgerWhoseStoredTreeWasAlteredRefusesToOpen() async throws {
     let (ledger, _) = try openLedger()
     try await fill(ledger, count: 8)
-    try rawWrite("UPDATE ledger_nodes SET hash = zeroblob(32) WHERE level = 3")
+    try rawWrite("UPDATE ledger_node_tiles SET hash = zeroblob(32) WHERE level = 3")
     #expect(throws: LedgerError.self) { _ = try openLedger() }
   }
 
@@ -262,10 +319,10 @@ import Testing
     let (ledger, _) = try openLedger()
     try await fill(ledger, count: 5)
     // A conflicting row makes the next batch's transaction fail as a whole.
-    try rawWrite("INSERT INTO ledger_nodes (level, idx, hash) VALUES (1, 2, zeroblob(32))")
+    try rawWrite("INSERT INTO ledger_node_tiles (tile, level, idx, hash) VALUES (0, 1, 2, zeroblob(32))")
     await #expect(throws: LedgerError.self) { _ = try await ledger.append([self.event(5)]) }
     #expect(await ledger.size == 5)
-    try rawWrite("DELETE FROM ledger_nodes WHERE level = 1 AND idx = 2")
+    try rawWrite("DELETE FROM ledger_node_tiles WHERE level = 1 AND idx = 2")
     let receipts = try await ledger.append([event(5), event(6)])
     #expect(receipts.map(\.index) == [5, 6])
   }

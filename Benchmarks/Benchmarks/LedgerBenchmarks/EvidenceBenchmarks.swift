@@ -12,15 +12,24 @@ func evidenceBenchmarks() {
     metrics: [.wallClock, .peakMemoryResident], timeUnits: .milliseconds, warmupIterations: 0, maxDuration: .seconds(60),
     maxIterations: 3)
 
-  Benchmark("evidence: export 1M entries to a bundle directory (streamed)", configuration: configuration) { benchmark in
-    let fixture = try Fixture.shared(entries: 1_000_000)
-    let ledger = try Fixture.proofLedger(fixture)
-    let directory = NSTemporaryDirectory() + "custos-bundle-\(UUID().uuidString)"
-    defer { try? FileManager.default.removeItem(atPath: directory) }
-    let key = fixture.key
-    benchmark.startMeasurement()
-    try runBlocking { try await EvidenceFiles.export(ledger: ledger, key: key, to: directory) }
-    benchmark.stopMeasurement()
+  // Export at two sizes: its own (anonymous) memory must not grow with the bundle.
+  let anonymousPeak = BenchmarkMetric.custom("Anonymous memory peak (MiB)", polarity: .prefersSmaller, useScalingFactor: false)
+  var exportConfiguration = configuration
+  exportConfiguration.metrics.append(anonymousPeak)
+  for entries in [100_000, 1_000_000] {
+    Benchmark("evidence: export \(entries / 1000)k entries to a bundle directory (streamed)", configuration: exportConfiguration) { benchmark in
+      let fixture = try Fixture.shared(entries: entries)
+      let ledger = try Fixture.proofLedger(fixture)
+      let directory = NSTemporaryDirectory() + "custos-bundle-\(UUID().uuidString)"
+      defer { try? FileManager.default.removeItem(atPath: directory) }
+      let key = fixture.key
+      benchmark.startMeasurement()
+      let peak = try peakAnonymousMiB {
+        try runBlocking { try await EvidenceFiles.export(ledger: ledger, key: key, to: directory) }
+      }
+      benchmark.stopMeasurement()
+      benchmark.measurement(anonymousPeak, peak)
+    }
   }
 
   Benchmark("evidence: verify a 1M-entry bundle offline", configuration: configuration) { benchmark in

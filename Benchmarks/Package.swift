@@ -84,6 +84,16 @@ let package = Package(
       ],
       path: "Sources/ProofLoad"
     ),
+    // Full ledger verification and its parts against raw SHA-256, outside the benchmark harness.
+    .executableTarget(
+      name: "VerifyLoad",
+      dependencies: [
+        .product(name: "CustosLedger", package: "Custos"),
+        .product(name: "CustosStore", package: "Custos"),
+        .product(name: "CustosCrypto", package: "Custos"),
+      ],
+      path: "Sources/VerifyLoad"
+    ),
     // Loopback RPC load: Custos's Append against a trivial handler (health Check) on the same server.
     .executableTarget(
       name: "RPCLoad",

@@ -45,14 +45,11 @@ public struct SHA256: Sendable {
     }
   }
 
-  /// SHA-256 of `bytes`.
+  /// SHA-256 of `bytes`. (Not OpenSSL's one-shot `SHA256()`: in OpenSSL 3 it fetches the digest from
+  /// the provider on every call, which costs more than hashing a short input.)
   public static func hash(_ bytes: some RawBytes) -> SHA256Digest {
-    bytes.withUnsafeBytes { input in
-      SHA256Digest.filling { out in
-        _ = CCustosOpenSSL.SHA256(
-          input.baseAddress?.assumingMemoryBound(to: UInt8.self), input.count,
-          out.baseAddress!.assumingMemoryBound(to: UInt8.self))
-      }
-    }
+    var hasher = SHA256()
+    hasher.update(bytes)
+    return hasher.finalize()
   }
 }

@@ -1,0 +1,55 @@
+import CustosCrypto
+import CustosLedger
+import CustosStore
+import Foundation
+
+/// Times full verification of a benchmark ledger (the fixtures `LedgerBenchmarks` keeps in
+/// Benchmarks/.data) and its parts against raw SHA-256 over the same entries, outside the harness, best
+/// of five runs each.
+///
+///   swift run -c release VerifyLoad .data/ledger-100000.sqlite [--profile]
+@main
+struct VerifyLoad {
+  static func main() throws {
+    let path = CommandLine.arguments[1]
+    let seed = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path + ".key")))
+    let key = try Ed25519.PrivateKey(rawRepresentation: SecretBytes(copying: seed))
+    let storage = try SQLiteStore(path: path).ledgerStorage
+    let verifier = LedgerVerifier(storage: storage, verifier: NoteSigner(name: "custos.bench/ledger", privateKey: key).verifier)
+    let size = try storage.latestCheckpoint()!.checkpoint.size
+    if CommandLine.arguments.dropFirst(2).first == "--profile" {
+      for _ in 0..<20 { let ok = try verifier.verify().ok; precondition(ok) }
+      return
+    }
+    func best(_ label: String, _ body: () throws -> Void) rethrows -> Double {
+      var times: [Double] = []
+      for _ in 0..<5 {
+        let start = ContinuousClock.now
+        try body()
+        let elapsed = ContinuousClock.now - start
+        times.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
+      }
+      print("\(label): \(String(format: "%.1f", times.min()!)) ms")
+      return times.min()!
+    }
+    let whole = try storage.entryBytes(in: 0..<size)
+    let raw = best("raw SHA-256 over each of the \(size) entries' bytes") {
+      for i in 0..<whole.count { _ = whole.withEntry(i) { SHA256.hash($0) } }
+    }
+    _ = try best("part: storage reads, chunks of 4096") {
+      var lower: UInt64 = 0
+      while lower < size {
+        _ = try storage.entryBytes(in: lower..<min(size, lower + 4096))
+        lower += 4096
+      }
+    }
+    _ = best("part: canonical scan") { for i in 0..<whole.count { _ = whole.withEntry(i) { CanonicalEntryScanner.scan($0) } } }
+    _ = best("part: leaf hashes and the tree over them") {
+      var range = CompactRange()
+      for i in 0..<whole.count { range.append(leaf: whole.withEntry(i) { MerkleHashing.leafHash($0) }) }
+      _ = range.rootHash
+    }
+    let verified = try best("verify") { let ok = try verifier.verify().ok; precondition(ok) }
+    print("ratio (raw / verify): \(String(format: "%.2f", raw / verified))")
+  }
+}

@@ -262,10 +262,14 @@ import Testing
       })
       try await Task.sleep(for: .milliseconds(20))
     }
-    let written = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int
-    let wal = try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as! Int
-    #expect(written > 20 << 20, "the test writes \(written) bytes")
-    #expect(wal < 12 << 20, "WAL of \(wal) bytes after \(written) written")
+    // The last checkpoint runs in the background: give it a moment on a loaded machine.
+    func size(_ file: String) throws -> Int { try FileManager.default.attributesOfItem(atPath: file)[.size] as! Int }
+    for _ in 0..<100 where try size(path) <= 20 << 20 { try await Task.sleep(for: .milliseconds(20)) }
+    let written = try size(path)
+    let wal = try size(path + "-wal")
+    // Without background checkpoints everything stays in the WAL: about 31 MB, and a 4 KiB database.
+    #expect(written > 20 << 20, "the database holds \(written) bytes")
+    #expect(wal < 16 << 20, "WAL of \(wal) bytes beside \(written) in the database")
     #expect(try LedgerVerifier(storage: storage, verifier: signer.verifier).verify().checked == 6000)
   }
 

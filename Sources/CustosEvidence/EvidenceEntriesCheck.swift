@@ -35,6 +35,7 @@ struct EvidenceEntriesCheck {
   mutating func run(
     _ reader: any EvidenceFileReader, chunkBytes: Int, progress: (UInt64, UInt64) -> Void
   ) throws(EvidenceFailure) -> SHA256Digest {
+    precondition(chunkBytes > 0, "chunks of at least one byte")
     let buffers = [UnsafeMutableRawBufferPointer.allocate(byteCount: chunkBytes, alignment: 64),
                    UnsafeMutableRawBufferPointer.allocate(byteCount: chunkBytes, alignment: 64)]
     defer { buffers.forEach { $0.deallocate() } }

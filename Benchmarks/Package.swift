@@ -64,10 +64,13 @@ let package = Package(
       dependencies: [.product(name: "CustosPolicy", package: "Custos")],
       path: "Sources/PolicyLoad"
     ),
+    // Best-of-five timing shared by the load tools below.
+    .target(name: "LoadTiming", path: "Sources/LoadTiming"),
     // Offline evidence verification against raw SHA-256, outside the benchmark harness.
     .executableTarget(
       name: "EvidenceLoad",
       dependencies: [
+        "LoadTiming",
         .product(name: "CustosEvidence", package: "Custos"),
         .product(name: "CustosLedger", package: "Custos"),
         .product(name: "CustosCrypto", package: "Custos"),
@@ -78,6 +81,7 @@ let package = Package(
     .executableTarget(
       name: "ProofLoad",
       dependencies: [
+        "LoadTiming",
         .product(name: "CustosLedger", package: "Custos"),
         .product(name: "CustosStore", package: "Custos"),
         .product(name: "CustosCrypto", package: "Custos"),
@@ -88,6 +92,7 @@ let package = Package(
     .executableTarget(
       name: "VerifyLoad",
       dependencies: [
+        "LoadTiming",
         .product(name: "CustosLedger", package: "Custos"),
         .product(name: "CustosStore", package: "Custos"),
         .product(name: "CustosCrypto", package: "Custos"),

@@ -1,9 +1,9 @@
 import CustosCrypto
 import CustosLedger
 
-/// Step 3 of bundle verification: `entries.jsonl`, read once, in order. Each chunk's lines are scanned,
-/// leaf-hashed and linked in runs on every core, while two more jobs share the cores with them — the
-/// file's running SHA-256 and the read of the next chunk —; the runs are then joined in order, and a run
+/// Step 3 of bundle verification: `entries.jsonl`, read once, in order (`forEachChunk`). Each chunk's
+/// lines are scanned, leaf-hashed and linked in runs on every core, while two more jobs share the cores
+/// with them — the file's running SHA-256 and the read of the next chunk —; the runs are then joined in order, and a run
 /// that does not join is walked again one line at a time to report exactly what fails, and where.
 struct EvidenceEntriesCheck {
   let manifest: EvidenceManifest
@@ -35,22 +35,15 @@ struct EvidenceEntriesCheck {
   mutating func run(
     _ reader: any EvidenceFileReader, chunkBytes: Int, progress: (UInt64, UInt64) -> Void
   ) throws(EvidenceFailure) -> SHA256Digest {
-    precondition(chunkBytes > 0, "chunks of at least one byte")
-    let buffers = [UnsafeMutableRawBufferPointer.allocate(byteCount: chunkBytes, alignment: 64),
-                   UnsafeMutableRawBufferPointer.allocate(byteCount: chunkBytes, alignment: 64)]
-    defer { buffers.forEach { $0.deallocate() } }
-    let next = NextChunk(reader: reader)
-    next.read(into: buffers[0])
-    var current = 0
-    while true {
-      let filled = try readResult(next)
-      guard filled > 0 else { break }
-      // A short read is the end of the file: nothing more to read beside this chunk.
-      let reading = filled == chunkBytes ? buffers[1 - current] : nil
-      try check(UnsafeRawBufferPointer(rebasing: buffers[current][..<filled]), readingNext: reading.map { buffer in { next.read(into: buffer) } })
-      progress(expected - manifest.firstIndex, count)
-      guard reading != nil else { break }
-      current = 1 - current
+    do {
+      try reader.forEachChunk(chunkBytes: chunkBytes) { chunk, readNext in
+        try check(chunk, readingNext: readNext)
+        progress(expected - manifest.firstIndex, count)
+      }
+    } catch let failure as EvidenceFailure {
+      throw failure
+    } catch {
+      throw EvidenceFailure(file: EvidenceBundle.entriesFile, index: nil, reason: "cannot be read: \(error)")
     }
     guard carry.isEmpty else { throw fail(expected, "the last line has no newline") }
     guard expected == manifest.lastIndex + 1 else {
@@ -58,12 +51,6 @@ struct EvidenceEntriesCheck {
     }
     progress(count, count)
     return fileHash.finalize()
-  }
-
-  private func readResult(_ next: NextChunk) throws(EvidenceFailure) -> Int {
-    do { return try next.result.get() } catch {
-      throw EvidenceFailure(file: EvidenceBundle.entriesFile, index: nil, reason: "cannot be read: \(error)")
-    }
   }
 
   /// Checks one chunk; `readingNext` (when there is more to read) runs beside the work.
@@ -125,19 +112,5 @@ struct EvidenceEntriesCheck {
     if firstLeaf == nil { firstLeaf = scanned.leaf }
     previous = scanned.leaf
     expected += 1
-  }
-}
-
-/// The read of the next chunk, run as one of the jobs beside a chunk's checks.
-private final class NextChunk: @unchecked Sendable {
-  // @unchecked Sendable: `read` runs in exactly one job of a `concurrentPerform` (or before the first),
-  // and `result` is read only after that call has returned, which waits for every job.
-  let reader: any EvidenceFileReader
-  var result: Result<Int, any Error> = .success(0)
-
-  init(reader: any EvidenceFileReader) { self.reader = reader }
-
-  func read(into buffer: UnsafeMutableRawBufferPointer) {
-    result = Result { try reader.read(into: buffer) }
   }
 }

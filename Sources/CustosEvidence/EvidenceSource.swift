@@ -16,6 +16,35 @@ public protocol EvidenceFileReader: Sendable {
   func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
 }
 
+extension EvidenceFileReader {
+  /// Reads the file from its start in chunks of `chunkBytes` through two reused buffers, so memory stays
+  /// at two chunks however long the file is. `body` gets each chunk and, unless the file ends with it,
+  /// `readNext`: the read of the next chunk into the other buffer, for `body` to run beside its own work
+  /// (once, on any thread, finished before `body` returns); when `body` does not run it, it runs after.
+  func forEachChunk(chunkBytes: Int, _ body: (UnsafeRawBufferPointer, _ readNext: (@Sendable () -> Void)?) throws -> Void) throws {
+    precondition(chunkBytes > 0, "chunks of at least one byte")
+    let buffers = [UnsafeMutableRawBufferPointer.allocate(byteCount: chunkBytes, alignment: 64),
+                   UnsafeMutableRawBufferPointer.allocate(byteCount: chunkBytes, alignment: 64)]
+    defer { buffers.forEach { $0.deallocate() } }
+    let ahead = ReadAhead(reader: self)
+    ahead.target = buffers[0]
+    ahead.read()
+    var current = 0
+    while true {
+      let filled = try ahead.result.get()
+      guard filled > 0 else { return }
+      // A short read is the end of the file: nothing more to read beside this chunk.
+      let more = filled == chunkBytes
+      ahead.target = more ? buffers[1 - current] : nil
+      let readNext: (@Sendable () -> Void)? = more ? { @Sendable in ahead.read() } : nil
+      try body(UnsafeRawBufferPointer(rebasing: buffers[current][..<filled]), readNext)
+      guard more else { return }
+      ahead.read()
+      current = 1 - current
+    }
+  }
+}
+
 extension EvidenceSource {
   /// Calls `body` with the file's bytes in order, in chunks of `chunkBytes` (valid only during the
   /// call), while the next chunk is read on another thread; false if the file is missing.
@@ -23,27 +52,19 @@ extension EvidenceSource {
     _ name: String, chunkBytes: Int = EvidenceDirectory.chunkBytes, _ body: (UnsafeRawBufferPointer) throws -> Void
   ) throws -> Bool {
     guard let reader = try reader(for: name) else { return false }
-    let buffers = [ReadAhead(reader: reader, capacity: chunkBytes), ReadAhead(reader: reader, capacity: chunkBytes)]
-    var current = 0
-    var pending: ReadAhead? = buffers[0]
-    buffers[0].start()
-    // Never leave a read in flight into a buffer that is about to be freed (when `body` throws).
-    defer { pending?.wait() }
-    while true {
-      let chunk = buffers[current]
-      chunk.wait()
-      pending = nil
-      let filled = try chunk.result.get()
-      guard filled > 0 else { return true }
-      let last = filled < chunkBytes
-      if !last {
-        pending = buffers[1 - current]
-        buffers[1 - current].start()
+    try reader.forEachChunk(chunkBytes: chunkBytes) { chunk, readNext in
+      let reading = DispatchSemaphore(value: 0)
+      if let readNext {
+        DispatchQueue.global().async {
+          readNext()
+          reading.signal()
+        }
       }
-      try body(UnsafeRawBufferPointer(rebasing: chunk.bytes[..<filled]))
-      if last { return true }
-      current = 1 - current
+      // The buffer being read into must not be touched (or freed) before the read is done.
+      defer { if readNext != nil { reading.wait() } }
+      try body(chunk)
     }
+    return true
   }
 }
 
@@ -76,30 +97,20 @@ public struct InMemoryEvidence: EvidenceSource {
   }
 }
 
-/// One read-ahead buffer of `EvidenceSource.stream`.
+/// The read of a file's next chunk, run beside the work on the current one.
 private final class ReadAhead: @unchecked Sendable {
-  // @unchecked Sendable: `start` hands the buffer to one background read and `wait` takes it back; the
-  // stream touches it only in between (after `wait`, before the next `start`), and reads of the one
-  // file never overlap because the next `start` comes only after the previous read was waited for.
+  // @unchecked Sendable: `forEachChunk` sets `target` only while no read runs, one job runs `read`
+  // while `body` works, and `result` is read only after `body` has returned, which waits for that job;
+  // `read` clears `target`, so a second call (the one after `body`) does nothing.
   let reader: any EvidenceFileReader
-  let bytes: UnsafeMutableRawBufferPointer
-  private(set) var result: Result<Int, any Error> = .success(0)
-  private let done = DispatchSemaphore(value: 0)
+  var target: UnsafeMutableRawBufferPointer?
+  var result: Result<Int, any Error> = .success(0)
 
-  init(reader: any EvidenceFileReader, capacity: Int) {
-    self.reader = reader
-    bytes = .allocate(byteCount: capacity, alignment: 64)
+  init(reader: any EvidenceFileReader) { self.reader = reader }
+
+  func read() {
+    guard let target else { return }
+    self.target = nil
+    result = Result { try reader.read(into: target) }
   }
-
-  deinit { bytes.deallocate() }
-
-  /// Starts reading the next chunk of the file in the background.
-  func start() {
-    DispatchQueue.global().async { [self] in
-      result = Result { try reader.read(into: bytes) }
-      done.signal()
-    }
-  }
-
-  func wait() { done.wait() }
 }

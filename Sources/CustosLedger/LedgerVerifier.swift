@@ -62,12 +62,13 @@ public struct LedgerVerifier: Sendable {
       if start > 0 { prev = try recomputedLeafHash(start - 1) }
       var expected = start
       try forEachLinkedChunk(start..<end) { chunk, runs in
-        for run in runs {
+        for checkedRun in runs {
+          let run = checkedRun.run
           if run.continues(next: expected, previous: prev) {
             expected += UInt64(run.count)
             checked += UInt64(run.count)
             prev = run.lastLeaf
-            for (id, hash) in run.subtrees { range.append(subtree: hash, level: id.level) }
+            for (id, hash) in checkedRun.subtrees { range.append(subtree: hash, level: id.level) }
             continue
           }
           // Something in this run fails: check it one entry at a time to report exactly what.
@@ -154,10 +155,6 @@ public struct LedgerVerifier: Sendable {
   private struct CheckedRun {
     var run: LinkedRun
     var subtrees: [(NodeID, SHA256Digest)] = []
-    var span: Range<Int> { run.span }
-    var count: Int { run.count }
-    var lastLeaf: SHA256Digest { run.lastLeaf }
-    func continues(next: UInt64, previous: SHA256Digest) -> Bool { run.continues(next: next, previous: previous) }
   }
 
   /// Entries per storage read: large enough to amortize the query, small enough to keep memory flat.
@@ -211,8 +208,8 @@ public struct LedgerVerifier: Sendable {
   /// index and leaf hash, and folds the leaves into the run's perfect subtrees.
   private static func check(_ chunk: EntryBytesChunk, from chunkStart: UInt64, into checked: inout CheckedRun) {
     var leaves: [SHA256Digest] = []
-    leaves.reserveCapacity(checked.span.count)
-    for i in checked.span {
+    leaves.reserveCapacity(checked.run.span.count)
+    for i in checked.run.span {
       let linked = chunk.indexes[i] == chunkStart + UInt64(i)
         && chunk.withEntry(i) { bytes in checked.run.append(bytes) { _, leaf in leaf == chunk.storedLeafHashes[i] } }
       guard linked else {
@@ -221,7 +218,7 @@ public struct LedgerVerifier: Sendable {
       }
       leaves.append(checked.run.lastLeaf)
     }
-    let base = chunkStart + UInt64(checked.span.lowerBound)
+    let base = chunkStart + UInt64(checked.run.span.lowerBound)
     for id in NodeID.decompose(base, base + UInt64(leaves.count)) {
       let covered = Int(id.leafRange.lowerBound - base)..<Int(id.leafRange.upperBound - base)
       checked.subtrees.append((id, MerkleHashing.subtreeRoot(leaves[covered]) { $0 }))

@@ -131,6 +131,18 @@ import Testing
     }
   }
 
+  /// `stream` hands over the file exactly, in order, whatever the chunk size; a missing file is false.
+  @Test func streamingYieldsTheFileInOrder() throws {
+    let bytes = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+    let source = InMemoryEvidence(["f": bytes])
+    for size in [1, 7, 4096, 10_000, 1 << 20] {
+      var seen: [UInt8] = []
+      #expect(try source.stream("f", chunkBytes: size) { seen += $0 })
+      #expect(seen == bytes, "chunks of \(size)")
+    }
+    #expect(try source.stream("missing") { _ in } == false)
+  }
+
   /// A line longer than any entry fails instead of growing the verifier's memory.
   @Test func anOverlongLineFailsWithoutBeingHeld() async throws {
     let (files, key, _) = try await Self.bundle()

@@ -2,6 +2,7 @@ import CustosCrypto
 import CustosEvidence
 import CustosLedger
 import Foundation
+import LoadTiming
 
 /// Times offline verification of a bundle directory against raw SHA-256 over its entries.jsonl, and
 /// the verifier's parts, outside the benchmark harness (no malloc interposer), best of five runs each.
@@ -19,19 +20,7 @@ struct EvidenceLoad {
       for _ in 0..<10 { try verify() }
       return
     }
-    func best(_ label: String, _ body: () throws -> Void) rethrows -> Double {
-      var times: [Double] = []
-      for _ in 0..<5 {
-        let start = ContinuousClock.now
-        try body()
-        let elapsed = ContinuousClock.now - start
-        times.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
-      }
-      let value = times.min()!
-      print("\(label): \(String(format: "%.1f", value)) ms")
-      return value
-    }
-    let raw = try best("raw SHA-256 of entries.jsonl") {
+    let raw = try bestOfFive("raw SHA-256 of entries.jsonl") {
       var hash = SHA256()
       _ = try source.stream(EvidenceBundle.entriesFile) { hash.update($0) }
       _ = hash.finalize()
@@ -46,15 +35,15 @@ struct EvidenceLoad {
           start = newline + 1
         }
       }
-      _ = best("part, in memory: SHA-256 of the file") {
+      _ = bestOfFive("part, in memory: SHA-256 of the file") {
         var hash = SHA256()
         hash.update(all)
         _ = hash.finalize()
       }
-      _ = best("part, in memory: splitting lines") { eachLine { _ in } }
-      _ = best("part, in memory: canonical scan") { eachLine { _ = CanonicalEntryScanner.scan($0) } }
-      _ = best("part, in memory: leaf hashes") { eachLine { _ = MerkleHashing.leafHash($0) } }
-      _ = best("in memory: scan, leaf-hash and link on every core, no file hash") {
+      _ = bestOfFive("part, in memory: splitting lines") { eachLine { _ in } }
+      _ = bestOfFive("part, in memory: canonical scan") { eachLine { _ = CanonicalEntryScanner.scan($0) } }
+      _ = bestOfFive("part, in memory: leaf hashes") { eachLine { _ = MerkleHashing.leafHash($0) } }
+      _ = bestOfFive("in memory: scan, leaf-hash and link on every core, no file hash") {
         var offset = 0
         while offset < all.count {
           let (_, consumed) = CanonicalEntryScanner.linkLines(
@@ -63,8 +52,8 @@ struct EvidenceLoad {
         }
       }
     }
-    _ = try best("part: reading the file in chunks") { _ = try source.stream(EvidenceBundle.entriesFile) { _ in } }
-    let verified = try best("verify \(manifest.lastIndex - manifest.firstIndex + 1) entries") { try verify() }
+    _ = try bestOfFive("part: reading the file in chunks") { _ = try source.stream(EvidenceBundle.entriesFile) { _ in } }
+    let verified = try bestOfFive("verify \(manifest.lastIndex - manifest.firstIndex + 1) entries") { try verify() }
     print("ratio (raw / verify): \(String(format: "%.2f", raw / verified))")
   }
 }

@@ -2,6 +2,7 @@ import CustosCrypto
 import CustosLedger
 import CustosStore
 import Foundation
+import LoadTiming
 
 /// Times inclusion and consistency proofs at random indexes of a benchmark ledger (the fixtures
 /// `LedgerBenchmarks` keeps in Benchmarks/.data), outside the harness, and prints percentiles.
@@ -23,8 +24,7 @@ struct ProofLoad {
       for _ in 0..<count {
         let start = ContinuousClock.now
         try body()
-        let elapsed = ContinuousClock.now - start
-        times.append(Double(elapsed.components.attoseconds) / 1e12)
+        times.append(milliseconds(ContinuousClock.now - start) * 1000)
       }
       times.sort()
       let p = { (q: Double) in String(format: "%.0f", times[min(times.count - 1, Int(q * Double(times.count)))]) }

@@ -2,6 +2,7 @@ import CustosCrypto
 import CustosLedger
 import CustosStore
 import Foundation
+import LoadTiming
 
 /// Times full verification of a benchmark ledger (the fixtures `LedgerBenchmarks` keeps in
 /// Benchmarks/.data) and its parts against raw SHA-256 over the same entries, outside the harness, best
@@ -21,40 +22,29 @@ struct VerifyLoad {
       for _ in 0..<20 { let ok = try verifier.verify().ok; precondition(ok) }
       return
     }
-    func best(_ label: String, _ body: () throws -> Void) rethrows -> Double {
-      var times: [Double] = []
-      for _ in 0..<5 {
-        let start = ContinuousClock.now
-        try body()
-        let elapsed = ContinuousClock.now - start
-        times.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
-      }
-      print("\(label): \(String(format: "%.1f", times.min()!)) ms")
-      return times.min()!
-    }
     let whole = try storage.entryBytes(in: 0..<size)
-    let raw = best("raw SHA-256 over each of the \(size) entries' bytes") {
+    let raw = bestOfFive("raw SHA-256 over each of the \(size) entries' bytes") {
       for i in 0..<whole.count { _ = whole.withEntry(i) { SHA256.hash($0) } }
     }
-    _ = try best("part: storage reads, chunks of 4096") {
+    _ = try bestOfFive("part: storage reads, chunks of 4096") {
       var lower: UInt64 = 0
       while lower < size {
         _ = try storage.entryBytes(in: lower..<min(size, lower + 4096))
         lower += 4096
       }
     }
-    _ = best("part: canonical scan") { for i in 0..<whole.count { _ = whole.withEntry(i) { CanonicalEntryScanner.scan($0) } } }
-    _ = best("part: leaf hashes and the tree over them") {
+    _ = bestOfFive("part: canonical scan") { for i in 0..<whole.count { _ = whole.withEntry(i) { CanonicalEntryScanner.scan($0) } } }
+    _ = bestOfFive("part: leaf hashes and the tree over them") {
       var range = CompactRange()
       for i in 0..<whole.count { range.append(leaf: whole.withEntry(i) { MerkleHashing.leafHash($0) }) }
       _ = range.rootHash
     }
-    let verified = try best("verify") { let ok = try verifier.verify().ok; precondition(ok) }
+    let verified = try bestOfFive("verify") { let ok = try verifier.verify().ok; precondition(ok) }
     print("ratio (raw / verify): \(String(format: "%.2f", raw / verified))")
     // The bound a cheaper store could reach: the same verification with every chunk already read.
     let preread = try PrereadStorage(storage, size: size)
     let unbound = LedgerVerifier(storage: preread, verifier: verifier.verifier)
-    let free = try best("verify with the entries already read (reads cost nothing)") { let ok = try unbound.verify().ok; precondition(ok) }
+    let free = try bestOfFive("verify with the entries already read (reads cost nothing)") { let ok = try unbound.verify().ok; precondition(ok) }
     print("ratio with free reads: \(String(format: "%.2f", raw / free))")
   }
 }

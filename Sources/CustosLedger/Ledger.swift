@@ -34,7 +34,7 @@ public actor Ledger {
   private var failure: LedgerError?
   private let writer = DispatchQueue(label: "custos.ledger.writer")
 
-  private struct PendingAppend {
+  private struct PendingAppend: Sendable {
     var events: [EncodedEvent]
     var continuation: CheckedContinuation<[LedgerReceipt], any Error>
   }
@@ -91,18 +91,22 @@ public actor Ledger {
   }
 
   /// A batch whose entries, tree nodes and checkpoint are computed, ready to be written.
-  private struct PreparedBatch {
+  private struct PreparedBatch: Sendable {
     var requests: [PendingAppend]
     var receipts: [[LedgerReceipt]]
     var batch: LedgerBatch
-    /// The head once the batch is durable.
+    /// The head the batch was built on, and the head once it is durable.
+    var base: LedgerHead
     var head: LedgerHead
   }
 
   /// Drains the queue in group commits, pipelined: while one batch is being written, the next is
-  /// prepared (encoded, hashed, signed) on top of it, so CPU work overlaps the fsync.
+  /// prepared (encoded, hashed, signed) on top of it, so CPU work overlaps the fsync. A batch is
+  /// prepared on the head this node expects; if the store's tip is elsewhere when the batch is written
+  /// (another node sharing the database appended meanwhile), it is rebuilt on that tip inside the
+  /// store's write lock.
   private func drain() async {
-    var inFlight: (prepared: PreparedBatch, write: Task<Result<Void, any Error>, Never>)?
+    var inFlight: (prepared: PreparedBatch, write: Task<Result<PreparedBatch, any Error>, Never>)?
     while !pending.isEmpty || inFlight != nil {
       var prepared: PreparedBatch?
       if !pending.isEmpty, failure == nil {
@@ -111,9 +115,9 @@ public actor Ledger {
       if let flight = inFlight {
         inFlight = nil
         switch await flight.write.value {
-        case .success:
-          head = flight.prepared.head
-          for (request, receipt) in zip(flight.prepared.requests, flight.prepared.receipts) {
+        case let .success(written):
+          head = written.head
+          for (request, receipt) in zip(written.requests, written.receipts) {
             request.continuation.resume(returning: receipt)
           }
         case let .failure(error):
@@ -131,16 +135,27 @@ public actor Ledger {
         pending.removeAll()
       }
       if let prepared {
-        let storage = self.storage, writer = self.writer, batch = prepared.batch
+        let storage = self.storage, writer = self.writer
         let write = Task {
           await withCheckedContinuation { continuation in
-            writer.async { continuation.resume(returning: Result { try storage.appendBatch(batch) }) }
+            writer.async { continuation.resume(returning: Result { try self.write(prepared, to: storage) }) }
           }
         }
         inFlight = (prepared, write)
       }
     }
     draining = false
+  }
+
+  /// Writes `prepared`, or the same requests rebuilt on the stored tip if that is not where it was built.
+  private nonisolated func write(_ prepared: PreparedBatch, to storage: any LedgerStorage) throws -> PreparedBatch {
+    var written = prepared
+    try storage.appendBatch { stored in
+      guard !prepared.base.isAt(stored) else { return prepared.batch }
+      written = prepare(prepared.requests, on: try LedgerHead(tip: stored, verifier: verifier))
+      return written.batch
+    }
+    return written
   }
 
   /// Whole requests from the front of the queue, up to the batch limit (a larger request goes alone).
@@ -154,7 +169,7 @@ public actor Ledger {
     return taken
   }
 
-  private func prepare(_ requests: [PendingAppend], on base: LedgerHead) -> PreparedBatch {
+  private nonisolated func prepare(_ requests: [PendingAppend], on base: LedgerHead) -> PreparedBatch {
     var next = base
     var entries: [StoredEntry] = []
     var closed: [(NodeID, SHA256Digest)] = []
@@ -182,7 +197,7 @@ public actor Ledger {
     next.checkpoint = SignedCheckpoint(checkpoint: checkpoint, note: signer.sign(checkpoint.body))
     return PreparedBatch(
       requests: requests, receipts: receipts,
-      batch: LedgerBatch(entries: entries, closedNodes: closed, checkpoint: next.checkpoint!), head: next)
+      batch: LedgerBatch(entries: entries, closedNodes: closed, checkpoint: next.checkpoint!, tip: next.tip!), base: base, head: next)
   }
 }
 

@@ -5,9 +5,17 @@ import CustosCrypto
 ///
 /// Calls are synchronous and may block on I/O; the ledger runs writes on its own thread.
 public protocol LedgerStorage: Sendable {
-  /// Writes the batch's entries, the Merkle nodes that closed and the checkpoint in one transaction,
-  /// and returns only once it is durable. On error nothing of the batch is visible.
-  func appendBatch(_ batch: LedgerBatch) throws
+  /// Extends the log by one batch in one transaction, and returns only once it is durable.
+  ///
+  /// Holding the store's write lock (so no other writer, in this process or another, can extend the
+  /// log meanwhile), the store reads the stored tip (nil for an empty log), calls `build` with it,
+  /// writes the returned batch's entries, closed Merkle nodes, checkpoint and new tip, and commits.
+  /// On error nothing of the batch is visible. Returns the batch that was written.
+  @discardableResult
+  func appendBatch(_ build: (LedgerTip?) throws -> LedgerBatch) throws -> LedgerBatch
+
+  /// The stored tip, or nil for an empty log.
+  func tip() throws -> LedgerTip?
 
   /// The checkpoint of the last durable batch, or nil for an empty ledger.
   func latestCheckpoint() throws -> SignedCheckpoint?
@@ -40,12 +48,18 @@ public struct LedgerBatch: Sendable {
   /// Perfect subtrees (level ≥ 1) that the batch completed.
   public var closedNodes: [(NodeID, SHA256Digest)]
   public var checkpoint: SignedCheckpoint
+  /// The tip once the batch is written.
+  public var tip: LedgerTip
 
-  public init(entries: [StoredEntry], closedNodes: [(NodeID, SHA256Digest)], checkpoint: SignedCheckpoint) {
+  public init(entries: [StoredEntry], closedNodes: [(NodeID, SHA256Digest)], checkpoint: SignedCheckpoint, tip: LedgerTip) {
     self.entries = entries
     self.closedNodes = closedNodes
     self.checkpoint = checkpoint
+    self.tip = tip
   }
+
+  /// The size of the log the batch extends.
+  public var baseSize: UInt64 { tip.size - UInt64(entries.count) }
 }
 
 /// Filters for `LedgerStorage.query`. Nil filters match anything.

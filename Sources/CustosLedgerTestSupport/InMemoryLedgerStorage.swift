@@ -13,6 +13,7 @@ public final class InMemoryLedgerStorage: LedgerStorage, Sendable {
     var entries: [StoredEntry] = []
     var nodes: [NodeID: SHA256Digest] = [:]
     var checkpoints: [SignedCheckpoint] = []
+    var tip: LedgerTip?
     var failNext: Int?
     var failAlways = false
     var writes = 0
@@ -31,7 +32,10 @@ public final class InMemoryLedgerStorage: LedgerStorage, Sendable {
   /// Writes attempted so far.
   public var writes: Int { state.withLock { $0.writes } }
 
-  public func appendBatch(_ batch: LedgerBatch) throws {
+  public func tip() throws -> LedgerTip? { state.withLock { $0.tip } }
+
+  @discardableResult
+  public func appendBatch(_ build: (LedgerTip?) throws -> LedgerBatch) throws -> LedgerBatch {
     let (delay, always) = state.withLock { state -> (Int?, Bool) in
       state.writes += 1
       defer { state.failNext = nil }
@@ -42,12 +46,15 @@ public final class InMemoryLedgerStorage: LedgerStorage, Sendable {
       throw LedgerError.unavailable("disk full (simulated)")
     }
     if always { throw LedgerError.unavailable("disk full (simulated)") }
+    let batch = try build(try tip())
     state.withLock { state in
+      state.tip = batch.tip
       state.entries += batch.entries
       for entry in batch.entries { state.nodes[NodeID(level: 0, index: entry.index)] = entry.leafHash }
       for (id, hash) in batch.closedNodes { state.nodes[id] = hash }
       state.checkpoints.append(batch.checkpoint)
     }
+    return batch
   }
 
   public func latestCheckpoint() throws -> SignedCheckpoint? { state.withLock { $0.checkpoints.last } }

@@ -69,7 +69,8 @@ final class PrereadStorage: LedgerStorage {
     if let chunk = chunks[range.lowerBound], chunk.count == range.count { return chunk }
     return try base.entryBytes(in: range)
   }
-  func appendBatch(_ batch: LedgerBatch) throws { try base.appendBatch(batch) }
+  func appendBatch(_ build: (LedgerTip?) throws -> LedgerBatch) throws -> LedgerBatch { try base.appendBatch(build) }
+  func tip() throws -> LedgerTip? { try base.tip() }
   func latestCheckpoint() throws -> SignedCheckpoint? { try base.latestCheckpoint() }
   func checkpoints(sizes: ClosedRange<UInt64>) throws -> [SignedCheckpoint] { try base.checkpoints(sizes: sizes) }
   func nodeHashes(_ ids: [NodeID]) throws -> [NodeID: SHA256Digest] { try base.nodeHashes(ids) }

@@ -17,7 +17,7 @@ public final class SQLiteTokenStorage: TokenStorage {
       return try Row.fetchAll(db, sql: "SELECT * FROM token_clients ORDER BY id").map { row in
         let id: String = row["id"]
         return ServiceClient(
-          id: id, displayName: row["display_name"], roles: Self.list(row["roles"]), audiences: Self.list(row["audiences"]),
+          id: id, displayName: row["display_name"], roles: StoredList.decode(row["roles"]), audiences: StoredList.decode(row["audiences"]),
           tokenTTLSeconds: row["token_ttl_s"], secrets: secrets[id] ?? [], disabled: row["disabled"])
       }
     }
@@ -27,7 +27,7 @@ public final class SQLiteTokenStorage: TokenStorage {
     try pool.write { db in
       try db.execute(
         sql: "INSERT INTO token_clients (id, display_name, roles, audiences, token_ttl_s, disabled) VALUES (?, ?, ?, ?, ?, ?)",
-        arguments: [client.id, client.displayName, Self.text(client.roles), Self.text(client.audiences), client.tokenTTLSeconds, client.disabled])
+        arguments: [client.id, client.displayName, StoredList.encode(client.roles), StoredList.encode(client.audiences), client.tokenTTLSeconds, client.disabled])
       try Self.writeSecrets(client, db: db)
     }
   }
@@ -36,7 +36,7 @@ public final class SQLiteTokenStorage: TokenStorage {
     try pool.write { db in
       try db.execute(
         sql: "UPDATE token_clients SET display_name = ?, roles = ?, audiences = ?, token_ttl_s = ?, disabled = ? WHERE id = ?",
-        arguments: [client.displayName, Self.text(client.roles), Self.text(client.audiences), client.tokenTTLSeconds, client.disabled, client.id])
+        arguments: [client.displayName, StoredList.encode(client.roles), StoredList.encode(client.audiences), client.tokenTTLSeconds, client.disabled, client.id])
       guard db.changesCount == 1 else { throw TokenError.invalidArgument("client \"\(client.id)\" is not stored") }
       try db.execute(sql: "DELETE FROM token_client_secrets WHERE client_id = ?", arguments: [client.id])
       try Self.writeSecrets(client, db: db)
@@ -78,25 +78,14 @@ public final class SQLiteTokenStorage: TokenStorage {
   public func loadRevocations() throws -> [Revocation] {
     try pool.read { db in
       try Row.fetchAll(db, sql: "SELECT kind, value, revoked_at, expires_at FROM token_revocations").compactMap { row in
-        let kind: String = row["kind"]
-        let value: String = row["value"]
-        let target: Revocation.Target
-        switch kind {
-        case "jti": target = .token(jti: value)
-        case "client": target = .client(id: value)
-        default: return nil
-        }
+        guard let target = StoredRevocationTarget.decode(kind: row["kind"], value: row["value"]) else { return nil }
         return Revocation(target: target, revokedAt: row["revoked_at"], expiresAt: row["expires_at"])
       }
     }
   }
 
   public func insertRevocation(_ revocation: Revocation) throws {
-    let (kind, value): (String, String)
-    switch revocation.target {
-    case let .token(jti): (kind, value) = ("jti", jti)
-    case let .client(id): (kind, value) = ("client", id)
-    }
+    let (kind, value) = StoredRevocationTarget.encode(revocation.target)
     try pool.write { db in
       try db.execute(
         sql: "INSERT OR REPLACE INTO token_revocations (kind, value, revoked_at, expires_at) VALUES (?, ?, ?, ?)",
@@ -109,13 +98,5 @@ public final class SQLiteTokenStorage: TokenStorage {
       try db.execute(sql: "DELETE FROM token_revocations WHERE expires_at <= ?", arguments: [now])
       try db.execute(sql: "DELETE FROM token_signing_keys WHERE retired_at IS NOT NULL AND retired_at <= ?", arguments: [signingKeysRetiredBefore])
     }
-  }
-
-  private static func text(_ list: [String]) -> String {
-    String(decoding: try! JSONSerialization.data(withJSONObject: list), as: UTF8.self)
-  }
-
-  private static func list(_ text: String) -> [String] {
-    (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String] ?? []
   }
 }

@@ -1,7 +1,7 @@
 import GRDB
 
 /// Versioned schema changes, applied in order at start. Never edit a shipped migration: add a new one.
-enum StoreMigrations {
+enum SQLiteMigrations {
   static var migrator: DatabaseMigrator {
     var migrator = DatabaseMigrator()
     // Filter columns are indexed by a 64-bit key (FilterKey) rather than the text: integer index entries
@@ -130,6 +130,21 @@ enum StoreMigrations {
         DROP TABLE ledger_nodes;
         """)
       try db.execute(sql: appendOnlyTriggers("ledger_node_tiles"))
+    }
+    // The log's tip in one row, written with every batch: a writer extends the log from it under the
+    // write lock without reading the tree (the PostgreSQL store has the same row, shared by every node).
+    migrator.registerMigration("v5-ledger-tip") { db in
+      try db.execute(sql: """
+        CREATE TABLE ledger_tip (
+          id INTEGER PRIMARY KEY CHECK (id = 1),
+          size INTEGER NOT NULL,
+          range_hashes BLOB NOT NULL,
+          last_leaf_hash BLOB NOT NULL,
+          last_time INTEGER NOT NULL,
+          checkpoint_note TEXT NOT NULL
+        );
+        """)
+      if let tip = try SQLiteLedgerStorage.tipFromTree(db) { try SQLiteLedgerStorage.writeTip(tip, db) }
     }
     return migrator
   }

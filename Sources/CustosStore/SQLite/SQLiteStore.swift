@@ -27,7 +27,7 @@ public final class SQLiteStore: Sendable {
     configuration.busyMode = .timeout(5)
     do {
       pool = try DatabasePool(path: path, configuration: configuration)
-      try StoreMigrations.migrator.migrate(pool)
+      try SQLiteMigrations.migrator.migrate(pool)
       checkpointer = try WALCheckpointer(path: path)
     } catch {
       throw .cannotOpen(path: path, reason: "\(error)")
@@ -45,17 +45,6 @@ public final class SQLiteStore: Sendable {
 
   /// The applied migration identifiers, oldest first.
   public func appliedMigrations() throws -> [String] {
-    try pool.read { db in try StoreMigrations.migrator.appliedMigrations(db) }
-  }
-}
-
-/// Errors raised by the store, with the database path but never row contents.
-public enum StoreError: Error, CustomStringConvertible, Sendable {
-  case cannotOpen(path: String, reason: String)
-
-  public var description: String {
-    switch self {
-    case let .cannotOpen(path, reason): return "cannot open the database at \(path): \(reason)"
-    }
+    try pool.read { db in try SQLiteMigrations.migrator.appliedMigrations(db) }
   }
 }

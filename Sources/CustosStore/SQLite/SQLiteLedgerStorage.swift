@@ -15,8 +15,13 @@ public final class SQLiteLedgerStorage: LedgerStorage {
     self.checkpointer = checkpointer
   }
 
-  public func appendBatch(_ batch: LedgerBatch) throws {
-    try pool.write { db in
+  @discardableResult
+  public func appendBatch(_ build: (LedgerTip?) throws -> LedgerBatch) throws -> LedgerBatch {
+    // A write transaction is SQLite's write lock: the tip read here cannot move before the commit.
+    let batch = try pool.write { db in
+      let stored = try Self.readTip(db)
+      let batch = try build(stored)
+      try LedgerBatchCheck.fits(batch, on: stored)
       let insertEntry = try db.cachedStatement(sql: """
         INSERT INTO ledger_entries (idx, canonical, leaf_hash, time, kind, actor, action, resource, outcome,
           kind_key, actor_key, action_key, resource_key, outcome_key)
@@ -54,9 +59,56 @@ public final class SQLiteLedgerStorage: LedgerStorage {
       try db.execute(
         sql: "INSERT INTO ledger_checkpoints (size, root_hash, note) VALUES (?, ?, ?)",
         arguments: [Int64(checkpoint.checkpoint.size), blob(checkpoint.checkpoint.rootHash.bytes), checkpoint.note])
+      try Self.writeTip(batch.tip, db)
+      return batch
     }
     // Roughly what the batch put in the WAL: each entry's bytes, its query columns and index entries.
     checkpointer.committed(bytes: batch.entries.reduce(0) { $0 + $1.canonical.count + 256 } + batch.closedNodes.count * 64)
+    return batch
+  }
+
+  public func tip() throws -> LedgerTip? {
+    try pool.read { db in try Self.readTip(db) }
+  }
+
+  static func readTip(_ db: Database) throws -> LedgerTip? {
+    guard let row = try Row.fetchOne(db, sql: "SELECT size, range_hashes, last_leaf_hash, last_time, checkpoint_note FROM ledger_tip WHERE id = 1")
+    else { return nil }
+    return try StoredTipColumns(
+      size: row["size"], rangeHashes: [UInt8](row["range_hashes"] as Data), lastLeafHash: [UInt8](row["last_leaf_hash"] as Data),
+      lastTime: row["last_time"], checkpointNote: row["checkpoint_note"]
+    ).tip()
+  }
+
+  static func writeTip(_ tip: LedgerTip, _ db: Database) throws {
+    let columns = StoredTipColumns(tip)
+    try db.execute(
+      sql: """
+        INSERT INTO ledger_tip (id, size, range_hashes, last_leaf_hash, last_time, checkpoint_note) VALUES (1, ?, ?, ?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET size = excluded.size, range_hashes = excluded.range_hashes,
+          last_leaf_hash = excluded.last_leaf_hash, last_time = excluded.last_time, checkpoint_note = excluded.checkpoint_note
+        """,
+      arguments: [columns.size, Data(columns.rangeHashes), Data(columns.lastLeafHash), columns.lastTime, columns.checkpointNote])
+  }
+
+  /// The tip of a log written before tips were stored, from its latest checkpoint and stored nodes.
+  static func tipFromTree(_ db: Database) throws -> LedgerTip? {
+    guard let latest = try Row.fetchOne(db, sql: "SELECT size, note FROM ledger_checkpoints ORDER BY size DESC LIMIT 1") else { return nil }
+    let size = UInt64(latest["size"] as Int64)
+    var hashes: [SHA256Digest] = []
+    for id in CompactRange.nodeIDs(size: size) {
+      let bytes = id.level == 0
+        ? try Data.fetchOne(db, sql: "SELECT leaf_hash FROM ledger_entries WHERE idx = ?", arguments: [Int64(id.index)])
+        : try Data.fetchOne(
+          db, sql: "SELECT hash FROM ledger_node_tiles WHERE tile = ? AND level = ? AND idx = ?",
+          arguments: [NodeTile.of(id), Int64(id.level), Int64(id.index)])
+      guard let bytes, let hash = SHA256Digest(bytes: [UInt8](bytes)) else { throw StoredTipColumns.missing("Merkle node \(id)") }
+      hashes.append(hash)
+    }
+    guard let last = try Row.fetchOne(db, sql: "SELECT leaf_hash, time FROM ledger_entries WHERE idx = ?", arguments: [Int64(size - 1)]),
+      let leaf = SHA256Digest(bytes: [UInt8](last["leaf_hash"] as Data))
+    else { throw StoredTipColumns.missing("entry \(size - 1)") }
+    return LedgerTip(size: size, rangeHashes: hashes, lastLeafHash: leaf, lastTime: last["time"], checkpointNote: latest["note"])
   }
 
   public func latestCheckpoint() throws -> SignedCheckpoint? {

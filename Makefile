@@ -4,8 +4,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := run
 
 APT_PACKAGES := libssl-dev libsqlite3-dev libargon2-dev protobuf-compiler pkg-config
-# Only the tests need these: headless Chromium renders the compliance report.
-TEST_APT_PACKAGES := chromium
+# Only the tests need these: headless Chromium renders the compliance report; PostgreSQL serves the
+# store tests and the multi-node tests (a throwaway cluster, scripts/test-postgres.sh).
+TEST_APT_PACKAGES := chromium postgresql
 PY_MODULES := grpc grpc_tools grpc_health cryptography cedarpy jwt
 PY_PACKAGES := grpcio grpcio-tools grpcio-health-checking cryptography cedarpy PyJWT
 
@@ -56,8 +57,10 @@ check-generated: deps
 generate: deps
 	scripts/generate-protos.sh
 
-unit-tests: build-tests
-	swift test --skip-build
+# The tests' PostgreSQL server is started once for the whole run and stopped after it, passed or failed.
+unit-tests: build-tests test-deps
+	@url=$$(scripts/test-postgres.sh start) && trap 'scripts/test-postgres.sh stop' EXIT && \
+	  CUSTOS_TEST_POSTGRES_URL=$$url swift test --skip-build
 
 interop-tests: build-tests py-deps test-deps
 	python3 Tests/Interop/run_interop.py --bin .build/debug

@@ -180,9 +180,15 @@ let package = Package(
       dependencies: ["CustosEvidence", "CustosLedger", "CustosCrypto", "CustosJSON", "CustosLedgerTestSupport"],
       swiftSettings: strict
     ),
+    // Stores under test (an empty SQLite file or PostgreSQL database per test) and the test PostgreSQL server.
+    .target(
+      name: "CustosStoreTestSupport",
+      dependencies: ["CustosStore", "CustosKeys", .product(name: "GRDB", package: "GRDB.swift")],
+      swiftSettings: strict
+    ),
     .testTarget(
       name: "CustosStoreTests",
-      dependencies: ["CustosStore", "CustosLedger", "CustosKeys", "CustosTokens", "CustosCrypto"],
+      dependencies: ["CustosStore", "CustosStoreTestSupport", "CustosLedger", "CustosKeys", "CustosTokens", "CustosCrypto", "CustosLedgerTestSupport"],
       swiftSettings: strict
     ),
     .testTarget(

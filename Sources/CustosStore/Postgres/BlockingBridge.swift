@@ -23,6 +23,34 @@ final class BlockingBridge: Sendable {
     return try result.withLock { $0! }.get()
   }
 
+  /// Runs `work` on the bridge's executor and waits for its result, answering the questions it asks
+  /// with `answer` on the caller's own thread, while `work` waits: a store's transaction asks the
+  /// caller to build what to write from what it read, without the caller's closure leaving its frame.
+  func run<Question: Sendable, Answer: Sendable, T: Sendable>(
+    _ work: @escaping @Sendable (_ ask: @escaping @Sendable (Question) async throws -> Answer) async throws -> T,
+    answering answer: (Question) throws -> Answer
+  ) throws -> T {
+    let mailbox = Mailbox<Question, Answer, T>()
+    Task(executorPreference: executor) {
+      do {
+        let value = try await work { question in
+          try await withCheckedThrowingContinuation { mailbox.post(.question(question, $0)) }
+        }
+        mailbox.post(.finished(.success(value)))
+      } catch {
+        mailbox.post(.finished(.failure(error)))
+      }
+    }
+    while true {
+      switch mailbox.take() {
+      case let .question(question, reply):
+        do { reply.resume(returning: try answer(question)) } catch { reply.resume(throwing: error) }
+      case let .finished(result):
+        return try result.get()
+      }
+    }
+  }
+
   /// Starts long-running work (the connection pool) on the bridge's executor.
   func start(_ work: @escaping @Sendable () async -> Void) -> Task<Void, Never> {
     Task(executorPreference: executor) { await work() }
@@ -41,10 +69,24 @@ final class DispatchTaskExecutor: TaskExecutor {
   }
 }
 
-/// A non-Sendable value handed to work that `BlockingBridge.run` runs while its owner waits.
-///
-/// `@unchecked Sendable` is sound only there: `run` blocks its caller until the work has finished, so
-/// the value is used by one thread at a time and never after the caller's frame returns.
-struct WaitingCallerValue<Value>: @unchecked Sendable {
-  let value: Value
+/// Messages from work on the bridge to the thread that waits for it, in order.
+private final class Mailbox<Question: Sendable, Answer: Sendable, T: Sendable>: Sendable {
+  enum Message: Sendable {
+    case question(Question, CheckedContinuation<Answer, any Error>)
+    case finished(Result<T, any Error>)
+  }
+
+  private let messages = Mutex<[Message]>([])
+  private let arrived = DispatchSemaphore(value: 0)
+
+  func post(_ message: Message) {
+    messages.withLock { $0.append(message) }
+    arrived.signal()
+  }
+
+  /// The next message, waiting for it.
+  func take() -> Message {
+    arrived.wait()
+    return messages.withLock { $0.removeFirst() }
+  }
 }

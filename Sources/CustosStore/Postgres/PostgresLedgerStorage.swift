@@ -27,29 +27,26 @@ public final class PostgresLedgerStorage: LedgerStorage {
   public func appendBatch(_ build: (LedgerTip?) throws -> LedgerBatch) throws -> LedgerBatch {
     let logger = store.logger
     let timings = lockTimings
-    return try withoutActuallyEscaping(build) { build in
-      let build = WaitingCallerValue(value: build)
-      return try store.withConnection { connection in
-        let clock = ContinuousClock()
-        let asked = clock.now
-        _ = try await connection.rows("BEGIN", logger)
-        do {
-          let tipRows = try await connection.rows(
-            "SELECT size, range_hashes, last_leaf_hash, last_time, checkpoint_note FROM ledger_tip WHERE id = 1 FOR UPDATE", logger)
-          let locked = clock.now
-          let stored = try Self.tip(tipRows.first)
-          let batch = WaitingCallerValue(value: try build.value(stored))
-          try LedgerBatchCheck.fits(batch.value, on: stored)
-          _ = try await connection.rows(Self.insert(batch.value), logger)
-          _ = try await connection.rows("COMMIT", logger)
-          timings(locked - asked, clock.now - locked)
-          return batch
-        } catch {
-          _ = try? await connection.rows("ROLLBACK", logger)
-          throw error
-        }
-      }.value
-    }
+    return try store.withConnection({ (connection, buildOnTip: @escaping @Sendable (LedgerTip?) async throws -> LedgerBatch) in
+      let clock = ContinuousClock()
+      let asked = clock.now
+      _ = try await connection.rows("BEGIN", logger)
+      do {
+        let tipRows = try await connection.rows(
+          "SELECT size, range_hashes, last_leaf_hash, last_time, checkpoint_note FROM ledger_tip WHERE id = 1 FOR UPDATE", logger)
+        let locked = clock.now
+        let stored = try Self.tip(tipRows.first)
+        let batch = try await buildOnTip(stored)
+        try LedgerBatchCheck.fits(batch, on: stored)
+        _ = try await connection.rows(Self.insert(batch), logger)
+        _ = try await connection.rows("COMMIT", logger)
+        timings(locked - asked, clock.now - locked)
+        return batch
+      } catch {
+        _ = try? await connection.rows("ROLLBACK", logger)
+        throw error
+      }
+    }, answering: build)
   }
 
   /// Everything a batch writes, as one statement: the entries, the closed nodes and the checkpoint are

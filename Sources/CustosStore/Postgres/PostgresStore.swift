@@ -86,6 +86,23 @@ public final class PostgresStore: Sendable {
       }
   }
 
+  /// Runs `work` with a pooled connection like `withConnection`, answering its questions with
+  /// `answer` on the calling thread (see `BlockingBridge.run(_:answering:)`).
+  func withConnection<Question: Sendable, Answer: Sendable, T: Sendable>(
+    _ work: @escaping @Sendable (PostgresConnection, _ ask: @escaping @Sendable (Question) async throws -> Answer) async throws -> T,
+    answering answer: (Question) throws -> Answer
+  ) throws -> T {
+    let client = self.client, timeout = settings.callTimeout, name = settings.description
+    return try bridge.run({ ask in
+      do {
+        return try await Self.withTimeout(timeout, name) { try await client.withConnection { try await work($0, ask) } }
+      } catch let error as PSQLError {
+        if error.serverInfo != nil { throw StoreError.refused(database: name, reason: PostgresFailure.describe(error)) }
+        throw StoreError.unavailable(database: name, reason: PostgresFailure.describe(error))
+      }
+    }, answering: answer)
+  }
+
   /// Runs `work` in one transaction (committed when it returns, rolled back when it throws).
   func transaction<T: Sendable>(_ work: @escaping @Sendable (PostgresConnection) async throws -> T) throws -> T {
     let logger = self.logger

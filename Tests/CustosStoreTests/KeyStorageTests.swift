@@ -1,15 +1,13 @@
 import CustosKeys
+import CustosStoreTestSupport
 import Foundation
 import Testing
 
 @testable import CustosStore
 
-@Suite struct KeyStorageOnSQLiteTests {
-  static func store() throws -> SQLiteStore {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("custos-keystore-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    return try SQLiteStore(path: directory.appendingPathComponent("custos.sqlite").path)
-  }
+/// Keyring storage on each store.
+@Suite struct KeyStorageTests {
+  static func store(_ kind: StoreKind) throws -> any Store { try TestStore(kind).open() }
 
   static func keyring(_ name: String, versions: [UInt32], usage: UInt64 = 0) -> KeyringRecord {
     KeyringRecord(
@@ -18,8 +16,8 @@ import Testing
       versions: versions.map { KeyVersionRecord(version: $0, wrappedKey: [UInt8](repeating: UInt8($0), count: 60), createdAt: Int64($0), usageReserved: usage) })
   }
 
-  @Test func keyringsRoundTripAndTrimmedVersionsAreDeleted() throws {
-    let storage = try Self.store().keyStorage
+  @Test(arguments: StoreKind.allCases) func keyringsRoundTripAndTrimmedVersionsAreDeleted(_ kind: StoreKind) throws {
+    let storage = try Self.store(kind).keyStorage
     #expect(try storage.rootKeyID() == nil)
     try storage.setRootKeyID("00112233aabbccdd")
     var ring = Self.keyring("orders", versions: [1, 2, 3])
@@ -36,8 +34,8 @@ import Testing
     #expect(throws: (any Error).self) { try storage.updateKeyring(Self.keyring("missing", versions: [1])) }
   }
 
-  @Test func aUsageReservationIsNeverLowered() throws {
-    let storage = try Self.store().keyStorage
+  @Test(arguments: StoreKind.allCases) func aUsageReservationIsNeverLowered(_ kind: StoreKind) throws {
+    let storage = try Self.store(kind).keyStorage
     try storage.insertKeyring(Self.keyring("k", versions: [1]))
     try storage.reserveUsage(keyring: "k", version: 1, through: 65_536)
     try storage.reserveUsage(keyring: "k", version: 1, through: 10)
@@ -47,8 +45,8 @@ import Testing
     #expect(throws: (any Error).self) { try storage.reserveUsage(keyring: "k", version: 9, through: 1) }
   }
 
-  @Test func rewrappingIsAllOrNothing() throws {
-    let storage = try Self.store().keyStorage
+  @Test(arguments: StoreKind.allCases) func rewrappingIsAllOrNothing(_ kind: StoreKind) throws {
+    let storage = try Self.store(kind).keyStorage
     try storage.setRootKeyID("old")
     try storage.insertKeyring(Self.keyring("a", versions: [1]))
     var rewrapped = Self.keyring("a", versions: [1])
@@ -60,5 +58,24 @@ import Testing
     try storage.replaceWrappedKeys([rewrapped], rootKeyID: "new")
     #expect(try storage.rootKeyID() == "new")
     #expect(try storage.loadKeyrings()[0].versions[0].wrappedKey == [UInt8](repeating: 0xee, count: 60))
+  }
+}
+
+/// The sealed root key's place on each deployment: files in `keys/` beside SQLite, a table in PostgreSQL.
+@Suite struct SealedRootKeyStoreTests {
+  @Test(arguments: StoreKind.allCases) func createStagePromoteAndDiscard(_ kind: StoreKind) throws {
+    let sealed = try TestStore(kind).sealedRootKeyStore()
+    #expect(try sealed.read().current == nil && sealed.read().next == nil)
+    try sealed.create([1, 2, 3])
+    #expect(throws: (any Error).self) { try sealed.create([9]) }
+    try sealed.stage([4, 5])
+    try sealed.stage([6, 7])  // a newer staged successor replaces the older one
+    #expect(try sealed.read().current == [1, 2, 3] && sealed.read().next == [6, 7])
+    try sealed.promoteStaged()
+    #expect(try sealed.read().current == [6, 7] && sealed.read().next == nil)
+    try sealed.stage([8])
+    try sealed.discardStaged()
+    try sealed.discardStaged()
+    #expect(try sealed.read().current == [6, 7] && sealed.read().next == nil)
   }
 }

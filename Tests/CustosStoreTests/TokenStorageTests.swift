@@ -1,12 +1,14 @@
 import CustosTokens
+import CustosStoreTestSupport
 import Foundation
 import Testing
 
 @testable import CustosStore
 
-@Suite struct TokenStorageOnSQLiteTests {
-  @Test func clientsKeysAndRevocationsRoundTrip() throws {
-    let storage = try KeyStorageOnSQLiteTests.store().tokenStorage
+/// Token storage on each store.
+@Suite struct TokenStorageTests {
+  @Test(arguments: StoreKind.allCases) func clientsKeysAndRevocationsRoundTrip(_ kind: StoreKind) throws {
+    let storage = try KeyStorageTests.store(kind).tokenStorage
     var client = ServiceClient(
       id: "crm-sync", displayName: "CRM \"sync\"", roles: ["Role::\"crm\""], audiences: ["custos", "erp"], tokenTTLSeconds: 600,
       secrets: [.init(phc: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA", expiresAt: nil)])

@@ -1,0 +1,20 @@
+import CustosKeys
+import CustosLedger
+import CustosTokens
+
+/// One database holding everything a node keeps: the embedded SQLite file (one node) or a shared
+/// PostgreSQL database (several nodes). Each storage seam is implemented by both.
+public protocol Store: Sendable {
+  associatedtype Ledger: LedgerStorage
+  associatedtype Keys: KeyStorage
+  associatedtype Tokens: TokenStorage
+
+  var ledgerStorage: Ledger { get }
+  var keyStorage: Keys { get }
+  var tokenStorage: Tokens { get }
+  /// The applied schema migrations, oldest first.
+  func appliedMigrations() throws -> [String]
+}
+
+extension SQLiteStore: Store {}
+extension PostgresStore: Store {}

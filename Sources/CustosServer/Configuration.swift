@@ -1,4 +1,5 @@
 import CustosCrypto
+import CustosStore
 import Foundation
 import Logging
 
@@ -9,8 +10,16 @@ public struct Configuration: Sendable, Equatable {
   public var listen = HostPort(host: "127.0.0.1", port: 7443)
   /// The HTTP side port (/healthz); nil disables it.
   public var httpListen: HostPort? = HostPort(host: "127.0.0.1", port: 7080)
+  /// Which store holds the ledger, keys and tokens: the embedded SQLite file (one node) or a shared
+  /// PostgreSQL database (several nodes).
+  public var store: StoreChoice = .sqlite
   /// Holds the SQLite database.
   public var dataDirectory = "data"
+  /// The PostgreSQL database (`store` = postgres): `postgres://user@host:port/db[?sslmode=...]`. Its
+  /// password comes from `CUSTOS_DATABASE_PASSWORD` or `database_password_file`, never from here.
+  public var databaseURL: String?
+  /// A file (0600) holding the database password.
+  public var databasePasswordFile: String?
   /// The active Cedar policy set.
   public var policiesDirectory = "policies"
   /// Key files (created 0600).
@@ -46,6 +55,23 @@ public struct Configuration: Sendable, Equatable {
 
   public init() {}
 
+  /// Where a node keeps its state.
+  public enum StoreChoice: String, Sendable, Equatable {
+    case sqlite, postgres
+  }
+
+  /// Checks the settings that only make sense together.
+  public func validated() throws(Invalid) -> Configuration {
+    switch store {
+    case .sqlite:
+      guard databaseURL == nil else { throw Invalid("database_url is set but store is sqlite: set store to postgres, or remove database_url") }
+    case .postgres:
+      guard let url = databaseURL else { throw Invalid("store is postgres but database_url is not set (postgres://user@host:port/database)") }
+      do { _ = try PostgresSettings(url: url, password: nil) } catch { throw Invalid("\(error)") }
+    }
+    return self
+  }
+
   /// A configuration error, naming the setting, where it came from and what is accepted.
   public struct Invalid: Error, CustomStringConvertible, Equatable {
     public let description: String
@@ -61,6 +87,7 @@ public struct Configuration: Sendable, Equatable {
     case failpoint, authentication, tokenSkew = "token_skew_seconds", signingKeyLead = "signing_key_lead_seconds"
     case tlsCert = "tls_cert_file", tlsKey = "tls_key_file", tlsClientCA = "tls_client_ca_file"
     case clientSecretArgon2 = "client_secret_argon2"
+    case store, databaseURL = "database_url", databasePasswordFile = "database_password_file"
 
     /// The environment variable: `CUSTOS_` + upper-cased key.
     public var environmentName: String { "CUSTOS_" + rawValue.uppercased() }
@@ -96,7 +123,7 @@ public struct Configuration: Sendable, Equatable {
     for key in Key.allCases {
       if let value = overrides[key] { try configuration.apply(key, value, source: "flag --\(key.rawValue.replacingOccurrences(of: "_", with: "-"))") }
     }
-    return configuration
+    return try configuration.validated()
   }
 
   mutating func apply(_ key: Key, _ value: String, source: String) throws(Invalid) {
@@ -109,6 +136,13 @@ public struct Configuration: Sendable, Equatable {
       if value == "" || value == "off" { httpListen = nil; return }
       guard let address = HostPort(value) else { throw fail("HOST:PORT or \"off\"") }
       httpListen = address
+    case .store:
+      guard let choice = StoreChoice(rawValue: value.lowercased()) else { throw fail("sqlite or postgres") }
+      store = choice
+    case .databaseURL:
+      databaseURL = value.isEmpty ? nil : value
+    case .databasePasswordFile:
+      databasePasswordFile = value.isEmpty ? nil : value
     case .dataDir:
       guard !value.isEmpty else { throw fail("a directory") }
       dataDirectory = value

@@ -7,6 +7,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
+import Prometheus
 import ServiceLifecycle
 
 /// `custosd`: opens the store and keys, builds the services and runs them until SIGTERM or SIGINT.
@@ -19,10 +20,14 @@ public enum Daemon {
   /// Runs until SIGTERM/SIGINT. `onListening` receives the bound gRPC address (useful with port 0).
   /// `rootPassphrase` (from the environment) unseals the root key at start, as `root_passphrase_file` does.
   public static func run(
-    configuration: Configuration, rootPassphrase: SecretBytes? = nil, logger: Logger,
+    configuration: Configuration, rootPassphrase: SecretBytes? = nil, databasePassword: SecretBytes? = nil, logger: Logger,
     onListening: @escaping @Sendable (String) -> Void = { _ in }
   ) async throws {
-    let (ledger, store, signingKey) = try openLedger(configuration: configuration, logger: logger)
+    let registry = PrometheusCollectorRegistry()
+    let lockTimings = TipLockTimings(registry: registry)
+    let store = try NodeStore.open(configuration, databasePassword: databasePassword, lockTimings: lockTimings.record, logger: logger)
+    defer { store.postgres?.shutdown() }
+    let (ledger, signingKey) = try openLedger(configuration: configuration, store: store, logger: logger)
     let audit = KeyAudit(ledger: ledger, recordContextValues: configuration.auditContextValues)
     let keys = try openKeyManager(configuration: configuration, store: store, logger: logger)
     let argon2 = ConcurrencyLimit(permits: 1)
@@ -32,9 +37,9 @@ public enum Daemon {
       options.skewSeconds = configuration.tokenSkewSeconds
       options.signingKeyLeadSeconds = configuration.signingKeyLeadSeconds
       options.secretHashing = configuration.clientSecretArgon2
-      tokens = try TokenAuthority(storage: store.tokenStorage, sealer: RootKeySigningKeySealer(keys: keys), options: options)
+      tokens = try TokenAuthority(storage: store.tokens, sealer: RootKeySigningKeySealer(keys: keys), options: options)
     } catch {
-      throw StartupFailure(description: "the token tables in \(configuration.dataDirectory) do not load: \(error)")
+      throw StartupFailure(description: "the token tables in \(store.location) do not load: \(error)")
     }
     let initialized = try await unsealAtStart(
       keys, passphrase: try rootPassphrase ?? readPassphraseFile(configuration.rootPassphraseFile),
@@ -61,7 +66,7 @@ public enum Daemon {
     ]
     let transport = HTTP2ServerTransport.Posix(
       address: try socketAddress(configuration.listen), transportSecurity: try transportSecurity(configuration), config: .defaults)
-    let metrics = ServerMetrics(ledger: ledger, keys: keys)
+    let metrics = ServerMetrics(registry: registry, ledger: ledger, keys: keys)
     var interceptors: [any ServerInterceptor] = [MetricsInterceptor(metrics: metrics)]
     if configuration.authentication {
       interceptors.append(AuthenticationInterceptor(tokens: tokens))
@@ -85,21 +90,14 @@ public enum Daemon {
         services: lifecycle.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     let size = await ledger.size
     logger.info("custosd starting", metadata: [
-      "data_dir": "\(configuration.dataDirectory)", "ledger_size": "\(size)",
+      "store": "\(store.location)", "ledger_size": "\(size)",
       "origin": "\(configuration.ledgerOrigin)", "keys": "\(keys.status)",
     ])
     try await group.run()
     logger.info("custosd stopped")
   }
 
-  static func openLedger(configuration: Configuration, logger: Logger) throws -> (Ledger, SQLiteStore, Ed25519.PrivateKey) {
-    let fileManager = FileManager.default
-    do {
-      try fileManager.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
-    } catch {
-      throw StartupFailure(description: "cannot create the data directory \(configuration.dataDirectory): \(error.localizedDescription)")
-    }
-    let store = try SQLiteStore(path: (configuration.dataDirectory as NSString).appendingPathComponent("custos.sqlite"))
+  static func openLedger(configuration: Configuration, store: NodeStore, logger: Logger) throws -> (Ledger, Ed25519.PrivateKey) {
     let signing = try LedgerSigningKey.loadOrCreate(keysDirectory: configuration.keysDirectory)
     if signing.created {
       logger.notice("created a new ledger signing key", metadata: ["file": "\(configuration.keysDirectory)/\(LedgerSigningKey.fileName)"])
@@ -108,19 +106,21 @@ public enum Daemon {
     options.limits.maximumEntryBytes = configuration.maximumEntryBytes
     do {
       return (
-        try Ledger(storage: store.ledgerStorage, signer: NoteSigner(name: configuration.ledgerOrigin, privateKey: signing.key), options: options),
-        store, signing.key
+        try Ledger(storage: store.ledger, signer: NoteSigner(name: configuration.ledgerOrigin, privateKey: signing.key), options: options),
+        signing.key
       )
     } catch LedgerError.invalidArgument(let why) {
       throw StartupFailure(description: """
-        the latest checkpoint in \(configuration.dataDirectory) does not verify with \
+        the latest checkpoint in \(store.location) does not verify with \
         \(configuration.keysDirectory)/\(LedgerSigningKey.fileName) and origin \(configuration.ledgerOrigin): \(why). \
         Start with the keys directory and origin this ledger was created with.
         """)
+    } catch {
+      throw StartupFailure(description: "the ledger in \(store.location) does not open: \(error)")
     }
   }
 
-  static func openKeyManager(configuration: Configuration, store: SQLiteStore, logger: Logger) throws -> KeyManager {
+  static func openKeyManager(configuration: Configuration, store: NodeStore, logger: Logger) throws -> KeyManager {
     var options = KeyManager.Options()
     if let failpoint = configuration.failpoint {
       options.failpoint = { step in
@@ -130,9 +130,10 @@ public enum Daemon {
       }
     }
     do {
-      return try KeyManager(storage: store.keyStorage, rootStore: try SealedRootKeyFiles(directory: configuration.keysDirectory), options: options)
+      return try KeyManager(storage: store.keys, rootStore: store.sealedRootKey, options: options)
     } catch {
-      throw StartupFailure(description: "the sealed root key in \(configuration.keysDirectory) cannot be read: \(error)")
+      let place = configuration.store == .sqlite ? configuration.keysDirectory : store.location
+      throw StartupFailure(description: "the sealed root key in \(place) cannot be read: \(error)")
     }
   }
 
@@ -194,14 +195,19 @@ public enum Daemon {
 
   /// The passphrase file's contents without a trailing newline; it must not be readable by others.
   static func readPassphraseFile(_ path: String?) throws -> SecretBytes? {
+    try readSecretFile(path, setting: "root_passphrase_file")
+  }
+
+  /// A secret file's contents without a trailing newline; it must not be readable by others.
+  static func readSecretFile(_ path: String?, setting: String) throws -> SecretBytes? {
     guard let path else { return nil }
     var status = stat()
-    guard stat(path, &status) == 0 else { throw StartupFailure(description: "root_passphrase_file \(path): \(String(cString: strerror(errno)))") }
+    guard stat(path, &status) == 0 else { throw StartupFailure(description: "\(setting) \(path): \(String(cString: strerror(errno)))") }
     guard status.st_mode & 0o077 == 0 else {
-      throw StartupFailure(description: "root_passphrase_file \(path) is readable by group or others; run: chmod 600 \(path)")
+      throw StartupFailure(description: "\(setting) \(path) is readable by group or others; run: chmod 600 \(path)")
     }
     guard var bytes = FileManager.default.contents(atPath: path).map({ [UInt8]($0) }) else {
-      throw StartupFailure(description: "root_passphrase_file \(path): cannot read it")
+      throw StartupFailure(description: "\(setting) \(path): cannot read it")
     }
     defer { SecretBytes.wipe(&bytes) }
     var end = bytes.count

@@ -7,13 +7,14 @@ import Prometheus
 /// status, call latency, the ledger's size and whether the root key is unsealed. No label ever holds
 /// a caller-supplied value other than the (fixed) method name.
 final class ServerMetrics: Sendable {
-  let registry = PrometheusCollectorRegistry()
+  let registry: PrometheusCollectorRegistry
   private let ledgerEntries: Gauge
   private let unsealed: Gauge
   private let ledger: Ledger
   private let keys: KeyManager
 
-  init(ledger: Ledger, keys: KeyManager) {
+  init(registry: PrometheusCollectorRegistry, ledger: Ledger, keys: KeyManager) {
+    self.registry = registry
     self.ledger = ledger
     self.keys = keys
     ledgerEntries = registry.makeGauge(name: "custos_ledger_entries", help: "Entries in the audit ledger.")

@@ -195,6 +195,7 @@ let package = Package(
       name: "CustosServerTests",
       dependencies: [
         "CustosServer", "CustosProtocol", "CustosLedger", "CustosCrypto", "CustosKeys", "CustosStore", "CustosLedgerTestSupport",
+        "CustosStoreTestSupport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
       ],

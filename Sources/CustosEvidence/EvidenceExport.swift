@@ -15,7 +15,7 @@ public enum EvidenceExport {
 
   public static func plan(ledger: Ledger, fromTime: Int64, toTime: Int64) async throws -> Plan {
     guard fromTime < toTime else { throw LedgerError.invalidArgument("from must be before to") }
-    guard let checkpoint = await ledger.latestCheckpoint else {
+    guard let checkpoint = try await ledger.freshestCheckpoint() else {
       throw LedgerError.outOfRange("the ledger is empty: nothing to export")
     }
     let size = checkpoint.checkpoint.size

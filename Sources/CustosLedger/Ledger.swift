@@ -31,7 +31,6 @@ public actor Ledger {
   private var head: LedgerHead
   private var pending: [PendingAppend] = []
   private var draining = false
-  private var failure: LedgerError?
   private let writer = DispatchQueue(label: "custos.ledger.writer")
 
   private struct PendingAppend: Sendable {
@@ -75,7 +74,6 @@ public actor Ledger {
         throw LedgerError.invalidArgument(events.count == 1 ? why : "events[\(i)]: \(why)")
       }
     }
-    if let failure { throw failure }
     return try await withCheckedThrowingContinuation { continuation in
       pending.append(PendingAppend(events: encoded, continuation: continuation))
       if !draining {
@@ -109,7 +107,7 @@ public actor Ledger {
     var inFlight: (prepared: PreparedBatch, write: Task<Result<PreparedBatch, any Error>, Never>)?
     while !pending.isEmpty || inFlight != nil {
       var prepared: PreparedBatch?
-      if !pending.isEmpty, failure == nil {
+      if !pending.isEmpty {
         prepared = prepare(takeBatch(), on: inFlight?.prepared.head ?? head)
       }
       if let flight = inFlight {
@@ -126,13 +124,11 @@ public actor Ledger {
           // The next batch was built on this one: return its callers to the queue, unanswered.
           if let next = prepared { pending.insert(contentsOf: next.requests, at: 0) }
           prepared = nil
-          // A failed commit may or may not have reached the disk; continue only from what storage says.
-          do { head = try LedgerHead.load(from: storage, verifier: verifier) } catch { failure = unavailable }
+          // A failed commit may or may not have reached the disk. Nothing needs to be known here: the
+          // next batch is built on the stored tip if this head is not where it is. While storage stays
+          // away, each batch fails on its own and the ledger writes again as soon as it is back.
+          if let stored = try? LedgerHead.load(from: storage, verifier: verifier) { head = stored }
         }
-      }
-      if let failure {
-        for request in pending { request.continuation.resume(throwing: failure) }
-        pending.removeAll()
       }
       if let prepared {
         let storage = self.storage, writer = self.writer

@@ -1,9 +1,33 @@
 import CustosCrypto
+import Dispatch
 
 /// Entries, queries and proofs served from storage, bounded by the latest durable checkpoint.
 extension Ledger {
   /// The tree size of the latest checkpoint.
   public func checkpointSize() -> UInt64 { latestCheckpoint?.checkpoint.size ?? 0 }
+
+  /// The latest checkpoint any writer on this ledger's store has signed — nodes sharing one database
+  /// sign checkpoints this one has not seen — checked against the ledger key; this node's own when
+  /// storage holds nothing newer. Reads storage off the cooperative threads.
+  public nonisolated func freshestCheckpoint() async throws -> SignedCheckpoint? {
+    let storage = self.storage, verifier = self.verifier
+    let stored = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<SignedCheckpoint?, any Error>) in
+      DispatchQueue.global().async {
+        continuation.resume(with: Result {
+          guard let tip = try storage.tip() else { return nil }
+          return try SignedCheckpoint(note: tip.checkpointNote, verifier: verifier)
+        })
+      }
+    }
+    let own = await latestCheckpoint
+    guard let stored, stored.checkpoint.size > own?.checkpoint.size ?? 0 else { return own }
+    return stored
+  }
+
+  /// The tree size of the freshest checkpoint (see `freshestCheckpoint`).
+  public nonisolated func freshestCheckpointSize() async throws -> UInt64 {
+    try await freshestCheckpoint()?.checkpoint.size ?? 0
+  }
 
   /// Entries in `[start, end)`; `end == nil` means the current size.
   public nonisolated func entries(from start: UInt64, to end: UInt64?, size: UInt64, _ body: (StoredEntry) throws -> Bool) throws {

@@ -39,7 +39,7 @@ struct AuditLogService: Custos_V1_AuditLog.SimpleServiceProtocol {
 
   func getEntries(request: Custos_V1_GetEntriesRequest, response: RPCWriter<Custos_V1_Entry>, context: ServerContext) async throws {
     try await RPCErrors.mapping {
-      let size = await ledger.checkpointSize()
+      let size = try await ledger.freshestCheckpointSize()
       let end = request.end == 0 ? size : request.end
       guard request.start <= end else { throw LedgerError.outOfRange("start \(request.start) is after end \(end)") }
       guard end <= size else { throw LedgerError.outOfRange("end \(end) is beyond the log size \(size)") }
@@ -81,7 +81,7 @@ struct AuditLogService: Custos_V1_AuditLog.SimpleServiceProtocol {
 
   func getCheckpoint(request: Custos_V1_GetCheckpointRequest, context: ServerContext) async throws -> Custos_V1_Checkpoint {
     try await RPCErrors.mapping {
-      guard let signed = await ledger.latestCheckpoint else {
+      guard let signed = try await ledger.freshestCheckpoint() else {
         throw RPCError(code: .failedPrecondition, message: "the ledger is empty: no checkpoint has been signed yet")
       }
       return .with {
@@ -95,7 +95,7 @@ struct AuditLogService: Custos_V1_AuditLog.SimpleServiceProtocol {
 
   func getInclusionProof(request: Custos_V1_GetInclusionProofRequest, context: ServerContext) async throws -> Custos_V1_InclusionProof {
     try await RPCErrors.mapping {
-      let size = await ledger.checkpointSize()
+      let size = try await ledger.freshestCheckpointSize()
       let treeSize = request.treeSize == 0 ? size : request.treeSize
       let proof = try ledger.inclusionProof(index: request.index, treeSize: treeSize, checkpointSize: size)
       return .with {
@@ -110,7 +110,7 @@ struct AuditLogService: Custos_V1_AuditLog.SimpleServiceProtocol {
 
   func getConsistencyProof(request: Custos_V1_GetConsistencyProofRequest, context: ServerContext) async throws -> Custos_V1_ConsistencyProof {
     try await RPCErrors.mapping {
-      let size = await ledger.checkpointSize()
+      let size = try await ledger.freshestCheckpointSize()
       let newSize = request.newSize == 0 ? size : request.newSize
       let proof = try ledger.consistencyProof(oldSize: request.oldSize, newSize: newSize, checkpointSize: size)
       return .with {

@@ -25,11 +25,17 @@ final class DaemonProcess: @unchecked Sendable {
   /// and the Python interop run with it on, as a real deployment does.
   init(
     reusing previous: DaemonProcess? = nil, extraArguments: [String] = [], environment: [String: String] = [:],
-    authenticated: Bool = false
+    authenticated: Bool = false, ledgerKeyFrom other: DaemonProcess? = nil
   ) throws {
     let base = FileManager.default.temporaryDirectory.appendingPathComponent("custos-e2e-\(UUID().uuidString)")
     dataDirectory = previous?.dataDirectory ?? base.appendingPathComponent("data")
     keysDirectory = previous?.keysDirectory ?? base.appendingPathComponent("keys")
+    // Nodes of one cluster sign checkpoints with one ledger key.
+    if let other, previous == nil {
+      try FileManager.default.createDirectory(at: keysDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+      let name = "ledger-signing.key"
+      try FileManager.default.copyItem(at: other.keysDirectory.appendingPathComponent(name), to: keysDirectory.appendingPathComponent(name))
+    }
     process.executableURL = Self.binary
     let policies = extraArguments.contains("--policies-dir") ? [] : ["--policies-dir", Self.packageRoot.appendingPathComponent("policies").path]
     process.arguments = [

@@ -1,0 +1,208 @@
+import CustosCrypto
+import CustosLedger
+import CustosProtocol
+import CustosStoreTestSupport
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Testing
+
+/// Several real `custosd` nodes on one real PostgreSQL database, called over gRPC.
+@Suite struct ClusterEndToEndTests {
+  typealias Transport = HTTP2ClientTransport.Posix
+  static let passphrase = "cluster passphrase for tests"
+
+  /// A database and the nodes on it.
+  final class Cluster: Sendable {
+    let databaseURL: String
+    let nodes: [DaemonProcess]
+
+    private init(databaseURL: String, nodes: [DaemonProcess]) {
+      self.databaseURL = databaseURL
+      self.nodes = nodes
+    }
+
+    /// Starts the first node (which creates the root key) and a keyring "orders" through it, then the
+    /// others. (Until nodes reload shared state on notification, they learn keyrings at start.)
+    static func start(nodes count: Int) async throws -> Cluster {
+      let url = try TestPostgresServer.freshDatabaseURL()
+      let first = try DaemonProcess(extraArguments: arguments(url) + ["--auto-init"], environment: environment)
+      try await connect(first.grpcPort) { client in
+        _ = try await Custos_V1_Keys.Client(wrapping: client).createKeyring(.with { $0.name = "orders" })
+      }
+      var nodes = [first]
+      for _ in 1..<count { nodes.append(try DaemonProcess(extraArguments: arguments(url), environment: environment, ledgerKeyFrom: first)) }
+      return Cluster(databaseURL: url, nodes: nodes)
+    }
+
+    static func arguments(_ url: String) -> [String] { ["--store", "postgres", "--database-url", url] }
+    static let environment = ["CUSTOS_DATABASE_PASSWORD": TestPostgresServer.password, "CUSTOS_ROOT_PASSPHRASE": passphrase]
+
+    /// Starts node `i` again on its directories after it stopped.
+    func restart(_ i: Int) throws -> DaemonProcess {
+      try DaemonProcess(reusing: nodes[i], extraArguments: Cluster.arguments(databaseURL), environment: Cluster.environment)
+    }
+
+    deinit { for node in nodes { node.terminate() } }
+  }
+
+  /// What a caller holds after an acknowledged call: the ledger index and leaf hash it was given.
+  struct Acknowledged: Sendable, Hashable {
+    var index: UInt64
+    var leafHash: Data
+  }
+
+  static func connect<T: Sendable>(_ port: Int, _ body: (GRPCClient<Transport>) async throws -> T) async throws -> T {
+    try await withGRPCClient(transport: try .http2NIOPosix(target: .ipv4(host: "127.0.0.1", port: port), transportSecurity: .plaintext)) {
+      try await body($0)
+    }
+  }
+
+  static func checkRequest(_ i: Int) -> Custos_V1_CheckRequest {
+    .with {
+      $0.principal = .with { $0.type = "Service"; $0.id = "billing-worker" }
+      $0.action = .with { $0.type = "Action"; $0.id = "refund" }
+      $0.resource = .with { $0.type = "Invoice"; $0.id = "inv-\(i)" }
+      $0.context = Data("{\"amount_cents\": \(i), \"hour\": 10}".utf8)
+    }
+  }
+
+  /// Appends, checks and encryptions through `port`, `rounds` of each; returns every receipt.
+  static func load(port: Int, worker: Int, rounds: Int) async throws -> [Acknowledged] {
+    try await connect(port) { client in
+      let log = Custos_V1_AuditLog.Client(wrapping: client)
+      let authz = Custos_V1_Authorization.Client(wrapping: client)
+      let keys = Custos_V1_Keys.Client(wrapping: client)
+      var receipts: [Acknowledged] = []
+      for round in 0..<rounds {
+        let appended = try await log.append(.with { $0.event = auditEvent(worker * 10_000 + round) }).receipt
+        receipts.append(Acknowledged(index: appended.index, leafHash: appended.leafHash))
+        let decided = try await authz.check(checkRequest(round))
+        #expect(decided.decision == .allow)
+        receipts.append(Acknowledged(index: decided.receipt.index, leafHash: decided.receipt.leafHash))
+        let encrypted = try await keys.encrypt(.with { $0.keyring = "orders"; $0.plaintext = Data("order \(round)".utf8) })
+        receipts.append(Acknowledged(index: encrypted.receipt.index, leafHash: encrypted.receipt.leafHash))
+      }
+      return receipts
+    }
+  }
+
+  /// Every receipt names an entry in the log with that leaf hash, and no index was given twice.
+  static func expectRecorded(_ receipts: [Acknowledged], through port: Int) async throws {
+    #expect(Set(receipts.map(\.index)).count == receipts.count, "an index was given twice")
+    let high = (receipts.map(\.index).max() ?? 0) + 1
+    let leaves = try await connect(port) { client in
+      try await Custos_V1_AuditLog.Client(wrapping: client).getEntries(.with { $0.start = 0; $0.end = high }) { response in
+        var leaves: [UInt64: Data] = [:]
+        for try await entry in response.messages {
+          leaves[entry.index] = Data(MerkleHashing.leafHash(Array(entry.canonical)).bytes)
+        }
+        return leaves
+      }
+    }
+    for receipt in receipts { #expect(leaves[receipt.index] == receipt.leafHash, "receipt \(receipt.index) is not in the log as acknowledged") }
+  }
+
+  static func verify(through port: Int) async throws -> Custos_V1_VerifyResult {
+    try await connect(port) { client in
+      try await Custos_V1_AuditLog.Client(wrapping: client).verify(.init()) { response in
+        var last = Custos_V1_VerifyResult()
+        for try await progress in response.messages where progress.hasResult { last = progress.result }
+        return last
+      }
+    }
+  }
+
+  static func checkpoint(through port: Int) async throws -> Custos_V1_Checkpoint {
+    try await connect(port) { try await Custos_V1_AuditLog.Client(wrapping: $0).getCheckpoint(.init()) }
+  }
+
+  /// Three nodes, six callers spread over them: one log, every receipt in it once, every node's
+  /// verification passes, and checkpoints signed by different nodes are consistent with each other.
+  @Test func threeNodesKeepOneLog() async throws {
+    let cluster = try await Cluster.start(nodes: 3)
+    let ports = cluster.nodes.map(\.grpcPort)
+    let receipts = try await withThrowingTaskGroup(of: [Acknowledged].self) { group in
+      for worker in 0..<6 {
+        group.addTask { try await Self.load(port: ports[worker % 3], worker: worker, rounds: 15) }
+      }
+      return try await group.reduce(into: []) { $0 += $1 }
+    }
+    #expect(receipts.count == 6 * 15 * 3)
+    for port in ports {
+      try await Self.expectRecorded(receipts, through: port)
+      let result = try await Self.verify(through: port)
+      #expect(result.ok, "\(result.reason)")
+      #expect(result.checked > UInt64(receipts.count))
+    }
+    // Each node's latest checkpoint, and a consistency proof between every pair from the larger node.
+    let verifierKey = try await Self.connect(ports[0]) { try await Custos_V1_AuditLog.Client(wrapping: $0).getVerifierKey(.init()) }.verifierKey
+    let verifier = try NoteVerifier(verifierKey: verifierKey)
+    let checkpoints = try await ports.asyncMap { try await Self.checkpoint(through: $0) }
+    for checkpoint in checkpoints { _ = try SignedCheckpoint(note: checkpoint.signedNote, verifier: verifier) }
+    for (a, older) in checkpoints.enumerated() {
+      for (b, newer) in checkpoints.enumerated() where a != b && older.size <= newer.size {
+        let proof = try await Self.connect(ports[b]) {
+          try await Custos_V1_AuditLog.Client(wrapping: $0).getConsistencyProof(.with { $0.oldSize = older.size; $0.newSize = newer.size })
+        }
+        try ProofVerification.verifyConsistency(
+          oldSize: older.size, newSize: newer.size, proof: proof.hashes.compactMap { SHA256Digest(bytes: Array($0)) },
+          oldRoot: SHA256Digest(bytes: Array(older.rootHash))!, newRoot: SHA256Digest(bytes: Array(newer.rootHash))!)
+      }
+    }
+  }
+
+  /// `kill -9` one node under load and start it again: nothing acknowledged is lost, the other nodes
+  /// kept serving, and the restarted node serves the whole log.
+  @Test func aKilledNodeLosesNothingAndTheOthersKeepServing() async throws {
+    let cluster = try await Cluster.start(nodes: 3)
+    let ports = cluster.nodes.map(\.grpcPort)
+    let victim = cluster.nodes[1]
+    let (survivors, fromVictim) = try await withThrowingTaskGroup(of: (Bool, [Acknowledged]).self) { group in
+      for worker in [0, 2, 3, 5] {
+        group.addTask { (false, try await Self.load(port: ports[worker % 3 == 1 ? 0 : worker % 3], worker: worker, rounds: 20)) }
+      }
+      // Callers on the victim keep what was acknowledged before it died.
+      group.addTask {
+        var acknowledged: [Acknowledged] = []
+        try await Self.connect(ports[1]) { client in
+          let log = Custos_V1_AuditLog.Client(wrapping: client)
+          for round in 0..<10_000 {
+            do {
+              let receipt = try await log.append(.with { $0.event = auditEvent(90_000 + round) }).receipt
+              acknowledged.append(Acknowledged(index: receipt.index, leafHash: receipt.leafHash))
+            } catch { break }
+          }
+        }
+        return (true, acknowledged)
+      }
+      group.addTask {
+        try await Task.sleep(for: .milliseconds(400))
+        victim.kill()
+        return (true, [])
+      }
+      var survivors: [Acknowledged] = [], fromVictim: [Acknowledged] = []
+      for try await (onVictim, receipts) in group {
+        if onVictim { fromVictim += receipts } else { survivors += receipts }
+      }
+      return (survivors, fromVictim)
+    }
+    #expect(survivors.count == 4 * 20 * 3, "the surviving nodes answered every call")
+    #expect(!fromVictim.isEmpty)
+    let restarted = try cluster.restart(1)
+    defer { restarted.terminate() }
+    try await Self.expectRecorded(survivors + fromVictim, through: restarted.grpcPort)
+    let result = try await Self.verify(through: restarted.grpcPort)
+    #expect(result.ok, "\(result.reason)")
+    let more = try await Self.load(port: restarted.grpcPort, worker: 7, rounds: 3)
+    #expect(more.allSatisfy { $0.index > (survivors + fromVictim).map(\.index).max()! })
+  }
+}
+
+extension Array {
+  func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+    var result: [T] = []
+    for element in self { result.append(try await transform(element)) }
+    return result
+  }
+}

@@ -26,6 +26,13 @@ as_owner() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# The server must not inherit this script's output: a caller reading it to the end would wait forever.
+start_server() {
+  as_owner "$(bin_dir)/pg_ctl" -D "$ROOT/data" -l "$ROOT/server.log" -w -t 60 start \
+    -o "-p $PORT -k $ROOT -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c synchronous_commit=on -c shared_buffers=128MB" \
+    </dev/null >/dev/null 2>>"$ROOT/pg_ctl.err"
+}
+
 running() { [ -f "$ROOT/data/postmaster.pid" ] && as_owner "$(bin_dir)/pg_ctl" -D "$ROOT/data" status >/dev/null 2>&1; }
 
 case "${1:-}" in
@@ -37,9 +44,7 @@ case "${1:-}" in
       [ "$(id -u)" = 0 ] && chown postgres:postgres "$ROOT"
       as_owner "$BIN/initdb" -D "$ROOT/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --no-instructions >"$ROOT/initdb.log" 2>&1 \
         || { cat "$ROOT/initdb.log" >&2; exit 1; }
-      as_owner "$BIN/pg_ctl" -D "$ROOT/data" -l "$ROOT/server.log" -w -t 60 start \
-        -o "-p $PORT -k $ROOT -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c synchronous_commit=on -c shared_buffers=128MB" >/dev/null \
-        || { cat "$ROOT/server.log" >&2; exit 1; }
+      start_server || { cat "$ROOT/pg_ctl.err" "$ROOT/server.log" >&2; exit 1; }
       as_owner "$BIN/psql" -h "$ROOT" -p "$PORT" -U postgres -d postgres -q -v ON_ERROR_STOP=1 \
         -c "CREATE ROLE custos LOGIN CREATEDB PASSWORD '$PASSWORD'" >/dev/null
     fi
@@ -53,9 +58,6 @@ case "${1:-}" in
   password) echo "$PASSWORD" ;;
   # Stops the server as a crash would (tests of an outage), keeping its data.
   kill) as_owner "$(bin_dir)/pg_ctl" -D "$ROOT/data" -m immediate -w stop >/dev/null ;;
-  resume)
-    as_owner "$(bin_dir)/pg_ctl" -D "$ROOT/data" -l "$ROOT/server.log" -w -t 60 start \
-      -o "-p $PORT -k $ROOT -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c synchronous_commit=on -c shared_buffers=128MB" >/dev/null
-    ;;
+  resume) start_server || { cat "$ROOT/pg_ctl.err" "$ROOT/server.log" >&2; exit 1; } ;;
   *) echo "usage: $0 start|stop|url|password|kill|resume" >&2; exit 2 ;;
 esac

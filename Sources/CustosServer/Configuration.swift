@@ -20,6 +20,9 @@ public struct Configuration: Sendable, Equatable {
   public var databaseURL: String?
   /// A file (0600) holding the database password.
   public var databasePasswordFile: String?
+  /// How long one database call may wait before it fails: while the database is away, decisions get
+  /// UNAVAILABLE after this long instead of waiting for it.
+  public var databaseCallTimeout: Duration = .seconds(5)
   /// The active Cedar policy set.
   public var policiesDirectory = "policies"
   /// Key files (created 0600).
@@ -88,6 +91,7 @@ public struct Configuration: Sendable, Equatable {
     case tlsCert = "tls_cert_file", tlsKey = "tls_key_file", tlsClientCA = "tls_client_ca_file"
     case clientSecretArgon2 = "client_secret_argon2"
     case store, databaseURL = "database_url", databasePasswordFile = "database_password_file"
+    case databaseCallTimeout = "database_call_timeout_ms"
 
     /// The environment variable: `CUSTOS_` + upper-cased key.
     public var environmentName: String { "CUSTOS_" + rawValue.uppercased() }
@@ -143,6 +147,9 @@ public struct Configuration: Sendable, Equatable {
       databaseURL = value.isEmpty ? nil : value
     case .databasePasswordFile:
       databasePasswordFile = value.isEmpty ? nil : value
+    case .databaseCallTimeout:
+      guard let milliseconds = Int(value), (100...600_000).contains(milliseconds) else { throw fail("a number of milliseconds between 100 and 600000") }
+      databaseCallTimeout = .milliseconds(milliseconds)
     case .dataDir:
       guard !value.isEmpty else { throw fail("a directory") }
       dataDirectory = value

@@ -42,7 +42,7 @@ struct NodeStore {
       guard let url = configuration.databaseURL else { throw Daemon.StartupFailure(description: "store is postgres but database_url is not set") }
       let password = try databasePassword ?? Daemon.readSecretFile(configuration.databasePasswordFile, setting: "database_password_file")
       var settings = try PostgresSettings(url: url, password: password.map { String(decoding: $0.withUnsafeBytes { Array($0) }, as: UTF8.self) })
-      settings.callTimeout = .seconds(10)
+      settings.callTimeout = configuration.databaseCallTimeout
       let store: PostgresStore
       do { store = try PostgresStore(settings: settings, logger: logger) } catch {
         throw Daemon.StartupFailure(description: "database_url \(settings): \(error)")

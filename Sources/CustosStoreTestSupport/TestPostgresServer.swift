@@ -1,5 +1,8 @@
 import CustosStore
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
 /// The throwaway PostgreSQL server the tests share: the one `make test` started
@@ -29,8 +32,10 @@ public enum TestPostgresServer {
   public static let password = ProcessInfo.processInfo.environment["CUSTOS_TEST_POSTGRES_PASSWORD"] ?? "custos-test-only"
 
   /// The URL of a new, empty database.
-  public static func freshDatabaseURL() throws -> String {
-    let server = try url()
+  public static func freshDatabaseURL() throws -> String { try freshDatabaseURL(on: try url()) }
+
+  /// The URL of a new, empty database on the server at `server`.
+  static func freshDatabaseURL(on server: String) throws -> String {
     let name = "custos_t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(20)
     try psql(server, "CREATE DATABASE \(name)")
     return server.replacingOccurrences(of: "/postgres", with: "/\(name)")
@@ -47,24 +52,36 @@ public enum TestPostgresServer {
     try run("/usr/bin/env", ["psql", url, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql], environment: ["PGPASSWORD": password])
   }
 
-  /// Runs a program, failing with its error output if it exits non-zero.
+  /// Runs a program, failing with its error output if it exits non-zero. (posix_spawn and waitpid:
+  /// Foundation's `Process.waitUntilExit` misses the exit of a script that starts a daemon.)
   @discardableResult
   public static func run(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: program)
-    process.arguments = arguments
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let output = out.fileHandleForReading.readDataToEndOfFile()
-    let errors = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-      throw TestSupportFailure(description: "\(program) \(arguments.first ?? ""): \(String(decoding: errors, as: UTF8.self))")
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("custos-run-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let outPath = directory.appendingPathComponent("out").path, errPath = directory.appendingPathComponent("err").path
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    let variables = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }.map { "\($0)=\($1)" }
+    let argv = ([program] + arguments).map { strdup($0) } + [nil]
+    let envp = variables.map { strdup($0) } + [nil]
+    defer { (argv + envp).forEach { free($0) } }
+    var pid = pid_t()
+    let spawned = posix_spawn(&pid, program, &actions, nil, argv, envp)
+    guard spawned == 0 else { throw TestSupportFailure(description: "\(program): cannot start it (error \(spawned))") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let output = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+    let errors = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+    // Exited normally with status 0.
+    guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else {
+      throw TestSupportFailure(description: "\(program) \(arguments.first ?? ""): \(errors)")
     }
-    return String(decoding: output, as: UTF8.self)
+    return output
   }
 }
 

@@ -31,6 +31,7 @@ struct CustosDaemonCommand: AsyncParsableCommand {
   @Option(help: "sqlite (default: one node, the database in --data-dir) or postgres (several nodes on --database-url).") var store: String?
   @Option(help: "Directory for the SQLite database (default ./data).") var dataDir: String?
   @Option(help: "postgres://USER@HOST:PORT/DATABASE[?sslmode=disable|require|verify-full&sslrootcert=FILE]; the password from CUSTOS_DATABASE_PASSWORD or database_password_file.") var databaseUrl: String?
+  @Option(help: "How long one database call may wait before it fails, in milliseconds (default 5000).") var databaseCallTimeoutMs: String?
   @Option(help: "Directory of the active Cedar policy set (default ./policies).") var policiesDir: String?
   @Option(help: "Directory for key files, created 0600 (default ./keys).") var keysDir: String?
   @Option(help: "trace, debug, info, notice, warning, error or critical (default info).") var logLevel: String?
@@ -49,6 +50,7 @@ struct CustosDaemonCommand: AsyncParsableCommand {
     overrides[.store] = store
     overrides[.dataDir] = dataDir
     overrides[.databaseURL] = databaseUrl
+    overrides[.databaseCallTimeout] = databaseCallTimeoutMs
     overrides[.policiesDir] = policiesDir
     overrides[.keysDir] = keysDir
     overrides[.logLevel] = logLevel

@@ -24,8 +24,9 @@ import Testing
 
     /// Starts the first node (which creates the root key) and a keyring "orders" through it, then the
     /// others. (Until nodes reload shared state on notification, they learn keyrings at start.)
-    static func start(nodes count: Int) async throws -> Cluster {
-      let url = try TestPostgresServer.freshDatabaseURL()
+    static func start(nodes count: Int, databaseURL: String? = nil, extraArguments: [String] = []) async throws -> Cluster {
+      let url = try databaseURL ?? TestPostgresServer.freshDatabaseURL()
+      func arguments(_ url: String) -> [String] { Cluster.arguments(url) + extraArguments }
       let first = try DaemonProcess(extraArguments: arguments(url) + ["--auto-init"], environment: environment)
       try await connect(first.grpcPort) { client in
         _ = try await Custos_V1_Keys.Client(wrapping: client).createKeyring(.with { $0.name = "orders" })
@@ -196,6 +197,74 @@ import Testing
     #expect(result.ok, "\(result.reason)")
     let more = try await Self.load(port: restarted.grpcPort, worker: 7, rounds: 3)
     #expect(more.allSatisfy { $0.index > (survivors + fromVictim).map(\.index).max()! })
+  }
+
+  /// The database stops as a crash would, under load, and starts again: during the outage every
+  /// `Check` answers UNAVAILABLE (no allow is ever answered without its record), appends fail cleanly,
+  /// and once it is back every node decides and records again without a restart.
+  @Test func aDatabaseOutageFailsClosedAndTheNodesRecoverWithoutARestart() async throws {
+    let server = TestPostgresInstance(port: 55433)
+    try server.start()
+    defer { try? server.stop() }
+    let cluster = try await Cluster.start(
+      nodes: 2, databaseURL: try server.freshDatabaseURL(), extraArguments: ["--database-call-timeout-ms", "1500"])
+    let ports = cluster.nodes.map(\.grpcPort)
+    var allowed: [Acknowledged] = []
+    for port in ports {
+      for i in 0..<5 {
+        let decided = try await Self.connect(port) { try await Custos_V1_Authorization.Client(wrapping: $0).check(Self.checkRequest(i)) }
+        #expect(decided.decision == .allow)
+        allowed.append(Acknowledged(index: decided.receipt.index, leafHash: decided.receipt.leafHash))
+      }
+    }
+
+    try server.crash()
+    let outcomes = try await withThrowingTaskGroup(of: String.self) { group in
+      for port in ports {
+        for i in 0..<4 {
+          group.addTask {
+            try await Self.connect(port) { client in
+              do {
+                let decided = try await Custos_V1_Authorization.Client(wrapping: client).check(Self.checkRequest(100 + i))
+                return "answered \(decided.decision)"
+              } catch let error as RPCError {
+                return "\(error.code)"
+              }
+            }
+          }
+          group.addTask {
+            try await Self.connect(port) { client in
+              do {
+                _ = try await Custos_V1_AuditLog.Client(wrapping: client).append(.with { $0.event = auditEvent(200 + i) })
+                return "appended"
+              } catch let error as RPCError {
+                return "\(error.code)"
+              }
+            }
+          }
+        }
+      }
+      return try await group.reduce(into: []) { $0.append($1) }
+    }
+    #expect(outcomes.count == 16)
+    #expect(outcomes.allSatisfy { $0 == "\(RPCError.Code.unavailable)" }, "\(outcomes)")
+
+    try server.resume()
+    for port in ports {
+      var decided: Custos_V1_CheckResponse?
+      for _ in 0..<60 where decided == nil {
+        decided = try? await Self.connect(port) { try await Custos_V1_Authorization.Client(wrapping: $0).check(Self.checkRequest(7)) }
+        if decided == nil { try await Task.sleep(for: .milliseconds(250)) }
+      }
+      let answer = try #require(decided, "node on \(port) did not serve again after the outage")
+      #expect(answer.decision == .allow)
+      allowed.append(Acknowledged(index: answer.receipt.index, leafHash: answer.receipt.leafHash))
+    }
+    for port in ports {
+      try await Self.expectRecorded(allowed, through: port)
+      let result = try await Self.verify(through: port)
+      #expect(result.ok, "\(result.reason)")
+    }
   }
 }
 

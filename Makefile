@@ -15,7 +15,7 @@ BIN := $(shell pwd)/.build/$(CONFIG)
 LISTEN ?= 127.0.0.1:7443
 HTTP_LISTEN ?= 127.0.0.1:7080
 
-.PHONY: run test deps test-deps py-deps build build-tests unit-tests policy-tests interop-tests check-generated generate clean bench
+.PHONY: run run-cluster test deps test-deps py-deps build build-tests unit-tests policy-tests interop-tests check-generated generate clean bench
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -47,6 +47,10 @@ build: deps
 
 run: build
 	@scripts/dev-run.sh "$(BIN)" "$(LISTEN)" "$(HTTP_LISTEN)"
+
+# Three nodes on a throwaway PostgreSQL, for trying the multi-node mode locally.
+run-cluster: build test-deps
+	@scripts/run-cluster.sh "$(BIN)"
 
 build-tests: deps
 	swift build --build-tests

@@ -12,6 +12,8 @@ let package = Package(
     .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
     .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+    .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
   ],
   targets: [
     .executableTarget(
@@ -99,10 +101,21 @@ let package = Package(
       ],
       path: "Sources/VerifyLoad"
     ),
+    // An in-process custosd and a concurrent call-rate loop, shared by the loopback load tools.
+    .target(
+      name: "LoadSupport",
+      dependencies: [
+        .product(name: "CustosServer", package: "Custos"),
+        .product(name: "CustosCrypto", package: "Custos"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      path: "Sources/LoadSupport"
+    ),
     // Loopback RPC load: Custos's Append against a trivial handler (health Check) on the same server.
     .executableTarget(
       name: "RPCLoad",
       dependencies: [
+        "LoadSupport",
         .product(name: "CustosServer", package: "Custos"),
         .product(name: "CustosProtocol", package: "Custos"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -110,6 +123,24 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
       ],
       path: "Sources/RPCLoad"
+    ),
+    // Several nodes on PostgreSQL: appends against raw inserts, the tip lock's hold time, Check on each store.
+    .executableTarget(
+      name: "ClusterLoad",
+      dependencies: [
+        "LoadSupport",
+        .product(name: "CustosServer", package: "Custos"),
+        .product(name: "CustosStore", package: "Custos"),
+        .product(name: "CustosLedger", package: "Custos"),
+        .product(name: "CustosCrypto", package: "Custos"),
+        .product(name: "CustosProtocol", package: "Custos"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "PostgresNIO", package: "postgres-nio"),
+        .product(name: "NIOCore", package: "swift-nio"),
+      ],
+      path: "Sources/ClusterLoad"
     ),
   ]
 )

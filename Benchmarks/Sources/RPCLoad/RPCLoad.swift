@@ -5,7 +5,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
-import Synchronization
+import LoadSupport
 
 /// Loopback load against one custosd: a trivial handler (grpc.health.v1.Health/Check) and Custos's
 /// `Append`, `Check` and `Encrypt`, same server, same connection settings, same concurrency, measured
@@ -19,7 +19,7 @@ struct RPCLoad {
     let seconds = arguments.count > 1 ? Double(arguments[1]) ?? 5 : 5
     let inFlight = arguments.count > 2 ? Int(arguments[2]) ?? 64 : 64
 
-    let (daemon, port, directory) = try await startDaemon(authentication: false)
+    let (daemon, port, directory) = try await InProcessDaemon.start { $0.authentication = false }
     let (checksOff, trivialOff) = try await withGRPCClient(
       transport: try .http2NIOPosix(target: .ipv4(host: "127.0.0.1", port: port), transportSecurity: .plaintext)
     ) { client in
@@ -35,19 +35,19 @@ struct RPCLoad {
       }
       let batch = Custos_V1_AppendBatchRequest.with { $0.events = Array(repeating: event, count: 100) }
 
-      _ = try await rate("warm-up", seconds: 1, inFlight: inFlight) { _ = try await health.check(.init()) }
-      let trivial = try await rate("Health/Check (trivial handler)", seconds: seconds, inFlight: inFlight) {
+      _ = try await callRate("warm-up", seconds: 1, inFlight: inFlight) { _ = try await health.check(.init()) }
+      let trivial = try await callRate("Health/Check (trivial handler)", seconds: seconds, inFlight: inFlight) {
         _ = try await health.check(.init())
       }
-      let append = try await rate("AuditLog/Append (durable)", seconds: seconds, inFlight: inFlight) {
+      let append = try await callRate("AuditLog/Append (durable)", seconds: seconds, inFlight: inFlight) {
         _ = try await log.append(.with { $0.event = event })
       }
-      let batches = try await rate("AuditLog/AppendBatch x100 (durable)", seconds: seconds, inFlight: 8) {
+      let batches = try await callRate("AuditLog/AppendBatch x100 (durable)", seconds: seconds, inFlight: 8) {
         _ = try await log.appendBatch(batch)
       }
       let authz = Custos_V1_Authorization.Client(wrapping: client)
       let check = checkRequest
-      let checks = try await rate("Authorization/Check (durable decision)", seconds: seconds, inFlight: inFlight) {
+      let checks = try await callRate("Authorization/Check (durable decision)", seconds: seconds, inFlight: inFlight) {
         _ = try await authz.check(check)
       }
       let streamed = try await streamRate(seconds: seconds) { count in
@@ -62,7 +62,7 @@ struct RPCLoad {
         $0.plaintext = Data(repeating: 0x5a, count: 1024)
         $0.context = ["tenant": "acme"]
       }
-      let encrypts = try await rate("Keys/Encrypt 1 KiB (audited, durable)", seconds: seconds, inFlight: inFlight) {
+      let encrypts = try await callRate("Keys/Encrypt 1 KiB (audited, durable)", seconds: seconds, inFlight: inFlight) {
         _ = try await keys.encrypt(encryptRequest)
       }
       print(String(format: "Append / trivial handler ratio: %.2f", append / trivial))
@@ -77,7 +77,7 @@ struct RPCLoad {
 
     // The same Check against a second daemon with authentication on (every call carries a bearer token
     // the server verifies, cached after the first use), back to back with one more run of the first.
-    let (authenticated, authPort, authDirectory) = try await startDaemon(authentication: true)
+    let (authenticated, authPort, authDirectory) = try await InProcessDaemon.start { $0.authentication = true }
     let credential = try JSONSerialization.jsonObject(
       with: Data(contentsOf: authDirectory.appendingPathComponent("keys/initial-admin-credential"))) as! [String: String]
     try await withGRPCClient(
@@ -90,10 +90,10 @@ struct RPCLoad {
       let metadata: Metadata = ["authorization": "Bearer \(token)"]
       let authz = Custos_V1_Authorization.Client(wrapping: client)
       let health = Grpc_Health_V1_Health.Client(wrapping: client)
-      let trivialOn = try await rate("Health/Check (trivial handler), second server", seconds: seconds, inFlight: inFlight) {
+      let trivialOn = try await callRate("Health/Check (trivial handler), second server", seconds: seconds, inFlight: inFlight) {
         _ = try await health.check(.init())
       }
-      let on = try await rate("Authorization/Check, authentication on", seconds: seconds, inFlight: inFlight) {
+      let on = try await callRate("Authorization/Check, authentication on", seconds: seconds, inFlight: inFlight) {
         _ = try await authz.check(checkRequest, metadata: metadata)
       }
       print(String(format: "Check with authentication on / off: %.2f (each against its server's trivial handler: %.2f / %.2f = %.2f)",
@@ -110,31 +110,6 @@ struct RPCLoad {
     $0.context = Data("{\"amount_cents\": 1299, \"hour\": 10}".utf8)
   }
 
-  /// An in-process custosd on a fresh directory, its root key created at start.
-  static func startDaemon(authentication: Bool) async throws -> (Task<Void, any Error>, Int, URL) {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("custos-rpcload-\(UUID().uuidString)")
-    var configuration = CustosServer.Configuration()
-    configuration.listen = HostPort(host: "127.0.0.1", port: 0)
-    configuration.httpListen = nil
-    configuration.dataDirectory = directory.appendingPathComponent("data").path
-    configuration.keysDirectory = directory.appendingPathComponent("keys").path
-    configuration.policiesDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-      .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("policies").path
-    configuration.autoInit = true
-    configuration.authentication = authentication
-    var logger = Logger(label: "custosd")
-    logger.logLevel = .warning
-    let address = AsyncStream<String>.makeStream()
-    let daemon = Task {
-      try await Daemon.run(
-        configuration: configuration, rootPassphrase: SecretBytes(copying: Array("rpcload passphrase".utf8)), logger: logger
-      ) { address.continuation.yield($0) }
-    }
-    var iterator = address.stream.makeAsyncIterator()
-    guard let bound = await iterator.next(), let port = Int(bound.split(separator: ":").last!) else { fatalError("no address") }
-    return (daemon, port, directory)
-  }
-
   /// Decisions per second through one CheckStream, in rounds of 2,000 requests.
   static func streamRate(seconds: Double, _ round: @escaping @Sendable (Int) async throws -> Int) async throws -> Double {
     let start = ContinuousClock.now
@@ -145,30 +120,4 @@ struct RPCLoad {
     print(String(format: "Authorization/CheckStream: %.0f decisions/s (one stream)", perSecond))
     return perSecond
   }
-
-  /// Calls per second with `inFlight` concurrent callers for `seconds`.
-  static func rate(_ name: String, seconds: Double, inFlight: Int, _ call: @escaping @Sendable () async throws -> Void) async throws -> Double {
-    let count = Counter()
-    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-    let start = ContinuousClock.now
-    try await withThrowingTaskGroup(of: Void.self) { group in
-      for _ in 0..<inFlight {
-        group.addTask {
-          while ContinuousClock.now < deadline {
-            try await call()
-            count.value.add(1, ordering: .relaxed)
-          }
-        }
-      }
-      try await group.waitForAll()
-    }
-    let elapsed = ContinuousClock.now - start
-    let perSecond = Double(count.value.load(ordering: .relaxed)) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
-    print(String(format: "%@: %.0f calls/s (%d in flight)", name, perSecond, inFlight))
-    return perSecond
-  }
-}
-
-final class Counter: Sendable {
-  let value = Atomic<Int>(0)
 }

@@ -14,6 +14,22 @@ enum PostgresFailure {
     return "\(error.code)"
   }
 
+  /// `error` as the store reports it: a refusal (a server error: constraint, lock timeout) or the
+  /// database being unavailable (connection, timeout); errors that are not the database's pass through.
+  static func storeError(_ error: any Error, database: String) -> any Error {
+    var error = error
+    // A transaction's error wraps the one that ended it.
+    if let transaction = error as? PostgresTransactionError {
+      guard let inner = transaction.closureError ?? transaction.beginError ?? transaction.commitError else {
+        return StoreError.unavailable(database: database, reason: "the transaction failed")
+      }
+      error = inner
+    }
+    guard let psql = error as? PSQLError else { return error }
+    if psql.serverInfo != nil { return StoreError.refused(database: database, reason: describe(psql)) }
+    return StoreError.unavailable(database: database, reason: describe(psql))
+  }
+
   /// The SQLSTATE of a server error, if it is one.
   static func sqlState(_ error: any Error) -> String? { (error as? PSQLError)?.serverInfo?[.sqlState] }
 }

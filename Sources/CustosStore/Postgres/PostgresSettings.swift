@@ -79,7 +79,8 @@ public struct PostgresSettings: Sendable, CustomStringConvertible {
     return text
   }
 
-  func clientConfiguration() throws(StoreError) -> PostgresClient.Configuration {
+  /// The postgres-nio client configuration these settings describe.
+  public func clientConfiguration() throws(StoreError) -> PostgresClient.Configuration {
     let tls: PostgresClient.Configuration.TLS
     switch self.tls {
     case .disable: tls = .disable

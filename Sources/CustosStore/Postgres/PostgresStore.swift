@@ -62,9 +62,8 @@ public final class PostgresStore: Sendable {
     return try bridge.run {
       do {
         return try await Self.withTimeout(timeout, name) { try await client.withConnection { try await work($0) } }
-      } catch let error as PSQLError {
-        if error.serverInfo != nil { throw StoreError.refused(database: name, reason: PostgresFailure.describe(error)) }
-        throw StoreError.unavailable(database: name, reason: PostgresFailure.describe(error))
+      } catch {
+        throw PostgresFailure.storeError(error, database: name)
       }
     }
   }
@@ -96,9 +95,8 @@ public final class PostgresStore: Sendable {
     return try bridge.run({ ask in
       do {
         return try await Self.withTimeout(timeout, name) { try await client.withConnection { try await work($0, ask) } }
-      } catch let error as PSQLError {
-        if error.serverInfo != nil { throw StoreError.refused(database: name, reason: PostgresFailure.describe(error)) }
-        throw StoreError.unavailable(database: name, reason: PostgresFailure.describe(error))
+      } catch {
+        throw PostgresFailure.storeError(error, database: name)
       }
     }, answering: answer)
   }

@@ -5,6 +5,7 @@ import CustosStoreTestSupport
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import Synchronization
 import Testing
 
 /// Several real `custosd` nodes on one real PostgreSQL database, called over gRPC.
@@ -159,6 +160,7 @@ import Testing
     let cluster = try await Cluster.start(nodes: 3)
     let ports = cluster.nodes.map(\.grpcPort)
     let victim = cluster.nodes[1]
+    let victimAcknowledged = AcknowledgedCount()
     let (survivors, fromVictim) = try await withThrowingTaskGroup(of: (Bool, [Acknowledged]).self) { group in
       for worker in [0, 2, 3, 5] {
         group.addTask { (false, try await Self.load(port: ports[worker % 3 == 1 ? 0 : worker % 3], worker: worker, rounds: 20)) }
@@ -172,13 +174,15 @@ import Testing
             do {
               let receipt = try await log.append(.with { $0.event = auditEvent(90_000 + round) }).receipt
               acknowledged.append(Acknowledged(index: receipt.index, leafHash: receipt.leafHash))
+              victimAcknowledged.value.add(1, ordering: .relaxed)
             } catch { break }
           }
         }
         return (true, acknowledged)
       }
       group.addTask {
-        try await Task.sleep(for: .milliseconds(400))
+        // Mid-load: once the victim has acknowledged some appends (however slow the machine is).
+        for _ in 0..<400 where victimAcknowledged.value.load(ordering: .relaxed) < 20 { try await Task.sleep(for: .milliseconds(50)) }
         victim.kill()
         return (true, [])
       }
@@ -266,6 +270,10 @@ import Testing
       #expect(result.ok, "\(result.reason)")
     }
   }
+}
+
+final class AcknowledgedCount: Sendable {
+  let value = Atomic<Int>(0)
 }
 
 extension Array {

@@ -1,6 +1,7 @@
 import CustosCrypto
 import CustosLedger
 import CustosProtocol
+import CustosServer
 import CustosStore
 import Foundation
 import GRPCCore
@@ -116,7 +117,7 @@ struct ClusterLoad {
     }
   }
 
-  static func checkRate(seconds: Double, databasePassword: String? = nil, _ configure: (inout CustosServer.Configuration) -> Void) async throws -> Double {
+  static func checkRate(seconds: Double, databasePassword: String? = nil, _ configure: @Sendable (inout CustosServer.Configuration) -> Void) async throws -> Double {
     let (daemon, port, directory) = try await InProcessDaemon.start(databasePassword: databasePassword) {
       $0.authentication = false
       configure(&$0)

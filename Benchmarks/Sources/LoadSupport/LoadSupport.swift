@@ -56,7 +56,7 @@ public func callRate(_ name: String, seconds: Double, inFlight: Int, _ call: @es
     }
     try await group.waitForAll()
   }
-  let perSecond = Double(count.value.load(ordering: .relaxed)) / seconds(ContinuousClock.now - start)
+  let perSecond = Double(count.value.load(ordering: .relaxed)) / LoadSupport.seconds(ContinuousClock.now - start)
   print(String(format: "%@: %.0f calls/s (%d in flight)", name, perSecond, inFlight))
   return perSecond
 }

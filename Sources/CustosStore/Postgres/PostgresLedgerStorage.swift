@@ -23,8 +23,40 @@ public final class PostgresLedgerStorage: LedgerStorage {
     PostgresLedgerStorage(store: store, lockTimings: observe)
   }
 
+  /// The tip this node last wrote or read: the guess the one-statement fast path is built on.
+  private let knownTip = Mutex<LedgerTip??>(nil)
+
   @discardableResult
   public func appendBatch(_ build: (LedgerTip?) throws -> LedgerBatch) throws -> LedgerBatch {
+    // Fast path, one round trip: build on the tip this node last saw and write it only if that is still
+    // the stored tip (checked and locked by the same statement). Taken whenever no other node appended
+    // since: always with one node.
+    if let guess = knownTip.withLock({ $0 }) {
+      let batch = try build(guess)
+      try LedgerBatchCheck.fits(batch, on: guess)
+      let logger = store.logger, timings = lockTimings
+      let written = try store.withConnection { connection in
+        let clock = ContinuousClock()
+        let start = clock.now
+        var written = false
+        for try await count in try await connection.execute(ConditionalBatchInsert(insert: Self.insert(batch, ifTipIs: guess)), logger: logger) {
+          written = count == 1
+        }
+        if written { timings(.zero, clock.now - start) }
+        return written
+      }
+      if written {
+        knownTip.withLock { $0 = .some(batch.tip) }
+        return batch
+      }
+    }
+    let batch = try appendBatchLockingTip(build)
+    knownTip.withLock { $0 = .some(batch.tip) }
+    return batch
+  }
+
+  /// The general path: lock the tip row, build on what it holds, write, commit.
+  private func appendBatchLockingTip(_ build: (LedgerTip?) throws -> LedgerBatch) throws -> LedgerBatch {
     let logger = store.logger
     let timings = lockTimings
     return try store.withConnection({ (connection, buildOnTip: @escaping @Sendable (LedgerTip?) async throws -> LedgerBatch) in
@@ -38,7 +70,7 @@ public final class PostgresLedgerStorage: LedgerStorage {
         let stored = try Self.tip(tipRows.first)
         let batch = try await buildOnTip(stored)
         try LedgerBatchCheck.fits(batch, on: stored)
-        _ = try await connection.rows(Self.insert(batch), logger)
+        for try await _ in try await connection.execute(Self.insert(batch, ifTipIs: nil), logger: logger) {}
         _ = try await connection.rows("COMMIT", logger)
         timings(locked - asked, clock.now - locked)
         return batch
@@ -49,44 +81,84 @@ public final class PostgresLedgerStorage: LedgerStorage {
     }, answering: build)
   }
 
-  /// Everything a batch writes, as one statement: the entries, the closed nodes and the checkpoint are
-  /// inserted from arrays and the tip row updated, in one round trip while the tip lock is held.
-  static func insert(_ batch: LedgerBatch) -> PostgresQuery {
-    var binds = PostgresBindings(capacity: 20)
-    let entries = batch.entries
-    binds.append(entries.map { Int64($0.index) })
-    binds.append(entries.map { ByteBuffer(bytes: $0.canonical) })
-    binds.append(entries.map { ByteBuffer(bytes: $0.leafHash.bytes) })
-    binds.append(entries.map(\.time))
-    binds.append(entries.map(\.kind))
-    binds.append(entries.map(\.actor))
-    binds.append(entries.map(\.action))
-    binds.append(entries.map(\.resource))
-    binds.append(entries.map(\.outcome))
-    binds.append(batch.closedNodes.map { Int16($0.0.level) })
-    binds.append(batch.closedNodes.map { Int64($0.0.index) })
-    binds.append(batch.closedNodes.map { ByteBuffer(bytes: $0.1.bytes) })
-    let checkpoint = batch.checkpoint
-    binds.append(Int64(checkpoint.checkpoint.size))
-    binds.append(ByteBuffer(bytes: checkpoint.checkpoint.rootHash.bytes))
-    binds.append(checkpoint.note)
-    let tip = StoredTipColumns(batch.tip)
-    binds.append(tip.size)
-    binds.append(ByteBuffer(bytes: tip.rangeHashes))
-    binds.append(ByteBuffer(bytes: tip.lastLeafHash))
-    binds.append(tip.lastTime)
-    binds.append(tip.checkpointNote)
-    return PostgresQuery(unsafeSQL: """
-      WITH entries AS (
+  /// Everything a batch writes, as one statement: the tip row updated, and the entries, the closed nodes
+  /// and the checkpoint inserted from arrays. With `ifTipIs`, only if the stored tip is still that one
+  /// (the update's condition; the inserts follow it), answering 1 if written and 0 if not; without, under
+  /// the lock the caller holds. Prepared once per connection: the statement is planned once.
+  static func insert(_ batch: LedgerBatch, ifTipIs expected: LedgerTip??) -> BatchInsert {
+    BatchInsert(batch: batch, expected: expected)
+  }
+
+  struct BatchInsert: PostgresPreparedStatement {
+    let batch: LedgerBatch
+    /// Nil: unconditional (the caller holds the tip lock). `.some(nil)`: only onto an empty log.
+    let expected: LedgerTip??
+
+    typealias Row = Int64
+    static let sql = BatchInsert.text(condition: "")
+    func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
+
+    func makeBindings() throws -> PostgresBindings {
+      var binds = PostgresBindings(capacity: 23)
+      let entries = batch.entries
+      binds.append(entries.map { Int64($0.index) })
+      binds.append(entries.map { ByteBuffer(bytes: $0.canonical) })
+      binds.append(entries.map { ByteBuffer(bytes: $0.leafHash.bytes) })
+      binds.append(entries.map(\.time))
+      binds.append(entries.map(\.kind))
+      binds.append(entries.map(\.actor))
+      binds.append(entries.map(\.action))
+      binds.append(entries.map(\.resource))
+      binds.append(entries.map(\.outcome))
+      binds.append(batch.closedNodes.map { Int16($0.0.level) })
+      binds.append(batch.closedNodes.map { Int64($0.0.index) })
+      binds.append(batch.closedNodes.map { ByteBuffer(bytes: $0.1.bytes) })
+      let checkpoint = batch.checkpoint
+      binds.append(Int64(checkpoint.checkpoint.size))
+      binds.append(ByteBuffer(bytes: checkpoint.checkpoint.rootHash.bytes))
+      binds.append(checkpoint.note)
+      let tip = StoredTipColumns(batch.tip)
+      binds.append(tip.size)
+      binds.append(ByteBuffer(bytes: tip.rangeHashes))
+      binds.append(ByteBuffer(bytes: tip.lastLeafHash))
+      binds.append(tip.lastTime)
+      binds.append(tip.checkpointNote)
+      if let expected {
+        binds.append(Int64(expected?.size ?? 0))
+        binds.append(ByteBuffer(bytes: expected?.lastLeafHash.bytes ?? []))
+        binds.append(expected?.checkpointNote ?? "")
+      }
+      return binds
+    }
+
+    static func text(condition: String) -> String {
+      """
+      WITH tip AS (
+        UPDATE ledger_tip SET size = $16, range_hashes = $17, last_leaf_hash = $18, last_time = $19, checkpoint_note = $20
+        WHERE id = 1\(condition) RETURNING 1
+      ), entries AS (
         INSERT INTO ledger_entries (idx, canonical, leaf_hash, time, kind, actor, action, resource, outcome)
         SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+        WHERE EXISTS (SELECT 1 FROM tip)
       ), nodes AS (
         INSERT INTO ledger_nodes (level, idx, hash) SELECT * FROM unnest($10::smallint[], $11::bigint[], $12::bytea[])
+        WHERE EXISTS (SELECT 1 FROM tip)
       ), checkpoint AS (
-        INSERT INTO ledger_checkpoints (size, root_hash, note) VALUES ($13, $14, $15)
+        INSERT INTO ledger_checkpoints (size, root_hash, note) SELECT $13, $14, $15 WHERE EXISTS (SELECT 1 FROM tip)
       )
-      UPDATE ledger_tip SET size = $16, range_hashes = $17, last_leaf_hash = $18, last_time = $19, checkpoint_note = $20 WHERE id = 1
-      """, binds: binds)
+      SELECT count(*) FROM tip
+      """
+    }
+  }
+
+  /// `BatchInsert` only onto the tip the node expects (the one-statement fast path).
+  struct ConditionalBatchInsert: PostgresPreparedStatement {
+    let insert: BatchInsert
+    typealias Row = Int64
+    // The whole row as this node knows it: any other change sends the batch through the checked path.
+    static let sql = BatchInsert.text(condition: " AND size = $21 AND last_leaf_hash = $22 AND checkpoint_note = $23")
+    func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
+    func makeBindings() throws -> PostgresBindings { try insert.makeBindings() }
   }
 
   public func tip() throws -> LedgerTip? {

@@ -267,6 +267,25 @@ public final class KeyManager: Sendable {
     }
   }
 
+  /// Re-reads every keyring from storage — another node sharing the database created or changed one —
+  /// keeping the unwrapped keys and usage counters of the versions this node already holds. Does nothing
+  /// while sealed (unsealing reads them all).
+  public func reloadKeyrings() throws(KeyError) {
+    try changes.withLock { _ throws(KeyError) in
+      guard case let .unsealed(unsealed) = phase.withLock({ $0 }) else { return }
+      let records = try attempt("read the keyrings") { try storage.loadKeyrings() }
+      var keyrings: [String: LiveKeyring] = [:]
+      for record in records {
+        keyrings[record.name] = try KeyManager.live(record, root: unsealed.root, reusing: unsealed.keyrings[record.name])
+      }
+      phase.withLock { phase in
+        guard case var .unsealed(current) = phase else { return }
+        current.keyrings = keyrings
+        phase = .unsealed(current)
+      }
+    }
+  }
+
   static func readRootFiles(_ store: any SealedRootKeyStore) throws(KeyError) -> (current: SealedRootKey?, next: SealedRootKey?) {
     let files: (current: [UInt8]?, next: [UInt8]?)
     do { files = try store.read() } catch { throw .storage("cannot read the sealed root key: \(error)") }

@@ -41,6 +41,15 @@ public enum Daemon {
     } catch {
       throw StartupFailure(description: "the token tables in \(store.location) do not load: \(error)")
     }
+    // Nodes sharing a database drop what they hold of shared state when another node changes it.
+    store.postgres?.onSharedStateChange { [logger] change in
+      do {
+        if change != .tokens { try keys.reloadKeyrings() }
+        if change != .keys { try tokens.reload() }
+      } catch {
+        logger.error("cannot reload shared state after a change by another node", metadata: ["change": "\(change)", "error": "\(error)"])
+      }
+    }
     let initialized = try await unsealAtStart(
       keys, passphrase: try rootPassphrase ?? readPassphraseFile(configuration.rootPassphraseFile),
       autoInit: configuration.autoInit, audit: audit, argon2: argon2, logger: logger)

@@ -50,12 +50,28 @@ public final class TokenAuthority: Sendable {
     self.storage = storage
     self.sealer = sealer
     self.options = options
+    state = Mutex(try Self.load(from: storage, options: options, keeping: nil))
+  }
+
+  /// Re-reads clients, signing keys and revocations from storage — another node sharing the database
+  /// changed them — keeping the signing private keys this node already opened, and forgets every cached
+  /// verification, so a revocation or a disabled client is in force from the next call.
+  public func reload() throws {
+    try changes.withLock { _ in
+      let current = state.withLock { $0 }
+      let loaded = try Self.load(from: storage, options: options, keeping: current)
+      state.withLock { $0 = loaded }
+    }
+  }
+
+  private static func load(from storage: any TokenStorage, options: Options, keeping previous: State?) throws -> State {
     let clients = try storage.loadClients()
     var keys: [SigningKey] = []
     var sealed: [String: [UInt8]] = [:]
     for stored in try storage.loadSigningKeys() {
       let publicKey = try Ed25519.PublicKey(rawRepresentation: stored.publicKey)
-      keys.append(SigningKey(publicKey: publicKey, privateKey: nil, publishedAt: stored.publishedAt, activatesAt: stored.activatesAt, retiredAt: stored.retiredAt))
+      let opened = previous?.ring.keys.first { $0.kid == SigningKey.thumbprint(publicKey) }?.privateKey
+      keys.append(SigningKey(publicKey: publicKey, privateKey: opened, publishedAt: stored.publishedAt, activatesAt: stored.activatesAt, retiredAt: stored.retiredAt))
       sealed[stored.kid] = stored.sealedPrivateKey
     }
     var revokedTokens: [String: Int64] = [:]
@@ -66,10 +82,10 @@ public final class TokenAuthority: Sendable {
       case let .client(id): revokedClients[id] = max(revokedClients[id] ?? 0, revocation.revokedAt)
       }
     }
-    state = Mutex(State(
+    return State(
       clients: Dictionary(uniqueKeysWithValues: clients.map { ($0.id, $0) }),
       ring: SigningKeyRing(keys: keys, retention: (options.maximumTokenTTLSeconds + options.skewSeconds) * 1_000_000_000),
-      sealedPrivateKeys: sealed, revokedTokens: revokedTokens, revokedClients: revokedClients, verified: [:]))
+      sealedPrivateKeys: sealed, revokedTokens: revokedTokens, revokedClients: revokedClients, verified: [:])
   }
 
   // MARK: Clients

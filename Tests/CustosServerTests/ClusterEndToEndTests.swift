@@ -270,7 +270,83 @@ import Testing
       #expect(result.ok, "\(result.reason)")
     }
   }
+
+  /// Polls `attempt` until it returns true; returns how long that took, or nil after `limit`.
+  static func timeUntil(limit: Duration = .seconds(5), _ attempt: () async -> Bool) async throws -> Duration? {
+    let start = ContinuousClock.now
+    while ContinuousClock.now - start < limit {
+      if await attempt() { return ContinuousClock.now - start }
+      try await Task.sleep(for: .milliseconds(5))
+    }
+    return nil
+  }
+
+  /// A keyring created and a token revoked through one node are in force on the other within the
+  /// stated bound (one NOTIFY delivery; README: "Shared state"): 2 s here, on a loaded test machine.
+  @Test func aKeyringAndARevocationMadeOnOneNodeHoldOnTheOther() async throws {
+    let url = try TestPostgresServer.freshDatabaseURL()
+    let first = try DaemonProcess(extraArguments: Cluster.arguments(url) + ["--auto-init"], environment: Cluster.environment, authenticated: true)
+    let second = try DaemonProcess(extraArguments: Cluster.arguments(url), environment: Cluster.environment, authenticated: true, ledgerKeyFrom: first)
+    defer {
+      first.terminate()
+      second.terminate()
+    }
+    let credential = try JSONSerialization.jsonObject(
+      with: Data(contentsOf: first.keysDirectory.appendingPathComponent("initial-admin-credential"))) as! [String: String]
+    let token = try await Self.connect(first.grpcPort) { client in
+      try await Custos_V1_Tokens.Client(wrapping: client).issueToken(.with {
+        $0.clientID = credential["client_id"]!
+        $0.clientSecret = credential["client_secret"]!
+      }).accessToken
+    }
+    let metadata: Metadata = ["authorization": "Bearer \(token)"]
+    // The second node accepts the token (it learns the signing key the first one made).
+    let accepted = try await Self.timeUntil {
+      (try? await Self.connect(second.grpcPort) { try await Custos_V1_AuditLog.Client(wrapping: $0).getCheckpoint(.init(), metadata: metadata) }) != nil
+    }
+    #expect(accepted != nil, "the second node never accepted a token the first one issued")
+
+    // A keyring made through the first node encrypts through the second.
+    try await Self.connect(first.grpcPort) { client in
+      _ = try await Custos_V1_Keys.Client(wrapping: client).createKeyring(.with { $0.name = "late" }, metadata: metadata)
+    }
+    let keyringSeen = try await Self.timeUntil {
+      (try? await Self.connect(second.grpcPort) {
+        try await Custos_V1_Keys.Client(wrapping: $0).encrypt(.with { $0.keyring = "late"; $0.plaintext = Data([1]) }, metadata: metadata)
+      }) != nil
+    }
+    let keyringBound = try #require(keyringSeen, "the keyring never reached the second node")
+    #expect(keyringBound < .seconds(2), "\(keyringBound)")
+
+    // The token, revoked through the first node, is refused by the second.
+    let claims = try JSONSerialization.jsonObject(with: Data(base64URLPayloadOf: token)) as! [String: Any]
+    try await Self.connect(first.grpcPort) { client in
+      _ = try await Custos_V1_Tokens.Client(wrapping: client).revoke(.with { $0.jti = claims["jti"] as! String }, metadata: metadata)
+    }
+    let refused = try await Self.timeUntil {
+      do {
+        _ = try await Self.connect(second.grpcPort) { try await Custos_V1_AuditLog.Client(wrapping: $0).getCheckpoint(.init(), metadata: metadata) }
+        return false
+      } catch let error as RPCError {
+        return error.code == .unauthenticated
+      } catch {
+        return false
+      }
+    }
+    let revocationBound = try #require(refused, "the second node kept accepting a token revoked through the first")
+    #expect(revocationBound < .seconds(2), "\(revocationBound)")
+  }
 }
+
+extension Data {
+  /// The decoded payload (second part) of a compact JWS.
+  init(base64URLPayloadOf token: String) {
+    var part = String(token.split(separator: ".")[1]).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+    while part.count % 4 != 0 { part += "=" }
+    self = Data(base64Encoded: part) ?? Data()
+  }
+}
+
 
 final class AcknowledgedCount: Sendable {
   let value = Atomic<Int>(0)

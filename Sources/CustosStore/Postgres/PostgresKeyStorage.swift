@@ -63,12 +63,16 @@ public final class PostgresKeyStorage: KeyStorage {
           \(Int64(keyring.minAvailableVersion)), \(keyring.rotationPeriodSeconds), \(keyring.destroyAt), \(keyring.destroyed))
         """, logger)
       try await Self.writeVersions(keyring, connection, logger)
+      _ = try await connection.rows(announce(.keys), logger)
     }
   }
 
   public func updateKeyring(_ keyring: KeyringRecord) throws {
     let logger = store.logger
-    try store.transaction { connection in try await Self.update(keyring, connection, logger) }
+    try store.transaction { connection in
+      try await Self.update(keyring, connection, logger)
+      _ = try await connection.rows(announce(.keys), logger)
+    }
   }
 
   public func reserveUsage(keyring: String, version: UInt32, through: UInt64) throws {
@@ -84,6 +88,7 @@ public final class PostgresKeyStorage: KeyStorage {
     try store.transaction { connection in
       for keyring in keyrings { try await Self.update(keyring, connection, logger) }
       _ = try await connection.rows(Self.upsertRootKeyID(rootKeyID), logger)
+      _ = try await connection.rows(announce(.keys), logger)
     }
   }
 

@@ -13,6 +13,7 @@ public final class PostgresStore: Sendable {
   let bridge = BlockingBridge()
   let logger: Logger
   private let runner: Mutex<Task<Void, Never>?>
+  private let background = Mutex<[Task<Void, Never>]>([])
 
   /// Connects, and runs pending migrations (one node at a time: they hold an advisory lock).
   public init(settings: PostgresSettings, logger: Logger = Logger(label: "custos.store.postgres")) throws(StoreError) {
@@ -31,8 +32,12 @@ public final class PostgresStore: Sendable {
 
   deinit { shutdown() }
 
+  /// Keeps `task` until shutdown, which cancels it.
+  func addBackgroundTask(_ task: Task<Void, Never>) { background.withLock { $0.append(task) } }
+
   /// Closes the connections. Calls made afterwards fail.
   public func shutdown() {
+    for task in background.withLock({ tasks in defer { tasks.removeAll() }; return tasks }) { task.cancel() }
     runner.withLock { task in
       task?.cancel()
       task = nil

@@ -39,6 +39,7 @@ public final class PostgresTokenStorage: TokenStorage {
           \(client.tokenTTLSeconds), \(client.disabled))
         """, logger)
       try await Self.writeSecrets(client, connection, logger)
+      _ = try await connection.rows(announce(.tokens), logger)
     }
   }
 
@@ -53,6 +54,7 @@ public final class PostgresTokenStorage: TokenStorage {
       guard updated.count == 1 else { throw TokenError.invalidArgument("client \"\(client.id)\" is not stored") }
       _ = try await connection.rows("DELETE FROM token_client_secrets WHERE client_id = \(client.id)", logger)
       try await Self.writeSecrets(client, connection, logger)
+      _ = try await connection.rows(announce(.tokens), logger)
     }
   }
 
@@ -86,6 +88,7 @@ public final class PostgresTokenStorage: TokenStorage {
         VALUES (\(key.kid), \(ByteBuffer(bytes: key.publicKey)), \(ByteBuffer(bytes: key.sealedPrivateKey)), \(key.publishedAt),
           \(key.activatesAt), \(key.retiredAt))
         """, logger)
+      _ = try await connection.rows(announce(.tokens), logger)
     }
   }
 
@@ -99,10 +102,14 @@ public final class PostgresTokenStorage: TokenStorage {
 
   public func insertRevocation(_ revocation: Revocation) throws {
     let (kind, value) = StoredRevocationTarget.encode(revocation.target)
-    try store.execute("""
-      INSERT INTO token_revocations (kind, value, revoked_at, expires_at) VALUES (\(kind), \(value), \(revocation.revokedAt), \(revocation.expiresAt))
-      ON CONFLICT (kind, value) DO UPDATE SET revoked_at = excluded.revoked_at, expires_at = excluded.expires_at
-      """)
+    let logger = store.logger
+    try store.transaction { connection in
+      _ = try await connection.rows("""
+        INSERT INTO token_revocations (kind, value, revoked_at, expires_at) VALUES (\(kind), \(value), \(revocation.revokedAt), \(revocation.expiresAt))
+        ON CONFLICT (kind, value) DO UPDATE SET revoked_at = excluded.revoked_at, expires_at = excluded.expires_at
+        """, logger)
+      _ = try await connection.rows(announce(.tokens), logger)
+    }
   }
 
   public func prune(revocationsExpiredBy now: Int64, signingKeysRetiredBefore: Int64) throws {

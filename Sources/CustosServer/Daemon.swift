@@ -91,6 +91,9 @@ public enum Daemon {
     lifecycle.append(PolicyWatcher(policies: policies, logger: logger))
     lifecycle.append(KeyMaintenanceService(
       keys: keys, audit: audit, interval: configuration.keyMaintenanceInterval, logger: logger, tokens: tokens))
+    if let postgres = store.postgres {
+      lifecycle.append(DatabaseHealthService(store: postgres, health: health, interval: .seconds(1), logger: logger))
+    }
     if let http = configuration.httpListen {
       lifecycle.append(HTTPSidePort.application(address: http, health: health, tokens: tokens, metrics: metrics, logger: logger))
     }

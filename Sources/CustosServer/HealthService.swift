@@ -8,6 +8,8 @@ final class HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol {
 
   private let statuses: Mutex<[String: Status]>
   private let broadcast: Broadcast
+  /// Set at shutdown: nothing serves again.
+  private let stopped = Mutex(false)
 
   init(services: [String]) {
     var initial: [String: Status] = ["": .serving]
@@ -19,9 +21,22 @@ final class HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol {
   /// Marks every service as not serving (on shutdown), tells watchers, then ends their streams so
   /// graceful shutdown does not wait on them forever.
   func markAllNotServing() {
+    stopped.withLock { $0 = true }
     statuses.withLock { all in for key in all.keys { all[key] = .notServing } }
     broadcast.signal()
     broadcast.finish()
+  }
+
+  /// Marks every service serving or not (the database came or went), telling watchers when it changes.
+  /// After shutdown nothing serves again.
+  func setAllServing(_ serving: Bool) {
+    let status: Status = serving && !stopped.withLock({ $0 }) ? .serving : .notServing
+    let changed = statuses.withLock { all -> Bool in
+      let changed = all[""] != status
+      for key in all.keys { all[key] = status }
+      return changed
+    }
+    if changed { broadcast.signal() }
   }
 
   /// The status of `service` ("" for the whole server), or nil when it is unknown.

@@ -252,8 +252,17 @@ import Testing
     }
     #expect(outcomes.count == 16)
     #expect(outcomes.allSatisfy { $0 == "\(RPCError.Code.unavailable)" }, "\(outcomes)")
+    // Health says so, for load balancers.
+    for port in ports {
+      let notServing = try await Self.timeUntil { await Self.health(port) == .notServing }
+      #expect(notServing != nil, "node on \(port) kept reporting SERVING without its database")
+    }
 
     try server.resume()
+    for port in ports {
+      let serving = try await Self.timeUntil(limit: .seconds(15)) { await Self.health(port) == .serving }
+      #expect(serving != nil, "node on \(port) did not report SERVING again")
+    }
     for port in ports {
       var decided: Custos_V1_CheckResponse?
       for _ in 0..<60 where decided == nil {
@@ -269,6 +278,11 @@ import Testing
       let result = try await Self.verify(through: port)
       #expect(result.ok, "\(result.reason)")
     }
+  }
+
+  /// The server's overall status from grpc.health.v1 (nil if the call fails).
+  static func health(_ port: Int) async -> Grpc_Health_V1_HealthCheckResponse.ServingStatus? {
+    try? await connect(port) { try await Grpc_Health_V1_Health.Client(wrapping: $0).check(.init()).status }
   }
 
   /// Polls `attempt` until it returns true; returns how long that took, or nil after `limit`.

@@ -56,6 +56,11 @@ public final class PostgresStore: Sendable {
   /// Where the sealed root key lives: this database, so every node unseals the same root key.
   public var sealedRootKeyStore: PostgresSealedRootKeyStore { PostgresSealedRootKeyStore(store: self) }
 
+  /// Whether the database answers (a trivial query within the call timeout); throws if not.
+  public func ping() throws {
+    try execute("SELECT 1")
+  }
+
   /// The applied migration identifiers, oldest first.
   public func appliedMigrations() throws -> [String] {
     try rows("SELECT id FROM custos_migrations ORDER BY applied_order").map { try $0.decode(String.self) }

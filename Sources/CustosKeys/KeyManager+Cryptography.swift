@@ -41,8 +41,10 @@ extension KeyManager {
         throw .failedPrecondition("keyring \"\(name)\": the latest version \(version) is scheduled for destruction at \(destroyAt); rotate or cancel")
       }
       let taken = try key.usage.take(limit: options.maximumEncryptionsPerVersion, block: options.usageReservationBlock) {
-        (through: UInt64) throws(KeyError) in
-        try attempt("record key usage") { try storage.reserveUsage(keyring: name, version: version, through: through) }
+        (count: UInt64) throws(KeyError) -> Range<UInt64> in
+        try attempt("reserve key usage") {
+          try storage.reserveUsage(keyring: name, version: version, count: count, limit: options.maximumEncryptionsPerVersion)
+        }
       }
       if taken {
         let ciphertext = try KeyringCiphertext.seal(plaintext, key: key.prepared, version: version, aadPrefix: key.aadPrefix, context: context)

@@ -11,8 +11,10 @@ public protocol KeyStorage: Sendable {
   func insertKeyring(_ keyring: KeyringRecord) throws
   /// Replaces a keyring's settings and versions (versions absent from `keyring` are deleted).
   func updateKeyring(_ keyring: KeyringRecord) throws
-  /// Persists a higher usage reservation for one version.
-  func reserveUsage(keyring: String, version: UInt32, through: UInt64) throws
+  /// Takes the next `count` uses of one version's invocation budget, atomically — nodes sharing a
+  /// database draw from one budget —: raises the stored reservation by `count`, never past `limit`, and
+  /// returns the uses now the caller's (`old..<new`, empty once the budget is spent).
+  func reserveUsage(keyring: String, version: UInt32, count: UInt64, limit: UInt64) throws -> Range<UInt64>
   /// Rewrapped keyrings and the new root key id, in one transaction (root-key rotation).
   func replaceWrappedKeys(_ keyrings: [KeyringRecord], rootKeyID: String) throws
 }

@@ -27,10 +27,13 @@ final class InMemoryKeyStorage: KeyStorage {
     try contents.withLock { try Self.update(keyring, in: &$0) }
   }
 
-  func reserveUsage(keyring: String, version: UInt32, through: UInt64) throws {
+  func reserveUsage(keyring: String, version: UInt32, count: UInt64, limit: UInt64) throws -> Range<UInt64> {
     try contents.withLock {
       guard let i = $0.keyrings[keyring]?.versions.firstIndex(where: { $0.version == version }) else { throw Refused() }
-      $0.keyrings[keyring]!.versions[i].usageReserved = max($0.keyrings[keyring]!.versions[i].usageReserved, through)
+      let old = $0.keyrings[keyring]!.versions[i].usageReserved
+      let new = max(old, min(limit, old &+ count))
+      $0.keyrings[keyring]!.versions[i].usageReserved = new
+      return old..<new
     }
   }
 

@@ -34,15 +34,33 @@ import Testing
     #expect(throws: (any Error).self) { try storage.updateKeyring(Self.keyring("missing", versions: [1])) }
   }
 
-  @Test(arguments: StoreKind.allCases) func aUsageReservationIsNeverLowered(_ kind: StoreKind) throws {
-    let storage = try Self.store(kind).keyStorage
+  /// Reservations are taken, not set: each caller gets the next block, never past the limit, and
+  /// several handles on one database (nodes) drawing at once never get overlapping blocks.
+  @Test(arguments: StoreKind.allCases) func usageReservationsAreTakenAtomically(_ kind: StoreKind) async throws {
+    let store = try TestStore(kind)
+    let storage = try store.open().keyStorage
     try storage.insertKeyring(Self.keyring("k", versions: [1]))
-    try storage.reserveUsage(keyring: "k", version: 1, through: 65_536)
-    try storage.reserveUsage(keyring: "k", version: 1, through: 10)
-    // A concurrent whole-keyring write carrying an older reservation does not lower it either.
+    #expect(try storage.reserveUsage(keyring: "k", version: 1, count: 100, limit: 1_000) == 0..<100)
+    #expect(try storage.reserveUsage(keyring: "k", version: 1, count: 100, limit: 1_000) == 100..<200)
+    // A whole-keyring write carrying an older reservation does not lower it.
     try storage.updateKeyring(Self.keyring("k", versions: [1], usage: 5))
-    #expect(try storage.loadKeyrings()[0].versions[0].usageReserved == 65_536)
-    #expect(throws: (any Error).self) { try storage.reserveUsage(keyring: "k", version: 9, through: 1) }
+    #expect(try storage.loadKeyrings()[0].versions[0].usageReserved == 200)
+    #expect(throws: (any Error).self) { try storage.reserveUsage(keyring: "k", version: 9, count: 1, limit: 10) }
+
+    let handles = try (0..<3).map { _ in try store.open().keyStorage }
+    let blocks = try await withThrowingTaskGroup(of: [Range<UInt64>].self) { group in
+      for handle in handles {
+        group.addTask {
+          try (0..<20).map { _ in try handle.reserveUsage(keyring: "k", version: 1, count: 10, limit: 700) }
+        }
+      }
+      return try await group.reduce(into: []) { $0 += $1 }
+    }
+    let taken = blocks.filter { !$0.isEmpty }.sorted { $0.lowerBound < $1.lowerBound }
+    #expect(taken.count == 50, "500 uses from 200 to the limit of 700, in blocks of 10")
+    for (a, b) in zip(taken, taken.dropFirst()) { #expect(a.upperBound == b.lowerBound, "\(a) and \(b) overlap or leave a gap") }
+    #expect(taken.first?.lowerBound == 200 && taken.last?.upperBound == 700)
+    #expect(try storage.reserveUsage(keyring: "k", version: 1, count: 10, limit: 700).isEmpty)
   }
 
   @Test(arguments: StoreKind.allCases) func rewrappingIsAllOrNothing(_ kind: StoreKind) throws {

@@ -75,12 +75,18 @@ public final class PostgresKeyStorage: KeyStorage {
     }
   }
 
-  public func reserveUsage(keyring: String, version: UInt32, through: UInt64) throws {
-    let rows = try store.rows("""
-      UPDATE keyring_versions SET usage_reserved = GREATEST(usage_reserved, \(Int64(through)))
-      WHERE keyring = \(keyring) AND version = \(Int64(version)) RETURNING version
-      """)
-    guard rows.count == 1 else { throw KeyError.storage("keyring \"\(keyring)\" version \(version) is not stored") }
+  public func reserveUsage(keyring: String, version: UInt32, count: UInt64, limit: UInt64) throws -> Range<UInt64> {
+    let logger = store.logger
+    return try store.transaction { connection in
+      // The row lock makes the read and the raise one step for every node.
+      let rows = try await connection.rows(
+        "SELECT usage_reserved FROM keyring_versions WHERE keyring = \(keyring) AND version = \(Int64(version)) FOR UPDATE", logger)
+      guard let old = try rows.first?.decode(Int64.self) else { throw KeyError.storage("keyring \"\(keyring)\" version \(version) is not stored") }
+      let taken = UsageBlock.next(after: UInt64(old), count: count, limit: limit)
+      _ = try await connection.rows(
+        "UPDATE keyring_versions SET usage_reserved = \(Int64(taken.upperBound)) WHERE keyring = \(keyring) AND version = \(Int64(version))", logger)
+      return taken
+    }
   }
 
   public func replaceWrappedKeys(_ keyrings: [KeyringRecord], rootKeyID: String) throws {

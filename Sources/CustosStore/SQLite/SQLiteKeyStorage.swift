@@ -57,12 +57,16 @@ public final class SQLiteKeyStorage: KeyStorage {
     try pool.write { db in try Self.update(keyring, db: db) }
   }
 
-  public func reserveUsage(keyring: String, version: UInt32, through: UInt64) throws {
+  public func reserveUsage(keyring: String, version: UInt32, count: UInt64, limit: UInt64) throws -> Range<UInt64> {
     try pool.write { db in
+      guard let old = try Int64.fetchOne(
+        db, sql: "SELECT usage_reserved FROM keyring_versions WHERE keyring = ? AND version = ?", arguments: [keyring, Int64(version)])
+      else { throw KeyError.storage("keyring \"\(keyring)\" version \(version) is not stored") }
+      let taken = UsageBlock.next(after: UInt64(old), count: count, limit: limit)
       try db.execute(
-        sql: "UPDATE keyring_versions SET usage_reserved = MAX(usage_reserved, ?) WHERE keyring = ? AND version = ?",
-        arguments: [Int64(through), keyring, Int64(version)])
-      guard db.changesCount == 1 else { throw KeyError.storage("keyring \"\(keyring)\" version \(version) is not stored") }
+        sql: "UPDATE keyring_versions SET usage_reserved = ? WHERE keyring = ? AND version = ?",
+        arguments: [Int64(taken.upperBound), keyring, Int64(version)])
+      return taken
     }
   }
 

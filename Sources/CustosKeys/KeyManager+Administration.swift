@@ -191,7 +191,7 @@ extension KeyManager {
     _ body: (KeyringRecord, RootKey, Int64) throws(KeyError) -> KeyringRecord
   ) throws(KeyError) -> KeyringInfo {
     try changes.withLock { _ throws(KeyError) -> KeyringInfo in
-      let unsealed = try requireUnsealed()
+      let unsealed = try followRootRotation(try requireUnsealed())
       let existing = unsealed.keyrings[name]
       let now = options.clock()
       let updated: KeyringRecord

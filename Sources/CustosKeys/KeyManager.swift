@@ -272,7 +272,8 @@ public final class KeyManager: Sendable {
   /// while sealed (unsealing reads them all).
   public func reloadKeyrings() throws(KeyError) {
     try changes.withLock { _ throws(KeyError) in
-      guard case let .unsealed(unsealed) = phase.withLock({ $0 }) else { return }
+      guard case let .unsealed(held) = phase.withLock({ $0 }) else { return }
+      let unsealed = try followRootRotation(held)
       let records = try attempt("read the keyrings") { try storage.loadKeyrings() }
       var keyrings: [String: LiveKeyring] = [:]
       for record in records {
@@ -284,6 +285,30 @@ public final class KeyManager: Sendable {
         phase = .unsealed(current)
       }
     }
+  }
+
+  /// The unsealed state to work from: if another node sharing the database rotated the root key (the
+  /// stored root key id is not this node's), its sealed successor is opened with the unseal key this node
+  /// holds and used from now on — so this node never wraps anything under the retired root key, and keeps
+  /// serving without an operator. The unwrapped keyring keys do not change in a root rotation: they are
+  /// kept. Must hold `changes`.
+  func followRootRotation(_ unsealed: Unsealed) throws(KeyError) -> Unsealed {
+    let storedID = try attempt("read the root key id") { try storage.rootKeyID() }
+    guard let storedID, storedID != unsealed.root.id else { return unsealed }
+    let files = try KeyManager.readRootFiles(rootStore)
+    // The other node commits the new id before it promotes its staged sealed key: either may hold it.
+    guard let sealed = [files.current, files.next].compactMap({ $0 }).first(where: { $0.rootKeyID == storedID }) else {
+      throw .corrupted("the keyrings are wrapped under root key \(storedID), whose sealed key is not in the root key store")
+    }
+    let root = try sealed.open(with: unsealed.unsealKey)
+    let records = try attempt("read the keyrings") { try storage.loadKeyrings() }
+    var keyrings: [String: LiveKeyring] = [:]
+    for record in records {
+      keyrings[record.name] = try KeyManager.live(record, root: root, reusing: unsealed.keyrings[record.name])
+    }
+    let followed = Unsealed(root: root, unsealKey: unsealed.unsealKey, sealed: sealed, keyrings: keyrings)
+    phase.withLock { $0 = .unsealed(followed) }
+    return followed
   }
 
   static func readRootFiles(_ store: any SealedRootKeyStore) throws(KeyError) -> (current: SealedRootKey?, next: SealedRootKey?) {
@@ -300,7 +325,7 @@ public final class KeyManager: Sendable {
   /// sealed file is staged first, the store switches ids atomically, and unseal finishes the rest.
   public func rotateRoot() throws(KeyError) -> (previous: String, current: String) {
     try changes.withLock { _ throws(KeyError) -> (previous: String, current: String) in
-      let unsealed = try requireUnsealed()
+      let unsealed = try followRootRotation(try requireUnsealed())
       let root = RootKey.generate()
       var rewrapped: [KeyringRecord] = []
       for live in unsealed.keyrings.values.sorted(by: { $0.record.name < $1.record.name }) {

@@ -350,6 +350,35 @@ import Testing
     let revocationBound = try #require(refused, "the second node kept accepting a token revoked through the first")
     #expect(revocationBound < .seconds(2), "\(revocationBound)")
   }
+
+  /// `rotate-root` through one node: the other keeps serving without an operator — it opens the new
+  /// sealed root key with the unseal key it holds — and never wraps anything under the retired root key:
+  /// a keyring it creates afterwards is readable by a node that unseals fresh from the database.
+  @Test func aRootRotationOnOneNodeIsFollowedByTheOthers() async throws {
+    let cluster = try await Cluster.start(nodes: 2)
+    let ports = cluster.nodes.map(\.grpcPort)
+    func keys<T: Sendable>(_ port: Int, _ body: (Custos_V1_Keys.Client<Transport>) async throws -> T) async throws -> T {
+      try await Self.connect(port) { try await body(Custos_V1_Keys.Client(wrapping: $0)) }
+    }
+    let before = try await keys(ports[1]) { try await $0.encrypt(.with { $0.keyring = "orders"; $0.plaintext = Data("before".utf8) }) }
+    let rotated = try await Self.connect(ports[0]) { try await Custos_V1_Operator.Client(wrapping: $0).rotateRoot(.init()) }
+    #expect(rotated.rootKeyID != rotated.previousRootKeyID)
+
+    // The second node, never told by an operator, creates a keyring and encrypts with it.
+    _ = try await keys(ports[1]) { try await $0.createKeyring(.with { $0.name = "after-rotation" }) }
+    let after = try await keys(ports[1]) { try await $0.encrypt(.with { $0.keyring = "after-rotation"; $0.plaintext = Data("after".utf8) }) }
+    let status = try await Self.connect(ports[1]) { try await Custos_V1_Operator.Client(wrapping: $0).status(.init()) }
+    #expect(status.rootKeyID == rotated.rootKeyID, "the second node still reports root key \(status.rootKeyID)")
+
+    // A node that unseals fresh from the database (new root key) reads both.
+    let fresh = try DaemonProcess(
+      extraArguments: Cluster.arguments(cluster.databaseURL), environment: Cluster.environment, ledgerKeyFrom: cluster.nodes[0])
+    defer { fresh.terminate() }
+    let old = try await keys(fresh.grpcPort) { try await $0.decrypt(.with { $0.keyring = "orders"; $0.ciphertext = before.ciphertext }) }
+    #expect(old.plaintext == Data("before".utf8))
+    let new = try await keys(fresh.grpcPort) { try await $0.decrypt(.with { $0.keyring = "after-rotation"; $0.ciphertext = after.ciphertext }) }
+    #expect(new.plaintext == Data("after".utf8))
+  }
 }
 
 extension Data {

@@ -132,7 +132,7 @@ let package = Package(
     .executableTarget(
       name: "custos",
       dependencies: [
-        "CustosCrypto", "CustosJSON", "CustosLedger", "CustosPolicy", "CustosEvidence", "CustosProtocol",
+        "CustosCrypto", "CustosJSON", "CustosLedger", "CustosPolicy", "CustosEvidence", "CustosProtocol", "CustosStore",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

@@ -8,8 +8,8 @@ import GRPCNIOTransportHTTP2
 /// `custos operator ...`: the root key's lifecycle.
 struct OperatorCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "operator", abstract: "Initialize, unseal, seal and rotate the root key.",
-    subcommands: [Init.self, Unseal.self, Seal.self, Status.self, RotateRoot.self])
+    commandName: "operator", abstract: "Initialize, unseal, seal and rotate the root key; move a single node to PostgreSQL.",
+    subcommands: [Init.self, Unseal.self, Seal.self, Status.self, RotateRoot.self, Migrate.self])
 
   static func withOperator<T: Sendable>(
     _ global: GlobalOptions, _ body: (Custos_V1_Operator.Client<HTTP2ClientTransport.Posix>) async throws -> T

@@ -16,7 +16,7 @@ public final class PostgresKeyStorage: KeyStorage {
     try store.execute(Self.upsertRootKeyID(id))
   }
 
-  private static func upsertRootKeyID(_ id: String) -> PostgresQuery {
+  static func upsertRootKeyID(_ id: String) -> PostgresQuery {
     "INSERT INTO key_meta (name, value) VALUES ('root_key_id', \(id)) ON CONFLICT (name) DO UPDATE SET value = excluded.value"
   }
 
@@ -56,15 +56,19 @@ public final class PostgresKeyStorage: KeyStorage {
   public func insertKeyring(_ keyring: KeyringRecord) throws {
     let logger = store.logger
     try store.transaction { connection in
-      _ = try await connection.rows("""
-        INSERT INTO keyrings (name, created_at, latest_version, min_decryption_version, min_available_version,
-          rotation_period_s, destroy_at, destroyed)
-        VALUES (\(keyring.name), \(keyring.createdAt), \(Int64(keyring.latestVersion)), \(Int64(keyring.minDecryptionVersion)),
-          \(Int64(keyring.minAvailableVersion)), \(keyring.rotationPeriodSeconds), \(keyring.destroyAt), \(keyring.destroyed))
-        """, logger)
-      try await Self.writeVersions(keyring, connection, logger)
+      try await Self.insert(keyring, connection, logger)
       _ = try await connection.rows(announce(.keys), logger)
     }
+  }
+
+  static func insert(_ keyring: KeyringRecord, _ connection: PostgresConnection, _ logger: Logger) async throws {
+    _ = try await connection.rows("""
+      INSERT INTO keyrings (name, created_at, latest_version, min_decryption_version, min_available_version,
+        rotation_period_s, destroy_at, destroyed)
+      VALUES (\(keyring.name), \(keyring.createdAt), \(Int64(keyring.latestVersion)), \(Int64(keyring.minDecryptionVersion)),
+        \(Int64(keyring.minAvailableVersion)), \(keyring.rotationPeriodSeconds), \(keyring.destroyAt), \(keyring.destroyed))
+      """, logger)
+    try await writeVersions(keyring, connection, logger)
   }
 
   public func updateKeyring(_ keyring: KeyringRecord) throws {

@@ -33,14 +33,18 @@ public final class PostgresTokenStorage: TokenStorage {
   public func insertClient(_ client: ServiceClient) throws {
     let logger = store.logger
     try store.transaction { connection in
-      _ = try await connection.rows("""
-        INSERT INTO token_clients (id, display_name, roles, audiences, token_ttl_s, disabled)
-        VALUES (\(client.id), \(client.displayName), \(StoredList.encode(client.roles)), \(StoredList.encode(client.audiences)),
-          \(client.tokenTTLSeconds), \(client.disabled))
-        """, logger)
-      try await Self.writeSecrets(client, connection, logger)
+      try await Self.insert(client, connection, logger)
       _ = try await connection.rows(announce(.tokens), logger)
     }
+  }
+
+  static func insert(_ client: ServiceClient, _ connection: PostgresConnection, _ logger: Logger) async throws {
+    _ = try await connection.rows("""
+      INSERT INTO token_clients (id, display_name, roles, audiences, token_ttl_s, disabled)
+      VALUES (\(client.id), \(client.displayName), \(StoredList.encode(client.roles)), \(StoredList.encode(client.audiences)),
+        \(client.tokenTTLSeconds), \(client.disabled))
+      """, logger)
+    try await writeSecrets(client, connection, logger)
   }
 
   public func updateClient(_ client: ServiceClient) throws {
@@ -83,13 +87,17 @@ public final class PostgresTokenStorage: TokenStorage {
       for (kid, at) in retiring {
         _ = try await connection.rows("UPDATE token_signing_keys SET retired_at = \(at) WHERE kid = \(kid)", logger)
       }
-      _ = try await connection.rows("""
-        INSERT INTO token_signing_keys (kid, public_key, sealed_private_key, published_at, activates_at, retired_at)
-        VALUES (\(key.kid), \(ByteBuffer(bytes: key.publicKey)), \(ByteBuffer(bytes: key.sealedPrivateKey)), \(key.publishedAt),
-          \(key.activatesAt), \(key.retiredAt))
-        """, logger)
+      try await Self.insert(key, connection, logger)
       _ = try await connection.rows(announce(.tokens), logger)
     }
+  }
+
+  static func insert(_ key: StoredSigningKey, _ connection: PostgresConnection, _ logger: Logger) async throws {
+    _ = try await connection.rows("""
+      INSERT INTO token_signing_keys (kid, public_key, sealed_private_key, published_at, activates_at, retired_at)
+      VALUES (\(key.kid), \(ByteBuffer(bytes: key.publicKey)), \(ByteBuffer(bytes: key.sealedPrivateKey)), \(key.publishedAt),
+        \(key.activatesAt), \(key.retiredAt))
+      """, logger)
   }
 
   public func loadRevocations() throws -> [Revocation] {
@@ -101,15 +109,19 @@ public final class PostgresTokenStorage: TokenStorage {
   }
 
   public func insertRevocation(_ revocation: Revocation) throws {
-    let (kind, value) = StoredRevocationTarget.encode(revocation.target)
     let logger = store.logger
     try store.transaction { connection in
-      _ = try await connection.rows("""
-        INSERT INTO token_revocations (kind, value, revoked_at, expires_at) VALUES (\(kind), \(value), \(revocation.revokedAt), \(revocation.expiresAt))
-        ON CONFLICT (kind, value) DO UPDATE SET revoked_at = excluded.revoked_at, expires_at = excluded.expires_at
-        """, logger)
+      try await Self.insert(revocation, connection, logger)
       _ = try await connection.rows(announce(.tokens), logger)
     }
+  }
+
+  static func insert(_ revocation: Revocation, _ connection: PostgresConnection, _ logger: Logger) async throws {
+    let (kind, value) = StoredRevocationTarget.encode(revocation.target)
+    _ = try await connection.rows("""
+      INSERT INTO token_revocations (kind, value, revoked_at, expires_at) VALUES (\(kind), \(value), \(revocation.revokedAt), \(revocation.expiresAt))
+      ON CONFLICT (kind, value) DO UPDATE SET revoked_at = excluded.revoked_at, expires_at = excluded.expires_at
+      """, logger)
   }
 
   public func prune(revocationsExpiredBy now: Int64, signingKeysRetiredBefore: Int64) throws {

@@ -75,7 +75,7 @@ public enum Daemon {
     ]
     let transport = HTTP2ServerTransport.Posix(
       address: try socketAddress(configuration.listen), transportSecurity: try transportSecurity(configuration), config: .defaults)
-    let metrics = ServerMetrics(registry: registry, ledger: ledger, keys: keys)
+    let metrics = ServerMetrics(registry: registry, ledger: ledger, keys: keys, database: store.postgres)
     var interceptors: [any ServerInterceptor] = [MetricsInterceptor(metrics: metrics)]
     if configuration.authentication {
       interceptors.append(AuthenticationInterceptor(tokens: tokens))

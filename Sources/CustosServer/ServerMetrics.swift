@@ -1,5 +1,6 @@
 import CustosKeys
 import CustosLedger
+import CustosStore
 import GRPCCore
 import Prometheus
 
@@ -12,11 +13,19 @@ final class ServerMetrics: Sendable {
   private let unsealed: Gauge
   private let ledger: Ledger
   private let keys: KeyManager
+  private let database: PostgresStore?
+  private let databaseCalls: Gauge
+  private let databaseConnections: Gauge
 
-  init(registry: PrometheusCollectorRegistry, ledger: Ledger, keys: KeyManager) {
+  init(registry: PrometheusCollectorRegistry, ledger: Ledger, keys: KeyManager, database: PostgresStore? = nil) {
     self.registry = registry
     self.ledger = ledger
     self.keys = keys
+    self.database = database
+    databaseCalls = registry.makeGauge(
+      name: "custos_database_calls_in_flight", help: "Database calls running now, each on one pooled connection (PostgreSQL store).")
+    databaseConnections = registry.makeGauge(
+      name: "custos_database_connections_max", help: "The most pooled connections this node opens to the database (PostgreSQL store).")
     ledgerEntries = registry.makeGauge(name: "custos_ledger_entries", help: "Entries in the audit ledger.")
     unsealed = registry.makeGauge(name: "custos_root_key_unsealed", help: "1 while the root key is unsealed, else 0.")
   }
@@ -35,6 +44,10 @@ final class ServerMetrics: Sendable {
   /// The text exposition, with the point-in-time gauges refreshed.
   func scrape() async -> [UInt8] {
     ledgerEntries.set(to: Double(await ledger.size))
+    if let database {
+      databaseCalls.set(to: Double(database.callsInFlight))
+      databaseConnections.set(to: Double(database.settings.maximumConnections))
+    }
     unsealed.set(to: { if case .unsealed = keys.status { return 1.0 } else { return 0.0 } }())
     return registry.emitToBuffer()
   }

@@ -14,6 +14,10 @@ public final class PostgresStore: Sendable {
   let logger: Logger
   private let runner: Mutex<Task<Void, Never>?>
   private let background = Mutex<[Task<Void, Never>]>([])
+  private let inFlight = Atomic<Int>(0)
+
+  /// Database calls running now, each holding one pooled connection (at most `settings.maximumConnections`).
+  public var callsInFlight: Int { inFlight.load(ordering: .relaxed) }
 
   /// Connects, and runs pending migrations (one node at a time: they hold an advisory lock).
   public init(settings: PostgresSettings, logger: Logger = Logger(label: "custos.store.postgres")) throws(StoreError) {
@@ -69,6 +73,8 @@ public final class PostgresStore: Sendable {
   /// Runs `work` with a pooled connection, waiting at most `settings.callTimeout`.
   func withConnection<T: Sendable>(_ work: @escaping @Sendable (PostgresConnection) async throws -> T) throws -> T {
     let client = self.client, timeout = settings.callTimeout, name = settings.description
+    inFlight.add(1, ordering: .relaxed)
+    defer { inFlight.subtract(1, ordering: .relaxed) }
     return try bridge.run {
       do {
         return try await Self.withTimeout(timeout, name) { try await client.withConnection { try await work($0) } }
@@ -102,6 +108,8 @@ public final class PostgresStore: Sendable {
     answering answer: (Question) throws -> Answer
   ) throws -> T {
     let client = self.client, timeout = settings.callTimeout, name = settings.description
+    inFlight.add(1, ordering: .relaxed)
+    defer { inFlight.subtract(1, ordering: .relaxed) }
     return try bridge.run({ ask in
       do {
         return try await Self.withTimeout(timeout, name) { try await client.withConnection { try await work($0, ask) } }

@@ -28,31 +28,42 @@ public final class PostgresLedgerStorage: LedgerStorage {
 
   @discardableResult
   public func appendBatch(_ build: (LedgerTip?) throws -> LedgerBatch) throws -> LedgerBatch {
-    // Fast path, one round trip: build on the tip this node last saw and write it only if that is still
-    // the stored tip (checked and locked by the same statement). Taken whenever no other node appended
-    // since: always with one node.
-    if let guess = knownTip.withLock({ $0 }) {
-      let batch = try build(guess)
-      try LedgerBatchCheck.fits(batch, on: guess)
-      let logger = store.logger, timings = lockTimings
-      let written = try store.withConnection { connection in
-        let clock = ContinuousClock()
-        let start = clock.now
-        var written = false
-        for try await count in try await connection.execute(ConditionalBatchInsert(insert: Self.insert(batch, ifTipIs: guess)), logger: logger) {
-          written = count == 1
-        }
-        if written { timings(.zero, clock.now - start) }
-        return written
-      }
-      if written {
+    // Optimistic path: build on the tip this node last saw (first) or has just read (after another node
+    // wrote), and write it with one statement only if that is still the stored tip — checked and locked
+    // by the statement itself, so the tip row is locked only while that statement runs and commits.
+    // With one node the first attempt always succeeds.
+    var guess = knownTip.withLock { $0 }
+    for _ in 0..<Self.optimisticAttempts {
+      guard let expected = guess else { break }
+      let batch = try build(expected)
+      try LedgerBatchCheck.fits(batch, on: expected)
+      if try writeIfTipIs(expected, batch) {
         knownTip.withLock { $0 = .some(batch.tip) }
         return batch
       }
+      guess = .some(try tip())
     }
     let batch = try appendBatchLockingTip(build)
     knownTip.withLock { $0 = .some(batch.tip) }
     return batch
+  }
+
+  /// Optimistic writes tried before the batch locks the tip row (each costs a tip read when it loses).
+  static let optimisticAttempts = 3
+
+  /// Writes `batch` if the stored tip is `expected`; false (nothing written) if another writer moved it.
+  private func writeIfTipIs(_ expected: LedgerTip?, _ batch: LedgerBatch) throws -> Bool {
+    let logger = store.logger, timings = lockTimings
+    return try store.withConnection { connection in
+      let clock = ContinuousClock()
+      let start = clock.now
+      var written = false
+      for try await count in try await connection.execute(ConditionalBatchInsert(insert: Self.insert(batch, ifTipIs: .some(expected))), logger: logger) {
+        written = count == 1
+      }
+      if written { timings(.zero, clock.now - start) }
+      return written
+    }
   }
 
   /// The general path: lock the tip row, build on what it holds, write, commit.

@@ -87,7 +87,7 @@ let package = Package(
     .target(
       name: "CustosStore",
       dependencies: [
-        "CustosLedger", "CustosKeys", "CustosTokens", "CustosCrypto",
+        "CustosLedger", "CustosKeys", "CustosTokens", "CustosCrypto", "CustosPolicy",
         .product(name: "GRDB", package: "GRDB.swift"),
         .product(name: "GRDBSQLite", package: "GRDB.swift"),
         .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -20,18 +20,35 @@ final class ActivePolicySet: Sendable {
   }
 
   let directory: String
+  /// Several nodes: the set lives in the database, and the directory only seeds an empty one.
+  let shared: (any PolicySetStorage)?
   private let ledger: Ledger
   private let logger: Logger
   private let current: Mutex<Snapshot>
-  /// Serializes reloads so two cannot interleave their activation entries.
+  /// Serializes reloads so two cannot interleave their activation entries (the next waits its turn).
   private let reloading = Mutex(false)
 
   /// Loads the directory and records the activation; throws when the set does not load.
-  init(directory: String, ledger: Ledger, logger: Logger) async throws {
+  init(directory: String, shared: (any PolicySetStorage)? = nil, ledger: Ledger, logger: Logger) async throws {
     self.directory = directory
+    self.shared = shared
     self.ledger = ledger
     self.logger = logger
-    let set = try Self.load(directory)
+    let set: PolicySet
+    if let shared {
+      if let stored = try await BlockingWork.run({ try shared.activePolicySet() }) {
+        set = try Self.parse(stored.files, from: "the database")
+      } else {
+        // The first node on an empty database pushes its directory.
+        let files = try Self.read(directory)
+        set = try Self.parse(files, from: directory)
+        let hash = set.hash.hex
+        try await BlockingWork.run { try shared.activatePolicySet(hash: hash, files: files) }
+        logger.notice("the database held no policy set: pushed \(directory)", metadata: ["hash": "\(hash)"])
+      }
+    } else {
+      set = try Self.load(directory)
+    }
     let receipt = try await Self.recordActivation(set, previous: nil, ledger: ledger)
     current = Mutex(Snapshot(set: set, activation: receipt))
     logger.info("policy set active", metadata: ["hash": "\(set.hash.hex)", "policies": "\(set.policies.count)"])
@@ -44,13 +61,22 @@ final class ActivePolicySet: Sendable {
   /// Re-reads the directory. If it loads and differs, records the activation, then swaps it in.
   @discardableResult
   func reload(trigger: String) async throws -> Snapshot {
-    guard reloading.withLock({ busy in defer { busy = true }; return !busy }) else {
-      throw ReloadFailure(description: "a reload is already in progress")
+    // One reload at a time, in turn: a push announced while another reload runs must not be dropped.
+    while !reloading.withLock({ busy in defer { busy = true }; return !busy }) {
+      try await Task.sleep(for: .milliseconds(10))
     }
     defer { reloading.withLock { $0 = false } }
     let old = snapshot
     let set: PolicySet
-    do { set = try Self.load(directory) } catch {
+    do {
+      if let shared {
+        guard let stored = try await BlockingWork.run({ try shared.activePolicySet() }) else { return old }
+        guard stored.hash != old.set.hash.hex else { return old }
+        set = try Self.parse(stored.files, from: "the database")
+      } else {
+        set = try Self.load(directory)
+      }
+    } catch {
       logger.error("policy reload rejected; the previous set keeps serving", metadata: ["trigger": "\(trigger)", "error": "\(error)"])
       throw ReloadFailure(description: "\(error)")
     }
@@ -63,7 +89,30 @@ final class ActivePolicySet: Sendable {
     return next
   }
 
-  static func load(_ directory: String) throws -> PolicySet {
+  /// Validates `files` and makes them the set of every node (several nodes only); this node swaps it in
+  /// at once, the others when the database tells them. Throws `ReloadFailure` for a set that does not
+  /// load or validate: nothing is stored, and the old set keeps serving everywhere.
+  func push(_ files: [(name: String, bytes: [UInt8])]) async throws -> Snapshot {
+    guard let shared else {
+      throw ReloadFailure(description: "a single node's policy set is its policies directory (\(directory)): change it there and reload")
+    }
+    let set = try Self.parse(files, from: "the pushed files")
+    let hash = set.hash.hex
+    try await BlockingWork.run { try shared.activatePolicySet(hash: hash, files: files) }
+    return try await reload(trigger: "PushPolicySet")
+  }
+
+  /// A set from source files, or why it does not load (parse and validation errors name the file).
+  static func parse(_ files: [(name: String, bytes: [UInt8])], from place: String) throws -> PolicySet {
+    do { return try PolicySet(files: files.filter { PolicySet.isSourceFile($0.name) }) } catch PolicySetError.noPolicies {
+      throw ReloadFailure(description: "no .cedar files in \(place)")
+    } catch {
+      throw ReloadFailure(description: "\(error)")
+    }
+  }
+
+  /// A directory's source files, by name.
+  static func read(_ directory: String) throws -> [(name: String, bytes: [UInt8])] {
     let names: [String]
     do { names = try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
       throw ReloadFailure(description: "cannot read the policies directory \(directory): \(error.localizedDescription)")
@@ -74,9 +123,11 @@ final class ActivePolicySet: Sendable {
       guard let data = FileManager.default.contents(atPath: path) else { throw ReloadFailure(description: "cannot read \(path)") }
       files.append((name, [UInt8](data)))
     }
-    do { return try PolicySet(files: files) } catch PolicySetError.noPolicies {
-      throw ReloadFailure(description: "no .cedar files in \(directory)")
-    }
+    return files
+  }
+
+  static func load(_ directory: String) throws -> PolicySet {
+    try parse(try read(directory), from: directory)
   }
 
   private func warnAboutPoliciesThatNeverApply(_ set: PolicySet) {

@@ -42,10 +42,18 @@ public enum Daemon {
       throw StartupFailure(description: "the token tables in \(store.location) do not load: \(error)")
     }
     // Nodes sharing a database drop what they hold of shared state when another node changes it.
+    let policiesReady = PolicySetReference()
     store.postgres?.onSharedStateChange { [logger] change in
       do {
-        if change != .tokens { try keys.reloadKeyrings() }
-        if change != .keys { try tokens.reload() }
+        if change == .keys || change == .all { try keys.reloadKeyrings() }
+        if change == .tokens || change == .all { try tokens.reload() }
+        if change == .policies || change == .all, let policies = policiesReady.value {
+          Task {
+            do { _ = try await policies.reload(trigger: "pushed through a node") } catch {
+              logger.error("cannot activate the pushed policy set; the previous one keeps serving", metadata: ["error": "\(error)"])
+            }
+          }
+        }
       } catch {
         logger.error("cannot reload shared state after a change by another node", metadata: ["change": "\(change)", "error": "\(error)"])
       }
@@ -56,10 +64,12 @@ public enum Daemon {
     if initialized { try await writeInitialAdminCredential(tokens: tokens, ledger: ledger, keysDirectory: configuration.keysDirectory, logger: logger) }
     let policies: ActivePolicySet
     do {
-      policies = try await ActivePolicySet(directory: configuration.policiesDirectory, ledger: ledger, logger: logger)
+      policies = try await ActivePolicySet(
+        directory: configuration.policiesDirectory, shared: store.postgres?.policySetStorage, ledger: ledger, logger: logger)
     } catch {
       throw StartupFailure(description: "the policy set in \(configuration.policiesDirectory) does not load: \(error)")
     }
+    policiesReady.value = policies
     let health = HealthService(services: [
       "custos.v1.AuditLog", "custos.v1.Authorization", "custos.v1.PolicyAdmin", "custos.v1.Keys", "custos.v1.Operator",
       "custos.v1.Tokens", "custos.v1.Reports",
@@ -88,7 +98,8 @@ public enum Daemon {
         server: server, transport: transport, logger: logger, onListening: onListening,
         onShutdown: { health.markAllNotServing() })
     ]
-    lifecycle.append(PolicyWatcher(policies: policies, logger: logger))
+    // A single node's set is its directory, watched; several nodes' set is in the database, pushed.
+    if store.postgres == nil { lifecycle.append(PolicyWatcher(policies: policies, logger: logger)) }
     lifecycle.append(KeyMaintenanceService(
       keys: keys, audit: audit, interval: configuration.keyMaintenanceInterval, logger: logger, tokens: tokens))
     if let postgres = store.postgres {

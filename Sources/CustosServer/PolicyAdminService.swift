@@ -18,6 +18,24 @@ struct PolicyAdminService: Custos_V1_PolicyAdmin.SimpleServiceProtocol {
     }
   }
 
+  func pushPolicySet(request: Custos_V1_PushPolicySetRequest, context: ServerContext) async throws -> Custos_V1_PolicySetInfo {
+    try await admin.require(.policyReload, on: CustosResource.policies.uid)
+    guard !request.files.isEmpty else { throw RPCError(code: .invalidArgument, message: "files: give the policy set's files (*.cedar, the schema, entities.json)") }
+    var names = Set<String>()
+    for file in request.files {
+      guard !file.name.isEmpty, !file.name.contains("/"), file.name != "..", names.insert(file.name).inserted else {
+        throw RPCError(code: .invalidArgument, message: "files: \"\(file.name)\" is not a plain file name, or is given twice")
+      }
+    }
+    do {
+      return Self.info(try await policies.push(request.files.map { ($0.name, [UInt8]($0.content)) }))
+    } catch let failure as ActivePolicySet.ReloadFailure {
+      throw RPCError(code: .failedPrecondition, message: "policy set rejected, the previous one keeps serving: \(failure)")
+    } catch {
+      throw RPCErrors.map(error)
+    }
+  }
+
   func getPolicySet(request: Custos_V1_GetPolicySetRequest, context: ServerContext) async throws -> Custos_V1_PolicySetInfo {
     try await admin.require(.policyRead, on: CustosResource.policies.uid)
     return Self.info(policies.snapshot)

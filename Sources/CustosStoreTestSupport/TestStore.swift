@@ -64,7 +64,7 @@ public final class TestStore: Sendable {
     case .sqlite:
       var script = tables.map { "DROP TRIGGER IF EXISTS \($0)_no_update; DROP TRIGGER IF EXISTS \($0)_no_delete;" }.joined()
       script += sql
-      try DatabaseQueue(path: location).writeWithoutTransaction { try $0.execute(sql: script) }
+      try Self.sqlite(location).writeWithoutTransaction { try $0.execute(sql: script) }
     case .postgres:
       let off = tables.map { "ALTER TABLE \($0) DISABLE TRIGGER USER;" }.joined()
       let on = tables.map { "ALTER TABLE \($0) ENABLE TRIGGER USER;" }.joined()
@@ -72,10 +72,17 @@ public final class TestStore: Sendable {
     }
   }
 
+  /// A connection that waits for the store's own (a background WAL checkpoint) instead of failing at once.
+  private static func sqlite(_ path: String) throws -> DatabaseQueue {
+    var configuration = Configuration()
+    configuration.busyMode = .timeout(10)
+    return try DatabaseQueue(path: path, configuration: configuration)
+  }
+
   /// Runs `sql` as an ordinary client would (guards on).
   public func execute(_ sql: String) throws {
     switch kind {
-    case .sqlite: try DatabaseQueue(path: location).write { try $0.execute(sql: sql) }
+    case .sqlite: try Self.sqlite(location).write { try $0.execute(sql: sql) }
     case .postgres: try TestPostgresServer.psql(location, sql)
     }
   }

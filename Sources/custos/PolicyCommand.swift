@@ -9,7 +9,7 @@ import Yams
 struct PolicyCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "policy", abstract: "Reload, inspect and test Cedar policies.",
-    subcommands: [Reload.self, Show.self, Validate.self, Test.self, Conformance.self])
+    subcommands: [Reload.self, Push.self, Show.self, Validate.self, Test.self, Conformance.self])
 
   struct Reload: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Make the daemon re-read its policies directory (the old set stays if the new one fails).")
@@ -17,6 +17,30 @@ struct PolicyCommand: AsyncParsableCommand {
 
     func run() async throws {
       let info = try await DaemonConnection.withClient(global) { try await Custos_V1_PolicyAdmin.Client(wrapping: $0).reloadPolicies(.init()) }
+      Show.print(info, global.output)
+    }
+  }
+
+  struct Push: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Activate a policy directory on every node of a cluster (PostgreSQL store); validated first, the old set stays if it fails.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The policy set's directory (*.cedar, the schema, entities.json).") var directory: String
+
+    func run() async throws {
+      let names: [String]
+      do { names = try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
+        throw CLIError("cannot read \(directory): \(error.localizedDescription)")
+      }
+      let files: [Custos_V1_PolicySourceFile] = try names.sorted().filter { PolicySet.isSourceFile($0) }.map { name in
+        let path = (directory as NSString).appendingPathComponent(name)
+        guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read \(path)") }
+        return .with { $0.name = name; $0.content = data }
+      }
+      guard !files.isEmpty else { throw CLIError("no policy files in \(directory)") }
+      let info = try await DaemonConnection.withClient(global) {
+        try await Custos_V1_PolicyAdmin.Client(wrapping: $0).pushPolicySet(.with { $0.files = files })
+      }
       Show.print(info, global.output)
     }
   }

@@ -379,6 +379,49 @@ import Testing
     let new = try await keys(fresh.grpcPort) { try await $0.decrypt(.with { $0.keyring = "after-rotation"; $0.ciphertext = after.ciphertext }) }
     #expect(new.plaintext == Data("after".utf8))
   }
+
+  /// The policy set lives in the database: pushed through one node it is validated, stored and decided
+  /// with on every node within the bound; a set that does not validate changes nothing anywhere; a single
+  /// node refuses a push (its set is its directory).
+  @Test func aPolicyPushReachesEveryNode() async throws {
+    let cluster = try await Cluster.start(nodes: 2)
+    let ports = cluster.nodes.map(\.grpcPort)
+    func decide(_ port: Int) async throws -> Custos_V1_CheckResponse {
+      try await Self.connect(port) { try await Custos_V1_Authorization.Client(wrapping: $0).check(Self.checkRequest(1)) }
+    }
+    #expect(try await decide(ports[1]).decision == .allow)
+    let directory = DaemonProcess.packageRoot.appendingPathComponent("policies")
+    var files: [Custos_V1_PolicySourceFile] = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
+      .filter { $0.hasSuffix(".cedar") || $0.hasSuffix(".cedarschema") || $0 == "entities.json" }
+      .map { name in .with { $0.name = name; $0.content = try! Data(contentsOf: directory.appendingPathComponent(name)) } }
+    files.append(.with { $0.name = "zz-freeze-refunds.cedar"; $0.content = Data("forbid(principal, action == Action::\"refund\", resource);\n".utf8) })
+    let pushed = try await Self.connect(ports[0]) {
+      try await Custos_V1_PolicyAdmin.Client(wrapping: $0).pushPolicySet(.with { $0.files = files })
+    }
+    let reached = try await Self.timeUntil {
+      guard let decided = try? await decide(ports[1]) else { return false }
+      return decided.decision == .deny && decided.policySetHash == pushed.hash
+    }
+    let bound = try #require(reached, "the second node never decided with the pushed set")
+    #expect(bound < .seconds(2), "\(bound)")
+
+    // A set that does not validate is refused and changes nothing.
+    var broken = files
+    broken.append(.with { $0.name = "zz-broken.cedar"; $0.content = Data("permit(principal, action == Action::\"no-such-action\", resource);\n".utf8) })
+    await KeysEndToEndTests.expectStatus(.failedPrecondition, containing: "rejected") {
+      _ = try await Self.connect(ports[0]) { try await Custos_V1_PolicyAdmin.Client(wrapping: $0).pushPolicySet(.with { $0.files = broken }) }
+    }
+    try await Task.sleep(for: .milliseconds(200))
+    #expect(try await decide(ports[1]).policySetHash == pushed.hash)
+    #expect(try await decide(ports[0]).policySetHash == pushed.hash)
+
+    // A single node's set is its directory.
+    let single = try DaemonProcess()
+    defer { single.terminate() }
+    await KeysEndToEndTests.expectStatus(.failedPrecondition, containing: "policies directory") {
+      _ = try await Self.connect(single.grpcPort) { try await Custos_V1_PolicyAdmin.Client(wrapping: $0).pushPolicySet(.with { $0.files = files }) }
+    }
+  }
 }
 
 extension Data {

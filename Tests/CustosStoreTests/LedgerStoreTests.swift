@@ -48,7 +48,7 @@ import Testing
     let store = try TestStore(kind)
     let expected = kind == .sqlite
       ? ["v1-ledger", "v2-keys", "v3-tokens", "v4-ledger-node-tiles", "v5-ledger-tip"]
-      : ["v1-ledger", "v2-keys", "v3-tokens"]
+      : ["v1-ledger", "v2-keys", "v3-tokens", "v4-policies"]
     #expect(try store.open().appliedMigrations() == expected)
     #expect(try store.open().appliedMigrations() == expected)  // reopening runs nothing twice
   }

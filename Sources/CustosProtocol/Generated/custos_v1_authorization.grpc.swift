@@ -810,10 +810,24 @@ public enum Custos_V1_PolicyAdmin: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "PushPolicySet" metadata.
+        public enum PushPolicySet: Sendable {
+            /// Request type for "PushPolicySet".
+            public typealias Input = Custos_V1_PushPolicySetRequest
+            /// Response type for "PushPolicySet".
+            public typealias Output = Custos_V1_PolicySetInfo
+            /// Descriptor for "PushPolicySet".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "custos.v1.PolicyAdmin"),
+                method: "PushPolicySet",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "custos.v1.PolicyAdmin" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             ReloadPolicies.descriptor,
-            GetPolicySet.descriptor
+            GetPolicySet.descriptor,
+            PushPolicySet.descriptor
         ]
     }
 }
@@ -879,6 +893,26 @@ extension Custos_V1_PolicyAdmin {
             request: GRPCCore.StreamingServerRequest<Custos_V1_GetPolicySetRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Custos_V1_PolicySetInfo>
+
+        /// Handle the "PushPolicySet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Several nodes on PostgreSQL: validates the given policy set and activates it on every node (it is
+        /// > stored in the database; each node swaps it in when told). A single node answers FAILED_PRECONDITION:
+        /// > its set is its policies directory.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Custos_V1_PushPolicySetRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Custos_V1_PolicySetInfo` messages.
+        func pushPolicySet(
+            request: GRPCCore.StreamingServerRequest<Custos_V1_PushPolicySetRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Custos_V1_PolicySetInfo>
     }
 
     /// Service protocol for the "custos.v1.PolicyAdmin" service.
@@ -928,6 +962,26 @@ extension Custos_V1_PolicyAdmin {
             request: GRPCCore.ServerRequest<Custos_V1_GetPolicySetRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Custos_V1_PolicySetInfo>
+
+        /// Handle the "PushPolicySet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Several nodes on PostgreSQL: validates the given policy set and activates it on every node (it is
+        /// > stored in the database; each node swaps it in when told). A single node answers FAILED_PRECONDITION:
+        /// > its set is its policies directory.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Custos_V1_PushPolicySetRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Custos_V1_PolicySetInfo` message.
+        func pushPolicySet(
+            request: GRPCCore.ServerRequest<Custos_V1_PushPolicySetRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Custos_V1_PolicySetInfo>
     }
 
     /// Simple service protocol for the "custos.v1.PolicyAdmin" service.
@@ -975,6 +1029,26 @@ extension Custos_V1_PolicyAdmin {
             request: Custos_V1_GetPolicySetRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Custos_V1_PolicySetInfo
+
+        /// Handle the "PushPolicySet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Several nodes on PostgreSQL: validates the given policy set and activates it on every node (it is
+        /// > stored in the database; each node swaps it in when told). A single node answers FAILED_PRECONDITION:
+        /// > its set is its policies directory.
+        ///
+        /// - Parameters:
+        ///   - request: A `Custos_V1_PushPolicySetRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Custos_V1_PolicySetInfo` to respond with.
+        func pushPolicySet(
+            request: Custos_V1_PushPolicySetRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Custos_V1_PolicySetInfo
     }
 }
 
@@ -999,6 +1073,17 @@ extension Custos_V1_PolicyAdmin.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Custos_V1_PolicySetInfo>(),
             handler: { request, context in
                 try await self.getPolicySet(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Custos_V1_PolicyAdmin.Method.PushPolicySet.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Custos_V1_PushPolicySetRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Custos_V1_PolicySetInfo>(),
+            handler: { request, context in
+                try await self.pushPolicySet(
                     request: request,
                     context: context
                 )
@@ -1031,6 +1116,17 @@ extension Custos_V1_PolicyAdmin.ServiceProtocol {
         )
         return GRPCCore.StreamingServerResponse(single: response)
     }
+
+    public func pushPolicySet(
+        request: GRPCCore.StreamingServerRequest<Custos_V1_PushPolicySetRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Custos_V1_PolicySetInfo> {
+        let response = try await self.pushPolicySet(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
 }
 
 // Default implementation of methods from 'ServiceProtocol'.
@@ -1055,6 +1151,19 @@ extension Custos_V1_PolicyAdmin.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Custos_V1_PolicySetInfo> {
         return GRPCCore.ServerResponse<Custos_V1_PolicySetInfo>(
             message: try await self.getPolicySet(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func pushPolicySet(
+        request: GRPCCore.ServerRequest<Custos_V1_PushPolicySetRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Custos_V1_PolicySetInfo> {
+        return GRPCCore.ServerResponse<Custos_V1_PolicySetInfo>(
+            message: try await self.pushPolicySet(
                 request: request.message,
                 context: context
             ),
@@ -1117,6 +1226,31 @@ extension Custos_V1_PolicyAdmin {
         func getPolicySet<Result>(
             request: GRPCCore.ClientRequest<Custos_V1_GetPolicySetRequest>,
             serializer: some GRPCCore.MessageSerializer<Custos_V1_GetPolicySetRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Custos_V1_PolicySetInfo>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Custos_V1_PolicySetInfo>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "PushPolicySet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Several nodes on PostgreSQL: validates the given policy set and activates it on every node (it is
+        /// > stored in the database; each node swaps it in when told). A single node answers FAILED_PRECONDITION:
+        /// > its set is its policies directory.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Custos_V1_PushPolicySetRequest` message.
+        ///   - serializer: A serializer for `Custos_V1_PushPolicySetRequest` messages.
+        ///   - deserializer: A deserializer for `Custos_V1_PolicySetInfo` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func pushPolicySet<Result>(
+            request: GRPCCore.ClientRequest<Custos_V1_PushPolicySetRequest>,
+            serializer: some GRPCCore.MessageSerializer<Custos_V1_PushPolicySetRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Custos_V1_PolicySetInfo>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Custos_V1_PolicySetInfo>) async throws -> Result
@@ -1210,6 +1344,42 @@ extension Custos_V1_PolicyAdmin {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "PushPolicySet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Several nodes on PostgreSQL: validates the given policy set and activates it on every node (it is
+        /// > stored in the database; each node swaps it in when told). A single node answers FAILED_PRECONDITION:
+        /// > its set is its policies directory.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Custos_V1_PushPolicySetRequest` message.
+        ///   - serializer: A serializer for `Custos_V1_PushPolicySetRequest` messages.
+        ///   - deserializer: A deserializer for `Custos_V1_PolicySetInfo` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func pushPolicySet<Result>(
+            request: GRPCCore.ClientRequest<Custos_V1_PushPolicySetRequest>,
+            serializer: some GRPCCore.MessageSerializer<Custos_V1_PushPolicySetRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Custos_V1_PolicySetInfo>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Custos_V1_PolicySetInfo>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Custos_V1_PolicyAdmin.Method.PushPolicySet.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1268,6 +1438,37 @@ extension Custos_V1_PolicyAdmin.ClientProtocol {
         try await self.getPolicySet(
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Custos_V1_GetPolicySetRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Custos_V1_PolicySetInfo>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "PushPolicySet" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Several nodes on PostgreSQL: validates the given policy set and activates it on every node (it is
+    /// > stored in the database; each node swaps it in when told). A single node answers FAILED_PRECONDITION:
+    /// > its set is its policies directory.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Custos_V1_PushPolicySetRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func pushPolicySet<Result>(
+        request: GRPCCore.ClientRequest<Custos_V1_PushPolicySetRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Custos_V1_PolicySetInfo>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.pushPolicySet(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Custos_V1_PushPolicySetRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Custos_V1_PolicySetInfo>(),
             options: options,
             onResponse: handleResponse
@@ -1338,6 +1539,41 @@ extension Custos_V1_PolicyAdmin.ClientProtocol {
             metadata: metadata
         )
         return try await self.getPolicySet(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "PushPolicySet" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Several nodes on PostgreSQL: validates the given policy set and activates it on every node (it is
+    /// > stored in the database; each node swaps it in when told). A single node answers FAILED_PRECONDITION:
+    /// > its set is its policies directory.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func pushPolicySet<Result>(
+        _ message: Custos_V1_PushPolicySetRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Custos_V1_PolicySetInfo>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Custos_V1_PushPolicySetRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.pushPolicySet(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -7,6 +7,7 @@ import PostgresNIO
 public enum SharedStateChange: String, Sendable {
   case keys
   case tokens
+  case policies
   /// Notifications may have been missed (the listening connection was lost): reload everything.
   case all
 }

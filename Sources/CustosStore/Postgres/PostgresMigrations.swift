@@ -82,6 +82,11 @@ enum PostgresMigrations {
         kind text NOT NULL, value text NOT NULL, revoked_at bigint NOT NULL, expires_at bigint NOT NULL, PRIMARY KEY (kind, value))
       """,
     ]),
+    // The policy set every node decides with: each set pushed (by hash, never changed) and the active one.
+    Migration(id: "v4-policies", statements: [
+      "CREATE TABLE policy_sets (hash text PRIMARY KEY, names text[] NOT NULL, contents bytea[] NOT NULL, stored_at timestamptz NOT NULL DEFAULT now())",
+      "CREATE TABLE policy_active (id integer PRIMARY KEY CHECK (id = 1), hash text NOT NULL REFERENCES policy_sets(hash), activated_at timestamptz NOT NULL)",
+    ]),
   ]
 
   /// Applies what is pending; refuses a database that a newer binary migrated.

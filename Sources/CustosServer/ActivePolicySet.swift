@@ -104,7 +104,7 @@ final class ActivePolicySet: Sendable {
 
   /// A set from source files, or why it does not load (parse and validation errors name the file).
   static func parse(_ files: [(name: String, bytes: [UInt8])], from place: String) throws -> PolicySet {
-    do { return try PolicySet(files: files.filter { PolicySet.isSourceFile($0.name) }) } catch PolicySetError.noPolicies {
+    do { return try PolicySet(files: files) } catch PolicySetError.noPolicies {
       throw ReloadFailure(description: "no .cedar files in \(place)")
     } catch {
       throw ReloadFailure(description: "\(error)")

@@ -28,16 +28,10 @@ struct PolicyCommand: AsyncParsableCommand {
     @Argument(help: "The policy set's directory (*.cedar, the schema, entities.json).") var directory: String
 
     func run() async throws {
-      let names: [String]
-      do { names = try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
-        throw CLIError("cannot read \(directory): \(error.localizedDescription)")
+      let files: [Custos_V1_PolicySourceFile] = try PolicyCommand.sourceFiles(directory).map { file in
+        .with { $0.name = file.name; $0.content = Data(file.bytes) }
       }
-      let files: [Custos_V1_PolicySourceFile] = try names.sorted().filter { PolicySet.isSourceFile($0) }.map { name in
-        let path = (directory as NSString).appendingPathComponent(name)
-        guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read \(path)") }
-        return .with { $0.name = name; $0.content = data }
-      }
-      guard !files.isEmpty else { throw CLIError("no policy files in \(directory)") }
+      guard files.contains(where: { $0.name.hasSuffix(".cedar") }) else { throw CLIError("no .cedar files in \(directory)") }
       let info = try await DaemonConnection.withClient(global) {
         try await Custos_V1_PolicyAdmin.Client(wrapping: $0).pushPolicySet(.with { $0.files = files })
       }
@@ -94,12 +88,15 @@ struct PolicyCommand: AsyncParsableCommand {
 extension PolicyCommand {
   /// Loads a policies directory the way custosd does, offline.
   static func loadSet(_ directory: String) throws -> PolicySet {
+    do { return try PolicySet(files: try sourceFiles(directory)) } catch PolicySetError.noPolicies { throw CLIError("no .cedar files in \(directory)") }
+  }
+
+  /// The files of a policies directory that belong to its set, by name.
+  static func sourceFiles(_ directory: String) throws -> [(name: String, bytes: [UInt8])] {
     let names = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
-    var files: [(name: String, bytes: [UInt8])] = []
-    for name in names where PolicySet.isSourceFile(name) {
-      files.append((name, [UInt8](try Data(contentsOf: URL(fileURLWithPath: directory).appendingPathComponent(name)))))
+    return try names.filter(PolicySet.isSourceFile).map { name in
+      (name, [UInt8](try Data(contentsOf: URL(fileURLWithPath: directory).appendingPathComponent(name))))
     }
-    do { return try PolicySet(files: files) } catch PolicySetError.noPolicies { throw CLIError("no .cedar files in \(directory)") }
   }
 
   struct Validate: ParsableCommand {

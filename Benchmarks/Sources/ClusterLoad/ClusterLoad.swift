@@ -81,8 +81,6 @@ struct ClusterLoad {
       // Callers spread over the nodes like a load balancer would.
       _ = try await ledgerList[Int.random(in: 0..<ledgerList.count)].append(event)
     }
-    let size = await ledgers[0].size
-    _ = size
     for store in stores { store.shutdown() }
     let w = waits.withLock { $0.sorted() }, h = holds.withLock { $0.sorted() }
     func percentile(_ values: [Duration], _ p: Double) -> String {

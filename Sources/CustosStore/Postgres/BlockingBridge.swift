@@ -11,16 +11,7 @@ final class BlockingBridge: Sendable {
 
   /// Runs `work` on the bridge's executor and waits for its result.
   func run<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) throws -> T {
-    let result = Mutex<Result<T, any Error>?>(nil)
-    let done = DispatchSemaphore(value: 0)
-    Task(executorPreference: executor) {
-      let outcome: Result<T, any Error>
-      do { outcome = .success(try await work()) } catch { outcome = .failure(error) }
-      result.withLock { $0 = outcome }
-      done.signal()
-    }
-    done.wait()
-    return try result.withLock { $0! }.get()
+    try run({ (_: @Sendable (Never) async throws -> Never) in try await work() }, answering: { (never: Never) -> Never in })
   }
 
   /// Runs `work` on the bridge's executor and waits for its result, answering the questions it asks

@@ -45,7 +45,17 @@ extension PostgresStore {
   }
 }
 
-/// The statement a change's transaction ends with, announcing it to every node.
-func announce(_ change: SharedStateChange) -> PostgresQuery {
-  "SELECT pg_notify(\(PostgresStore.changeChannel), \(change.rawValue))"
+extension PostgresStore {
+  /// Runs `work` in one transaction that ends by announcing `change` to every node (delivered only if
+  /// the transaction commits).
+  func transaction<T: Sendable>(
+    announcing change: SharedStateChange, _ work: @escaping @Sendable (PostgresConnection) async throws -> T
+  ) throws -> T {
+    let logger = self.logger
+    return try transaction { connection in
+      let result = try await work(connection)
+      _ = try await connection.rows("SELECT pg_notify(\(Self.changeChannel), \(change.rawValue))", logger)
+      return result
+    }
+  }
 }

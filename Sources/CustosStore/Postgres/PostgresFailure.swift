@@ -29,7 +29,4 @@ enum PostgresFailure {
     if psql.serverInfo != nil { return StoreError.refused(database: database, reason: describe(psql)) }
     return StoreError.unavailable(database: database, reason: describe(psql))
   }
-
-  /// The SQLSTATE of a server error, if it is one.
-  static func sqlState(_ error: any Error) -> String? { (error as? PSQLError)?.serverInfo?[.sqlState] }
 }

@@ -77,12 +77,9 @@ extension PostgresStore {
     }
   }
 
-  private static func insertEntries(_ entries: [StoredEntry]) throws -> PostgresQuery {
-    """
-    INSERT INTO ledger_entries (idx, canonical, leaf_hash, time, kind, actor, action, resource, outcome)
-    SELECT * FROM unnest(\(entries.map { Int64($0.index) })::bigint[], \(entries.map { ByteBuffer(bytes: $0.canonical) })::bytea[],
-      \(entries.map { ByteBuffer(bytes: $0.leafHash.bytes) })::bytea[], \(entries.map(\.time))::bigint[], \(entries.map(\.kind))::text[],
-      \(entries.map(\.actor))::text[], \(entries.map(\.action))::text[], \(entries.map(\.resource))::text[], \(entries.map(\.outcome))::text[])
-    """
+  private static func insertEntries(_ entries: [StoredEntry]) -> PostgresQuery {
+    var binds = PostgresBindings(capacity: 9)
+    PostgresLedgerStorage.appendEntryColumns(entries, to: &binds)
+    return PostgresQuery(unsafeSQL: PostgresLedgerStorage.insertEntriesSQL, binds: binds)
   }
 }

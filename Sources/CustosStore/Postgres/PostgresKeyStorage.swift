@@ -55,9 +55,8 @@ public final class PostgresKeyStorage: KeyStorage {
 
   public func insertKeyring(_ keyring: KeyringRecord) throws {
     let logger = store.logger
-    try store.transaction { connection in
+    try store.transaction(announcing: .keys) { connection in
       try await Self.insert(keyring, connection, logger)
-      _ = try await connection.rows(announce(.keys), logger)
     }
   }
 
@@ -73,9 +72,8 @@ public final class PostgresKeyStorage: KeyStorage {
 
   public func updateKeyring(_ keyring: KeyringRecord) throws {
     let logger = store.logger
-    try store.transaction { connection in
+    try store.transaction(announcing: .keys) { connection in
       try await Self.update(keyring, connection, logger)
-      _ = try await connection.rows(announce(.keys), logger)
     }
   }
 
@@ -95,10 +93,9 @@ public final class PostgresKeyStorage: KeyStorage {
 
   public func replaceWrappedKeys(_ keyrings: [KeyringRecord], rootKeyID: String) throws {
     let logger = store.logger
-    try store.transaction { connection in
+    try store.transaction(announcing: .keys) { connection in
       for keyring in keyrings { try await Self.update(keyring, connection, logger) }
       _ = try await connection.rows(Self.upsertRootKeyID(rootKeyID), logger)
-      _ = try await connection.rows(announce(.keys), logger)
     }
   }
 

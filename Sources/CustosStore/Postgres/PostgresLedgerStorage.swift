@@ -4,9 +4,10 @@ import NIOCore
 import PostgresNIO
 import Synchronization
 
-/// `LedgerStorage` on PostgreSQL, shared by every node: each batch locks the one tip row
-/// (`SELECT ... FOR UPDATE`), is built on the tip it finds, and writes entries, closed nodes, the
-/// checkpoint and the new tip in one statement before the commit.
+/// `LedgerStorage` on PostgreSQL, shared by every node: a batch is built on the log's tip (one row) and
+/// written — entries, closed nodes, checkpoint and new tip — by one statement that updates the tip only
+/// if it is still the one the batch was built on; after losing to other writers a few times, it locks the
+/// tip row (`SELECT ... FOR UPDATE`) and is built on what that holds.
 public final class PostgresLedgerStorage: LedgerStorage {
   let store: PostgresStore
   private let nodeCache = Mutex<[NodeID: SHA256Digest]>([:])
@@ -58,7 +59,7 @@ public final class PostgresLedgerStorage: LedgerStorage {
       let clock = ContinuousClock()
       let start = clock.now
       var written = false
-      for try await count in try await connection.execute(ConditionalBatchInsert(insert: Self.insert(batch, ifTipIs: .some(expected))), logger: logger) {
+      for try await count in try await connection.execute(ConditionalBatchInsert(batch: batch, expected: expected), logger: logger) {
         written = count == 1
       }
       if written { timings(.zero, clock.now - start) }
@@ -81,7 +82,7 @@ public final class PostgresLedgerStorage: LedgerStorage {
         let stored = try Self.tip(tipRows.first)
         let batch = try await buildOnTip(stored)
         try LedgerBatchCheck.fits(batch, on: stored)
-        for try await _ in try await connection.execute(Self.insert(batch, ifTipIs: nil), logger: logger) {}
+        for try await _ in try await connection.execute(BatchInsert(batch: batch), logger: logger) {}
         _ = try await connection.rows("COMMIT", logger)
         timings(locked - asked, clock.now - locked)
         return batch
@@ -92,35 +93,21 @@ public final class PostgresLedgerStorage: LedgerStorage {
     }, answering: build)
   }
 
-  /// Everything a batch writes, as one statement: the tip row updated, and the entries, the closed nodes
-  /// and the checkpoint inserted from arrays. With `ifTipIs`, only if the stored tip is still that one
-  /// (the update's condition; the inserts follow it), answering 1 if written and 0 if not; without, under
-  /// the lock the caller holds. Prepared once per connection: the statement is planned once.
-  static func insert(_ batch: LedgerBatch, ifTipIs expected: LedgerTip??) -> BatchInsert {
-    BatchInsert(batch: batch, expected: expected)
-  }
-
+  /// Everything a batch writes, as one statement under the tip lock the caller holds: the tip row
+  /// updated, and the entries, the closed nodes and the checkpoint inserted from arrays. Prepared once per
+  /// connection: the statement is planned once.
   struct BatchInsert: PostgresPreparedStatement {
     let batch: LedgerBatch
-    /// Nil: unconditional (the caller holds the tip lock). `.some(nil)`: only onto an empty log.
-    let expected: LedgerTip??
 
     typealias Row = Int64
-    static let sql = BatchInsert.text(condition: "")
+    static let sql = BatchInsert.text(tipCondition: "")
     func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
+    func makeBindings() throws -> PostgresBindings { Self.bindings(batch) }
 
-    func makeBindings() throws -> PostgresBindings {
+    /// $1...$9 the entries' columns, $10...$12 the closed nodes, $13...$15 the checkpoint, $16...$20 the tip.
+    static func bindings(_ batch: LedgerBatch) -> PostgresBindings {
       var binds = PostgresBindings(capacity: 23)
-      let entries = batch.entries
-      binds.append(entries.map { Int64($0.index) })
-      binds.append(entries.map { ByteBuffer(bytes: $0.canonical) })
-      binds.append(entries.map { ByteBuffer(bytes: $0.leafHash.bytes) })
-      binds.append(entries.map(\.time))
-      binds.append(entries.map(\.kind))
-      binds.append(entries.map(\.actor))
-      binds.append(entries.map(\.action))
-      binds.append(entries.map(\.resource))
-      binds.append(entries.map(\.outcome))
+      appendEntryColumns(batch.entries, to: &binds)
       binds.append(batch.closedNodes.map { Int16($0.0.level) })
       binds.append(batch.closedNodes.map { Int64($0.0.index) })
       binds.append(batch.closedNodes.map { ByteBuffer(bytes: $0.1.bytes) })
@@ -134,23 +121,16 @@ public final class PostgresLedgerStorage: LedgerStorage {
       binds.append(ByteBuffer(bytes: tip.lastLeafHash))
       binds.append(tip.lastTime)
       binds.append(tip.checkpointNote)
-      if let expected {
-        binds.append(Int64(expected?.size ?? 0))
-        binds.append(ByteBuffer(bytes: expected?.lastLeafHash.bytes ?? []))
-        binds.append(expected?.checkpointNote ?? "")
-      }
       return binds
     }
 
-    static func text(condition: String) -> String {
+    static func text(tipCondition: String) -> String {
       """
       WITH tip AS (
         UPDATE ledger_tip SET size = $16, range_hashes = $17, last_leaf_hash = $18, last_time = $19, checkpoint_note = $20
-        WHERE id = 1\(condition) RETURNING 1
+        WHERE id = 1\(tipCondition) RETURNING 1
       ), entries AS (
-        INSERT INTO ledger_entries (idx, canonical, leaf_hash, time, kind, actor, action, resource, outcome)
-        SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
-        WHERE EXISTS (SELECT 1 FROM tip)
+        \(insertEntriesSQL) WHERE EXISTS (SELECT 1 FROM tip)
       ), nodes AS (
         INSERT INTO ledger_nodes (level, idx, hash) SELECT * FROM unnest($10::smallint[], $11::bigint[], $12::bytea[])
         WHERE EXISTS (SELECT 1 FROM tip)
@@ -162,14 +142,43 @@ public final class PostgresLedgerStorage: LedgerStorage {
     }
   }
 
-  /// `BatchInsert` only onto the tip the node expects (the one-statement fast path).
+  /// `BatchInsert` only onto the tip the node expects (the one-statement path), answering 1 if it
+  /// wrote and 0 if another writer had moved the tip (then nothing is written).
   struct ConditionalBatchInsert: PostgresPreparedStatement {
-    let insert: BatchInsert
+    let batch: LedgerBatch
+    /// Nil: an empty log.
+    let expected: LedgerTip?
+
     typealias Row = Int64
     // The whole row as this node knows it: any other change sends the batch through the checked path.
-    static let sql = BatchInsert.text(condition: " AND size = $21 AND last_leaf_hash = $22 AND checkpoint_note = $23")
+    static let sql = BatchInsert.text(tipCondition: " AND size = $21 AND last_leaf_hash = $22 AND checkpoint_note = $23")
     func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
-    func makeBindings() throws -> PostgresBindings { try insert.makeBindings() }
+
+    func makeBindings() throws -> PostgresBindings {
+      var binds = BatchInsert.bindings(batch)
+      binds.append(Int64(expected?.size ?? 0))
+      binds.append(ByteBuffer(bytes: expected?.lastLeafHash.bytes ?? []))
+      binds.append(expected?.checkpointNote ?? "")
+      return binds
+    }
+  }
+
+  /// Inserts entries from the nine column arrays bound as $1...$9 (`appendEntryColumns`).
+  static let insertEntriesSQL = """
+    INSERT INTO ledger_entries (idx, canonical, leaf_hash, time, kind, actor, action, resource, outcome)
+    SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+    """
+
+  static func appendEntryColumns(_ entries: [StoredEntry], to binds: inout PostgresBindings) {
+    binds.append(entries.map { Int64($0.index) })
+    binds.append(entries.map { ByteBuffer(bytes: $0.canonical) })
+    binds.append(entries.map { ByteBuffer(bytes: $0.leafHash.bytes) })
+    binds.append(entries.map(\.time))
+    binds.append(entries.map(\.kind))
+    binds.append(entries.map(\.actor))
+    binds.append(entries.map(\.action))
+    binds.append(entries.map(\.resource))
+    binds.append(entries.map(\.outcome))
   }
 
   public func tip() throws -> LedgerTip? {

@@ -19,7 +19,7 @@ public struct PostgresPolicySetStorage: PolicySetStorage {
   public func activatePolicySet(hash: String, files: [(name: String, bytes: [UInt8])]) throws {
     let logger = store.logger
     let names = files.map(\.name), contents = files.map { ByteBuffer(bytes: $0.bytes) }
-    try store.transaction { connection in
+    try store.transaction(announcing: .policies) { connection in
       _ = try await connection.rows("""
         INSERT INTO policy_sets (hash, names, contents) VALUES (\(hash), \(names), \(contents)) ON CONFLICT (hash) DO NOTHING
         """, logger)
@@ -27,7 +27,6 @@ public struct PostgresPolicySetStorage: PolicySetStorage {
         INSERT INTO policy_active (id, hash, activated_at) VALUES (1, \(hash), now())
         ON CONFLICT (id) DO UPDATE SET hash = excluded.hash, activated_at = excluded.activated_at
         """, logger)
-      _ = try await connection.rows(announce(.policies), logger)
     }
   }
 }

@@ -32,9 +32,8 @@ public final class PostgresTokenStorage: TokenStorage {
 
   public func insertClient(_ client: ServiceClient) throws {
     let logger = store.logger
-    try store.transaction { connection in
+    try store.transaction(announcing: .tokens) { connection in
       try await Self.insert(client, connection, logger)
-      _ = try await connection.rows(announce(.tokens), logger)
     }
   }
 
@@ -49,7 +48,7 @@ public final class PostgresTokenStorage: TokenStorage {
 
   public func updateClient(_ client: ServiceClient) throws {
     let logger = store.logger
-    try store.transaction { connection in
+    try store.transaction(announcing: .tokens) { connection in
       let updated = try await connection.rows("""
         UPDATE token_clients SET display_name = \(client.displayName), roles = \(StoredList.encode(client.roles)),
           audiences = \(StoredList.encode(client.audiences)), token_ttl_s = \(client.tokenTTLSeconds), disabled = \(client.disabled)
@@ -58,7 +57,6 @@ public final class PostgresTokenStorage: TokenStorage {
       guard updated.count == 1 else { throw TokenError.invalidArgument("client \"\(client.id)\" is not stored") }
       _ = try await connection.rows("DELETE FROM token_client_secrets WHERE client_id = \(client.id)", logger)
       try await Self.writeSecrets(client, connection, logger)
-      _ = try await connection.rows(announce(.tokens), logger)
     }
   }
 
@@ -83,12 +81,11 @@ public final class PostgresTokenStorage: TokenStorage {
 
   public func insertSigningKey(_ key: StoredSigningKey, retiring: [String: Int64]) throws {
     let logger = store.logger
-    try store.transaction { connection in
+    try store.transaction(announcing: .tokens) { connection in
       for (kid, at) in retiring {
         _ = try await connection.rows("UPDATE token_signing_keys SET retired_at = \(at) WHERE kid = \(kid)", logger)
       }
       try await Self.insert(key, connection, logger)
-      _ = try await connection.rows(announce(.tokens), logger)
     }
   }
 
@@ -110,9 +107,8 @@ public final class PostgresTokenStorage: TokenStorage {
 
   public func insertRevocation(_ revocation: Revocation) throws {
     let logger = store.logger
-    try store.transaction { connection in
+    try store.transaction(announcing: .tokens) { connection in
       try await Self.insert(revocation, connection, logger)
-      _ = try await connection.rows(announce(.tokens), logger)
     }
   }
 

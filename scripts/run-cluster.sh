@@ -40,12 +40,8 @@ start_node() {
 }
 
 start_node 1 --auto-init
-# Every node signs checkpoints with the one ledger key (until it is kept sealed in the database).
-for n in 2 3; do
-  mkdir -p "cluster/node$n/keys"
-  cp -p cluster/node1/keys/ledger-signing.key "cluster/node$n/keys/"
-  start_node "$n"
-done
+# The others unseal the root key the first one created, and with it the ledger key sealed in the database.
+for n in 2 3; do start_node "$n"; done
 
 cat <<MSG
 

@@ -37,7 +37,8 @@ public enum EvidenceExport {
       treeSize: size, firstIndex: first, firstInclusion: try ledger.inclusionProof(index: first, treeSize: size, checkpointSize: size).hashes,
       lastIndex: last, lastInclusion: try ledger.inclusionProof(index: last, treeSize: size, checkpointSize: size).hashes,
       startCheckpoint: start?.note, consistency: consistency)
-    return Plan(range: range, checkpoint: checkpoint, proofs: proofs, verifierKey: ledger.verifier.verifierKey)
+    guard let verifier = ledger.verifier else { throw LedgerError.unavailable("the ledger has no verifier key yet") }
+    return Plan(range: range, checkpoint: checkpoint, proofs: proofs, verifierKey: verifier.verifierKey)
   }
 
   /// Streams the whole bundle to `write(file, bytes, endOfFile)`: entries in chunks of 4,096 read from

@@ -1,5 +1,6 @@
 import CustosCrypto
 import Dispatch
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -25,8 +26,11 @@ public actor Ledger {
   }
 
   public nonisolated let storage: any LedgerStorage
-  public nonisolated let verifier: NoteVerifier
-  private let signer: NoteSigner
+  /// The key checkpoints verify with; nil only while a new, empty ledger waits for its first key.
+  public nonisolated var verifier: NoteVerifier? { verifierKey.withLock { $0 } }
+  private let verifierKey: Mutex<NoteVerifier?>
+  /// Nil while the signing key is sealed: the ledger then serves reads and refuses appends.
+  private var signer: NoteSigner?
   private let options: Options
   private var head: LedgerHead
   private var pending: [PendingAppend] = []
@@ -40,12 +44,62 @@ public actor Ledger {
 
   /// Opens the ledger on `storage`, checking the stored tree against the latest signed checkpoint.
   public init(storage: any LedgerStorage, signer: NoteSigner, options: Options = Options()) throws(LedgerError) {
+    try self.init(storage: storage, verifier: signer.verifier, signer: signer, options: options)
+  }
+
+  /// Opens the ledger on `storage` with the verifier key its checkpoints are checked against, and the
+  /// signer when it is at hand; without one the ledger refuses appends until `install(_:)`. Without a
+  /// verifier either (a new deployment whose key is not made yet) the store must be empty.
+  public init(storage: any LedgerStorage, verifier: NoteVerifier?, signer: NoteSigner?, options: Options = Options()) throws(LedgerError) {
+    if let signer, let verifier, signer.verifier != verifier {
+      throw .invalidArgument("the signing key is not the key this ledger's checkpoints verify with (\(verifier.verifierKey))")
+    }
+    let known = verifier ?? signer?.verifier
     self.storage = storage
     self.signer = signer
-    self.verifier = signer.verifier
+    self.verifierKey = Mutex(known)
     self.options = options
-    self.head = try LedgerHead.load(from: storage, verifier: signer.verifier)
+    if let known {
+      self.head = try LedgerHead.load(from: storage, verifier: known)
+    } else {
+      let stored: SignedCheckpoint?
+      do { stored = try storage.latestCheckpoint() } catch { throw .unavailable("cannot read the ledger: \(error)") }
+      guard stored == nil else { throw .invalidArgument("the ledger holds signed checkpoints but no verifier key is known for them") }
+      self.head = LedgerHead()
+    }
   }
+
+  /// Whether the ledger can sign checkpoints, so append.
+  public var canSign: Bool { signer != nil }
+
+  /// Gives the ledger its signing key (once the root key it is sealed under is unsealed). The key must be
+  /// the one the stored checkpoints verify with; a ledger that had no verifier yet takes this key's and
+  /// reads the head another writer may have stored meanwhile.
+  public func install(_ signer: NoteSigner) throws(LedgerError) {
+    if let verifier {
+      guard signer.verifier == verifier else {
+        throw .invalidArgument("the signing key is not the key this ledger's checkpoints verify with (\(verifier.verifierKey))")
+      }
+    } else {
+      head = try LedgerHead.load(from: storage, verifier: signer.verifier)
+      verifierKey.withLock { $0 = signer.verifier }
+    }
+    self.signer = signer
+  }
+
+  /// Forgets the signing key (the root key was sealed): appends are refused until `install(_:)`.
+  public func removeSigner() {
+    signer = nil
+  }
+
+  /// The ledger key's signer, for what else it signs (evidence manifests); unavailable while sealed.
+  public func activeSigner() throws(LedgerError) -> NoteSigner {
+    guard let signer else { throw Self.sealed }
+    return signer
+  }
+
+  static let sealed = LedgerError.unavailable(
+    "the ledger cannot sign checkpoints while its key is sealed: unseal the root key (custos operator unseal)")
 
   /// The number of durable entries.
   public var size: UInt64 { head.size }
@@ -67,6 +121,7 @@ public actor Ledger {
   /// Throws `invalidArgument` (nothing written) or `unavailable` (nothing acknowledged).
   public func append(_ events: [LedgerEvent]) async throws -> [LedgerReceipt] {
     guard !events.isEmpty else { return [] }
+    guard signer != nil else { throw Self.sealed }
     var encoded: [EncodedEvent] = []
     encoded.reserveCapacity(events.count)
     for (i, event) in events.enumerated() {
@@ -91,6 +146,7 @@ public actor Ledger {
   /// A batch whose entries, tree nodes and checkpoint are computed, ready to be written.
   private struct PreparedBatch: Sendable {
     var requests: [PendingAppend]
+    var signer: NoteSigner
     var receipts: [[LedgerReceipt]]
     var batch: LedgerBatch
     /// The head the batch was built on, and the head once it is durable.
@@ -108,7 +164,13 @@ public actor Ledger {
     while !pending.isEmpty || inFlight != nil {
       var prepared: PreparedBatch?
       if !pending.isEmpty {
-        prepared = prepare(takeBatch(), on: inFlight?.prepared.head ?? head)
+        if let signer {
+          prepared = prepare(takeBatch(), on: inFlight?.prepared.head ?? head, signer: signer)
+        } else if inFlight == nil {
+          // Sealed while these waited: nothing of them was written.
+          for request in pending { request.continuation.resume(throwing: Self.sealed) }
+          pending.removeAll()
+        }
       }
       if let flight = inFlight {
         inFlight = nil
@@ -127,7 +189,7 @@ public actor Ledger {
           // A failed commit may or may not have reached the disk. Nothing needs to be known here: the
           // next batch is built on the stored tip if this head is not where it is. While storage stays
           // away, each batch fails on its own and the ledger writes again as soon as it is back.
-          if let stored = try? LedgerHead.load(from: storage, verifier: verifier) { head = stored }
+          if let verifier, let stored = try? LedgerHead.load(from: storage, verifier: verifier) { head = stored }
         }
       }
       if let prepared {
@@ -148,7 +210,7 @@ public actor Ledger {
     var written = prepared
     try storage.appendBatch { stored in
       guard !prepared.base.isAt(stored) else { return prepared.batch }
-      written = prepare(prepared.requests, on: try LedgerHead(tip: stored, verifier: verifier))
+      written = prepare(prepared.requests, on: try LedgerHead(tip: stored, verifier: prepared.signer.verifier), signer: prepared.signer)
       return written.batch
     }
     return written
@@ -165,7 +227,7 @@ public actor Ledger {
     return taken
   }
 
-  private nonisolated func prepare(_ requests: [PendingAppend], on base: LedgerHead) -> PreparedBatch {
+  private nonisolated func prepare(_ requests: [PendingAppend], on base: LedgerHead, signer: NoteSigner) -> PreparedBatch {
     var next = base
     var entries: [StoredEntry] = []
     var closed: [(NodeID, SHA256Digest)] = []
@@ -192,7 +254,7 @@ public actor Ledger {
     let checkpoint = Checkpoint(origin: signer.name, size: next.size, rootHash: next.range.rootHash)
     next.checkpoint = SignedCheckpoint(checkpoint: checkpoint, note: signer.sign(checkpoint.body))
     return PreparedBatch(
-      requests: requests, receipts: receipts,
+      requests: requests, signer: signer, receipts: receipts,
       batch: LedgerBatch(entries: entries, closedNodes: closed, checkpoint: next.checkpoint!, tip: next.tip!), base: base, head: next)
   }
 }

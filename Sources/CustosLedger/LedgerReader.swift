@@ -10,7 +10,8 @@ extension Ledger {
   /// sign checkpoints this one has not seen — checked against the ledger key; this node's own when
   /// storage holds nothing newer. Reads storage off the cooperative threads.
   public nonisolated func freshestCheckpoint() async throws -> SignedCheckpoint? {
-    let storage = self.storage, verifier = self.verifier
+    let storage = self.storage
+    guard let verifier = self.verifier else { return nil }
     let stored = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<SignedCheckpoint?, any Error>) in
       DispatchQueue.global().async {
         continuation.resume(with: Result {

@@ -17,6 +17,11 @@ public struct NoteSigner: Sendable {
 
   public var verifier: NoteVerifier { NoteVerifier(name: name, publicKey: privateKey.publicKey) }
 
+  /// A plain Ed25519 signature over `message` with the note key (for manifests signed by the ledger key).
+  public func signature(for message: [UInt8]) -> [UInt8] {
+    privateKey.signature(for: message)
+  }
+
   /// `text` (which must end in "\n") followed by its signature block.
   public func sign(_ text: String) -> String {
     precondition(text.hasSuffix("\n"))

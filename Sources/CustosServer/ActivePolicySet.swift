@@ -7,11 +7,13 @@ import Logging
 import Synchronization
 
 /// The policy set decisions are made with, swapped atomically on reload. Every activation is recorded in
-/// the ledger (`policy.activate`) before the set serves a single decision.
+/// the ledger (`policy.activate`) before the set serves a single decision: a set loaded while the ledger
+/// key is sealed is recorded when the first decision after the unseal asks for it (`recordedSnapshot`).
 final class ActivePolicySet: Sendable {
   struct Snapshot: Sendable {
     let set: PolicySet
-    let activation: LedgerReceipt
+    /// Nil until the activation is recorded (the ledger key was sealed when the set was loaded).
+    let activation: LedgerReceipt?
   }
 
   /// Why a reload did not happen; the old set keeps serving.
@@ -49,22 +51,42 @@ final class ActivePolicySet: Sendable {
     } else {
       set = try Self.load(directory)
     }
-    let receipt = try await Self.recordActivation(set, previous: nil, ledger: ledger)
+    let receipt = await ledger.canSign ? try await Self.recordActivation(set, previous: nil, ledger: ledger) : nil
     current = Mutex(Snapshot(set: set, activation: receipt))
-    logger.info("policy set active", metadata: ["hash": "\(set.hash.hex)", "policies": "\(set.policies.count)"])
+    logger.info(receipt == nil ? "policy set loaded; it is recorded and serves once the root key is unsealed" : "policy set active", metadata: [
+      "hash": "\(set.hash.hex)", "policies": "\(set.policies.count)",
+    ])
     warnAboutPoliciesThatNeverApply(set)
   }
 
-  /// The active snapshot (a lock acquire and a reference copy).
+  /// The active snapshot (a lock acquire and a reference copy), recorded or not.
   var snapshot: Snapshot { current.withLock { $0 } }
+
+  /// The snapshot to decide with: its activation recorded first if it was not yet.
+  func recordedSnapshot() async throws -> Snapshot {
+    let active = snapshot
+    if active.activation != nil { return active }
+    try await takeTurn()
+    defer { reloading.withLock { $0 = false } }
+    let pending = snapshot
+    guard pending.activation == nil else { return pending }
+    let recorded = Snapshot(set: pending.set, activation: try await Self.recordActivation(pending.set, previous: nil, ledger: ledger))
+    current.withLock { $0 = recorded }
+    return recorded
+  }
+
+  /// One reload (or pending activation) at a time, in turn: a push announced while another reload runs
+  /// must not be dropped. The caller releases the turn.
+  private func takeTurn() async throws {
+    while !reloading.withLock({ busy in defer { busy = true }; return !busy }) {
+      try await Task.sleep(for: .milliseconds(10))
+    }
+  }
 
   /// Re-reads the directory. If it loads and differs, records the activation, then swaps it in.
   @discardableResult
   func reload(trigger: String) async throws -> Snapshot {
-    // One reload at a time, in turn: a push announced while another reload runs must not be dropped.
-    while !reloading.withLock({ busy in defer { busy = true }; return !busy }) {
-      try await Task.sleep(for: .milliseconds(10))
-    }
+    try await takeTurn()
     defer { reloading.withLock { $0 = false } }
     let old = snapshot
     let set: PolicySet

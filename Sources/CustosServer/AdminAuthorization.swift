@@ -15,7 +15,7 @@ struct AdminAuthorization: Sendable {
   /// (authentication turned off) there is nobody to decide for: allowed.
   func require(_ operation: AdminAction, on resource: EntityUID) async throws {
     guard let caller = CallerIdentity.current else { return }
-    let snapshot = policies.snapshot
+    let snapshot = try await RPCErrors.mapping { try await policies.recordedSnapshot() }
     let callerEntity = caller.entity(in: snapshot.set.entities)
     let principal = callerEntity.uid
     let entities = snapshot.set.entities.merging([callerEntity])

@@ -125,7 +125,7 @@ struct AuditLogService: Custos_V1_AuditLog.SimpleServiceProtocol {
 
   func verify(request: Custos_V1_VerifyRequest, response: RPCWriter<Custos_V1_VerifyProgress>, context: ServerContext) async throws {
     try await RPCErrors.mapping {
-      let verifier = LedgerVerifier(storage: ledger.storage, verifier: ledger.verifier)
+      let verifier = LedgerVerifier(storage: ledger.storage, verifier: try knownVerifier())
       let (progress, continuation) = AsyncStream.makeStream(of: (UInt64, UInt64).self, bufferingPolicy: .bufferingNewest(1))
       let start = request.start, end = request.end == 0 ? nil : request.end
       async let report = BlockingWork.run {
@@ -156,11 +156,20 @@ struct AuditLogService: Custos_V1_AuditLog.SimpleServiceProtocol {
   }
 
   func getVerifierKey(request: Custos_V1_GetVerifierKeyRequest, context: ServerContext) async throws -> Custos_V1_VerifierKey {
-    .with {
-      $0.verifierKey = ledger.verifier.verifierKey
-      $0.origin = ledger.verifier.name
-      $0.publicKey = Data(ledger.verifier.publicKey.rawRepresentation)
+    let verifier = try knownVerifier()
+    return .with {
+      $0.verifierKey = verifier.verifierKey
+      $0.origin = verifier.name
+      $0.publicKey = Data(verifier.publicKey.rawRepresentation)
     }
+  }
+
+  /// The ledger's verifier key; a new deployment has none until its root key is initialized.
+  private func knownVerifier() throws -> NoteVerifier {
+    guard let verifier = ledger.verifier else {
+      throw RPCError(code: .unavailable, message: "the ledger has no signing key yet: initialize the root key (custos operator init)")
+    }
+    return verifier
   }
 
   // MARK: - Conversions

@@ -19,7 +19,7 @@ struct AuthorizationService: Custos_V1_Authorization.SimpleServiceProtocol {
 
   func check(request: Custos_V1_CheckRequest, context: ServerContext) async throws -> Custos_V1_CheckResponse {
     try await RPCErrors.mapping {
-      let decided = try decide(request, snapshot: policies.snapshot)
+      let decided = try decide(request, snapshot: try await policies.recordedSnapshot())
       let receipt = try await ledger.append(decided.event)
       return decided.response(receipt)
     }
@@ -31,7 +31,7 @@ struct AuthorizationService: Custos_V1_Authorization.SimpleServiceProtocol {
       guard request.requests.count <= Self.maximumBatch else {
         throw LedgerError.invalidArgument("requests: \(request.requests.count) exceeds the limit of \(Self.maximumBatch) per batch")
       }
-      let snapshot = policies.snapshot
+      let snapshot = try await policies.recordedSnapshot()
       var decided: [Decided] = []
       for (i, item) in request.requests.enumerated() {
         do { decided.append(try decide(item, snapshot: snapshot)) } catch let LedgerError.invalidArgument(why) {
@@ -54,7 +54,7 @@ struct AuthorizationService: Custos_V1_Authorization.SimpleServiceProtocol {
       try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask {
           do {
-            for try await item in request { await gathered.add(try decide(item, snapshot: policies.snapshot)) }
+            for try await item in request { await gathered.add(try decide(item, snapshot: try await policies.recordedSnapshot())) }
           } catch {
             await gathered.finish()
             throw error

@@ -27,7 +27,8 @@ public enum Daemon {
     let lockTimings = TipLockTimings(registry: registry)
     let store = try NodeStore.open(configuration, databasePassword: databasePassword, lockTimings: lockTimings.record, logger: logger)
     defer { store.postgres?.shutdown() }
-    let (ledger, signingKey) = try openLedger(configuration: configuration, store: store, logger: logger)
+    let custody = try openLedger(configuration: configuration, store: store, logger: logger)
+    let ledger = custody.ledger
     let audit = KeyAudit(ledger: ledger, recordContextValues: configuration.auditContextValues)
     let keys = try openKeyManager(configuration: configuration, store: store, logger: logger)
     let argon2 = ConcurrencyLimit(permits: 1)
@@ -60,7 +61,7 @@ public enum Daemon {
     }
     let initialized = try await unsealAtStart(
       keys, passphrase: try rootPassphrase ?? readPassphraseFile(configuration.rootPassphraseFile),
-      autoInit: configuration.autoInit, audit: audit, argon2: argon2, logger: logger)
+      autoInit: configuration.autoInit, audit: audit, custody: custody, argon2: argon2, logger: logger)
     if initialized { try await writeInitialAdminCredential(tokens: tokens, ledger: ledger, keysDirectory: configuration.keysDirectory, logger: logger) }
     let policies: ActivePolicySet
     do {
@@ -78,9 +79,9 @@ public enum Daemon {
     let services: [any RegistrableRPCService] = [
       AuditLogService(ledger: ledger), AuthorizationService(policies: policies, ledger: ledger),
       PolicyAdminService(policies: policies, admin: admin), KeysService(keys: keys, audit: audit, admin: admin),
-      OperatorService(keys: keys, tokens: tokens, audit: audit, admin: admin, argon2: argon2),
+      OperatorService(keys: keys, tokens: tokens, audit: audit, custody: custody, admin: admin, argon2: argon2),
       TokensService(tokens: tokens, ledger: ledger, admin: admin, argon2: ConcurrencyLimit(permits: 2)),
-      ReportsService(ledger: ledger, admin: admin, sign: { [key = signingKey] in key.signature(for: $0) }), health,
+      ReportsService(ledger: ledger, admin: admin), health,
       try ReflectionService(),
     ]
     let transport = HTTP2ServerTransport.Posix(
@@ -120,24 +121,15 @@ public enum Daemon {
     logger.info("custosd stopped")
   }
 
-  static func openLedger(configuration: Configuration, store: NodeStore, logger: Logger) throws -> (Ledger, Ed25519.PrivateKey) {
-    let signing = try LedgerSigningKey.loadOrCreate(keysDirectory: configuration.keysDirectory)
-    if signing.created {
-      logger.notice("created a new ledger signing key", metadata: ["file": "\(configuration.keysDirectory)/\(LedgerSigningKey.fileName)"])
-    }
+  static func openLedger(configuration: Configuration, store: NodeStore, logger: Logger) throws -> LedgerKeyCustody {
     var options = Ledger.Options()
     options.limits.maximumEntryBytes = configuration.maximumEntryBytes
     do {
-      return (
-        try Ledger(storage: store.ledger, signer: NoteSigner(name: configuration.ledgerOrigin, privateKey: signing.key), options: options),
-        signing.key
-      )
-    } catch LedgerError.invalidArgument(let why) {
-      throw StartupFailure(description: """
-        the latest checkpoint in \(store.location) does not verify with \
-        \(configuration.keysDirectory)/\(LedgerSigningKey.fileName) and origin \(configuration.ledgerOrigin): \(why). \
-        Start with the keys directory and origin this ledger was created with.
-        """)
+      return try LedgerKeyCustody.openLedger(
+        storage: store.ledger, keyStore: store.ledgerSigningKey, origin: configuration.ledgerOrigin,
+        keysDirectory: configuration.keysDirectory, options: options, logger: logger)
+    } catch let failure as StartupFailure {
+      throw failure
     } catch {
       throw StartupFailure(description: "the ledger in \(store.location) does not open: \(error)")
     }
@@ -164,13 +156,16 @@ public enum Daemon {
   /// daemon serves sealed and key RPCs answer UNAVAILABLE until an operator unseals.
   @discardableResult
   static func unsealAtStart(
-    _ keys: KeyManager, passphrase: SecretBytes?, autoInit: Bool, audit: KeyAudit, argon2: ConcurrencyLimit, logger: Logger
+    _ keys: KeyManager, passphrase: SecretBytes?, autoInit: Bool, audit: KeyAudit, custody: LedgerKeyCustody, argon2: ConcurrencyLimit,
+    logger: Logger
   ) async throws -> Bool {
     guard let passphrase else {
+      let signs = await custody.ledger.canSign
+      let what = signs ? "key RPCs are unavailable" : "nothing can be recorded (so no decision or key RPC is served)"
       if keys.status == .uninitialized {
-        logger.notice("no root key yet: key RPCs are unavailable until `custos operator init`")
+        logger.notice("no root key yet: \(what) until `custos operator init`")
       } else {
-        logger.notice("started sealed: key RPCs are unavailable until `custos operator unseal`")
+        logger.notice("started sealed: \(what) until `custos operator unseal`")
       }
       return false
     }
@@ -181,7 +176,9 @@ public enum Daemon {
     do {
       let (id, _) = try await audit.audited(initialize ? "root_init" : "unseal", caller: "custosd", keyring: nil, details: ["method": .string("passphrase")]) {
         () async throws -> String in
-        try await OperatorService.blocking(argon2) { initialize ? try keys.initialize(passphrase: passphrase) : try keys.unseal(passphrase: passphrase) }
+        let id = try await OperatorService.blocking(argon2) { initialize ? try keys.initialize(passphrase: passphrase) : try keys.unseal(passphrase: passphrase) }
+        try await custody.unlock(keys)
+        return id
       } describe: { ["root_key_id": .string($0)] }
       logger.notice(initialize ? "created and sealed a new root key" : "unsealed with the configured passphrase", metadata: ["root_key_id": "\(id)"])
       return initialize
@@ -203,6 +200,11 @@ public enum Daemon {
     _ = try await ledger.append(LedgerEvent(
       kind: "client.create", actor: "custosd", action: "client.create", resource: "client/\(client.id)", outcome: "ok",
       details: ["roles": .array(client.roles.map { .string($0) }), "first_admin": .bool(true)]))
+    do {
+      try FileManager.default.createDirectory(atPath: keysDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    } catch {
+      throw StartupFailure(description: "cannot create keys_dir \(keysDirectory): \(error.localizedDescription)")
+    }
     let path = (keysDirectory as NSString).appendingPathComponent(initialAdminCredentialFile)
     var document = Array("{\"client_id\":\"\(client.id)\",\"client_secret\":\"".utf8)
     secret.withUnsafeBytes { document.append(contentsOf: $0) }

@@ -40,19 +40,25 @@ struct KeyAudit: Sendable {
 
   /// Runs `body` (a key operation); records success with `describe`'s details or the failure with its
   /// message, then answers. A failure is rethrown after it is recorded.
+  ///
+  /// While the ledger key is sealed nothing can be recorded: an operation that leaves it sealed (a wrong
+  /// passphrase, one share of several) is answered unrecorded (receipt nil) since it changed nothing;
+  /// the unseal that completes is recorded.
   func audited<T: Sendable>(
     _ operation: String, caller: String, keyring: String?, details: [String: JSONValue] = [:],
     _ body: () async throws -> T, describe: (T) -> [String: JSONValue] = { _ in [:] }
-  ) async throws -> (result: T, receipt: LedgerReceipt) {
+  ) async throws -> (result: T, receipt: LedgerReceipt?) {
     let resource = keyring.map(Self.resource) ?? "custos/root-key"
     var base = details
     if let keyring { base["keyring"] = .string(keyring) }
     do {
       let result = try await body()
+      guard await ledger.canSign else { return (result, nil) }
       let receipt = try await record(
         event(operation, caller: caller, resource: resource, outcome: "ok", details: base.merging(describe(result)) { $1 }))
       return (result, receipt)
     } catch {
+      guard await ledger.canSign else { throw RPCErrors.map(error) }
       let failure = Self.failure(error as? KeyError ?? .storage("\(error)"))
       _ = try await record(event(operation, caller: caller, resource: resource, outcome: failure.outcome, details: base.merging(failure.details) { $1 }))
       throw RPCErrors.map(error)

@@ -84,6 +84,8 @@ struct KeysService: Custos_V1_Keys.SimpleServiceProtocol {
   /// Records every item's events in one append, then attaches each item's receipt (that of its last
   /// event). If the ledger cannot record them, no item is answered: UNAVAILABLE for the call.
   private func recorded<Response: ReceiptCarrying>(_ outcomes: [Outcome<Response>]) async throws -> [Result<Response, RPCError>] {
+    // Sealed, every key operation fails and nothing can be recorded: each caller learns why it failed.
+    if !(await audit.ledger.canSign), outcomes.allSatisfy({ (try? $0.response.get()) == nil }) { return outcomes.map(\.response) }
     let receipts = try await RPCErrors.mapping { try await audit.ledger.append(outcomes.flatMap(\.events)) }
     var next = 0
     return outcomes.map { outcome in
@@ -162,7 +164,7 @@ struct KeysService: Custos_V1_Keys.SimpleServiceProtocol {
     }
     return .with {
       $0.keyring = Self.keyring(info)
-      $0.receipt = AuditLogService.receipt(receipt)
+      if let receipt { $0.receipt = AuditLogService.receipt(receipt) }
     }
   }
 

@@ -14,6 +14,7 @@ struct NodeStore {
   let keys: any KeyStorage
   let tokens: any TokenStorage
   let sealedRootKey: any SealedRootKeyStore
+  let ledgerSigningKey: any LedgerSigningKeyStore
   /// Where the state is, for messages: a file path or a URL without password.
   let location: String
   /// The PostgreSQL store, when that is the one (health checks, lock metrics).
@@ -37,7 +38,8 @@ struct NodeStore {
         throw Daemon.StartupFailure(description: "keys_dir \(configuration.keysDirectory): \(error)")
       }
       return NodeStore(
-        ledger: store.ledgerStorage, keys: store.keyStorage, tokens: store.tokenStorage, sealedRootKey: sealed, location: path, postgres: nil)
+        ledger: store.ledgerStorage, keys: store.keyStorage, tokens: store.tokenStorage, sealedRootKey: sealed,
+        ledgerSigningKey: store.ledgerSigningKeyStore, location: path, postgres: nil)
     case .postgres:
       guard let url = configuration.databaseURL else { throw Daemon.StartupFailure(description: "store is postgres but database_url is not set") }
       let password = try databasePassword ?? Daemon.readSecretFile(configuration.databasePasswordFile, setting: "database_password_file")
@@ -49,7 +51,8 @@ struct NodeStore {
       }
       return NodeStore(
         ledger: store.ledgerStorage.observingLock(lockTimings), keys: store.keyStorage, tokens: store.tokenStorage,
-        sealedRootKey: store.sealedRootKeyStore, location: settings.description, postgres: store)
+        sealedRootKey: store.sealedRootKeyStore, ledgerSigningKey: store.ledgerSigningKeyStore, location: settings.description,
+        postgres: store)
     }
   }
 }

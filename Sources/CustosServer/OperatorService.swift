@@ -14,6 +14,8 @@ struct OperatorService: Custos_V1_Operator.SimpleServiceProtocol {
   let keys: KeyManager
   let tokens: TokenAuthority
   let audit: KeyAudit
+  /// Gives the ledger its sealed signing key once the root key is unsealed, and takes it back on seal.
+  let custody: LedgerKeyCustody
   let admin: AdminAuthorization
   /// Argon2id at sealing strength takes 64 MiB and a few hundred milliseconds: one at a time.
   let argon2: ConcurrencyLimit
@@ -26,12 +28,14 @@ struct OperatorService: Custos_V1_Operator.SimpleServiceProtocol {
       let passphrase = SecretBytes(consuming: &bytes)
       let (id, receipt) = try await audit.audited("root_init", caller: Caller.of(context), keyring: nil, details: ["method": .string("passphrase")]) {
         () async throws -> String in
-        try await Self.blocking(argon2) { try keys.initialize(passphrase: passphrase) }
+        let id = try await Self.blocking(argon2) { try keys.initialize(passphrase: passphrase) }
+        try await custody.unlock(keys)
+        return id
       } describe: { ["root_key_id": .string($0)] }
       let admin = try await firstAdmin(context)
       return .with {
         $0.rootKeyID = id
-        $0.receipt = AuditLogService.receipt(receipt)
+        if let receipt { $0.receipt = AuditLogService.receipt(receipt) }
         $0.adminClientID = admin.id
         $0.adminClientSecret = admin.secret
       }
@@ -42,13 +46,14 @@ struct OperatorService: Custos_V1_Operator.SimpleServiceProtocol {
       let (result, receipt) = try await audit.audited("root_init", caller: Caller.of(context), keyring: nil, details: details) {
         () async throws -> (rootKeyID: String, shares: [String]) in
         let made = try await Self.blocking(argon2) { try keys.initialize(shares: Int(split.shares), threshold: Int(split.threshold)) }
+        try await custody.unlock(keys)
         return (made.rootKeyID, made.shares.map(\.text))
       } describe: { ["root_key_id": .string($0.rootKeyID)] }
       let admin = try await firstAdmin(context)
       return .with {
         $0.rootKeyID = result.rootKeyID
         $0.shares = result.shares
-        $0.receipt = AuditLogService.receipt(receipt)
+        if let receipt { $0.receipt = AuditLogService.receipt(receipt) }
         $0.adminClientID = admin.id
         $0.adminClientSecret = admin.secret
       }
@@ -65,13 +70,17 @@ struct OperatorService: Custos_V1_Operator.SimpleServiceProtocol {
       let passphrase = SecretBytes(consuming: &bytes)
       _ = try await audit.audited("unseal", caller: Caller.of(context), keyring: nil, details: ["method": .string("passphrase")]) {
         () async throws -> String in
-        try await Self.blocking(argon2) { try keys.unseal(passphrase: passphrase) }
+        let id = try await Self.blocking(argon2) { try keys.unseal(passphrase: passphrase) }
+        try await custody.unlock(keys)
+        return id
       } describe: { ["root_key_id": .string($0)] }
     case let .share(text):
       _ = try await audit.audited("unseal", caller: Caller.of(context), keyring: nil, details: ["method": .string("shamir")]) {
         () async throws -> String? in
         let share = try UnsealShare(parsing: text)
-        return try await Self.blocking(argon2) { try keys.unseal(share: share) }
+        let id = try await Self.blocking(argon2) { try keys.unseal(share: share) }
+        if id != nil { try await custody.unlock(keys) }
+        return id
       } describe: { id in
         guard let id else {
           if case let .sealed(_, given, threshold) = keys.status { return ["shares_given": .integer(Int64(given)), "threshold": .integer(Int64(threshold))] }
@@ -90,6 +99,7 @@ struct OperatorService: Custos_V1_Operator.SimpleServiceProtocol {
     let keys = self.keys
     _ = try await audit.audited("seal", caller: Caller.of(context), keyring: nil) { () async throws in try keys.seal() }
     tokens.dropPrivateKeys()
+    await custody.lock()
     return Self.status(keys.status)
   }
 
@@ -110,7 +120,7 @@ struct OperatorService: Custos_V1_Operator.SimpleServiceProtocol {
       $0.previousRootKeyID = ids.previous
       $0.rootKeyID = ids.current
       $0.keyringsRewrapped = UInt32(count)
-      $0.receipt = AuditLogService.receipt(receipt)
+      if let receipt { $0.receipt = AuditLogService.receipt(receipt) }
     }
   }
 

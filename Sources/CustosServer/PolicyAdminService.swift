@@ -47,7 +47,7 @@ struct PolicyAdminService: Custos_V1_PolicyAdmin.SimpleServiceProtocol {
       info.files = snapshot.set.files.map { file in .with { $0.name = file.name; $0.sha256 = file.sha256.hex } }
       info.policyCount = UInt32(snapshot.set.policies.count)
       info.entityCount = UInt32(snapshot.set.entities.count)
-      info.activationReceipt = AuditLogService.receipt(snapshot.activation)
+      if let activation = snapshot.activation { info.activationReceipt = AuditLogService.receipt(activation) }
     }
   }
 }

@@ -12,8 +12,6 @@ import GRPCCore
 struct ReportsService: Custos_V1_Reports.SimpleServiceProtocol {
   let ledger: Ledger
   let admin: AdminAuthorization
-  /// Signs manifests (the ledger's checkpoint key, under the evidence context string).
-  let sign: @Sendable ([UInt8]) -> [UInt8]
   static let chunkBytes = 1 << 20
   static let knownKindPrefixes = ["audit.", "authz.", "policy.", "key.", "client.", "token.", "report."]
 
@@ -28,9 +26,11 @@ struct ReportsService: Custos_V1_Reports.SimpleServiceProtocol {
     let caller = Caller.of(context)
     let ledger = self.ledger
     try await RPCErrors.mapping {
+      // Manifests are signed with the ledger's checkpoint key (under the evidence context string).
+      let signer = try await ledger.activeSigner()
       try await EvidenceExport.stream(
         ledger: ledger, fromTime: request.fromUnixNano, toTime: request.toUnixNano, kinds: request.kinds, actors: request.actors,
-        exportedBy: caller, exportedAt: wallClockNanoseconds(), sign: sign,
+        exportedBy: caller, exportedAt: wallClockNanoseconds(), sign: { signer.signature(for: $0) },
         before: { plan in
           // Recorded (durably) before any byte leaves: an export nobody can see in the ledger never happens.
           _ = try await ledger.append(LedgerEvent(

@@ -8,10 +8,12 @@ public protocol Store: Sendable {
   associatedtype Ledger: LedgerStorage
   associatedtype Keys: KeyStorage
   associatedtype Tokens: TokenStorage
+  associatedtype LedgerKey: LedgerSigningKeyStore
 
   var ledgerStorage: Ledger { get }
   var keyStorage: Keys { get }
   var tokenStorage: Tokens { get }
+  var ledgerSigningKeyStore: LedgerKey { get }
   /// The applied schema migrations, oldest first.
   func appliedMigrations() throws -> [String]
 }

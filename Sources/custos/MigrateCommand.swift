@@ -12,13 +12,14 @@ extension OperatorCommand {
       abstract: "Copy a single-node deployment (SQLite) into an empty PostgreSQL database, all or nothing, and verify it.",
       discussion: """
         Stop the single node first. Copies ledger entries, Merkle nodes and checkpoints, keyrings (as wrapped),
-        clients, token signing keys (sealed), revocations and the sealed root key in one transaction, then
+        clients, token signing keys and the ledger signing key (sealed), revocations and the sealed root key in
+        one transaction, then
         verifies the whole copied chain against the last signed checkpoint before it says done. A target that
         already holds a deployment is refused. The database password comes from CUSTOS_DATABASE_PASSWORD.
         """)
 
     @Option(name: .customLong("from-sqlite"), help: "The single node's data directory (holding custos.sqlite).") var dataDirectory: String
-    @Option(name: .customLong("keys-dir"), help: "The single node's keys directory (root.sealed, ledger-signing.key).") var keysDirectory: String
+    @Option(name: .customLong("keys-dir"), help: "The single node's keys directory (root.sealed).") var keysDirectory: String
     @Option(name: .customLong("to"), help: "postgres://USER@HOST:PORT/DATABASE[?sslmode=...]") var databaseURL: String
 
     func run() throws {
@@ -27,7 +28,7 @@ extension OperatorCommand {
       let source = try SQLiteStore(path: path)
       let sealed = try SealedRootKeyFiles(directory: keysDirectory).read()
       guard sealed.current != nil else { throw CLIError("--keys-dir: no root.sealed in \(keysDirectory): is it the single node's keys directory?") }
-      let verifier = try Self.ledgerVerifier(keysDirectory: keysDirectory, source: source)
+      let verifier = try Self.ledgerVerifier(source: source, keysDirectory: keysDirectory)
       let password = ProcessInfo.processInfo.environment["CUSTOS_DATABASE_PASSWORD"]
       let target = try PostgresStore(settings: try PostgresSettings(url: databaseURL, password: password))
       defer { target.shutdown() }
@@ -46,16 +47,18 @@ extension OperatorCommand {
       print("verified all \(copied) entries against the last signed checkpoint; start nodes with --store postgres --database-url \(databaseURL)")
     }
 
-    /// The ledger's verifier from the single node's key file, named by the origin its checkpoints carry.
-    static func ledgerVerifier(keysDirectory: String, source: SQLiteStore) throws -> NoteVerifier {
-      let file = (keysDirectory as NSString).appendingPathComponent("ledger-signing.key")
-      guard var seed = FileManager.default.contents(atPath: file).map({ [UInt8]($0) }), seed.count == Ed25519.privateKeyLength else {
-        throw CLIError("--keys-dir: \(file) is missing or not 32 bytes")
+    /// The ledger's verifier from the key sealed in the single node's store, named by the origin its
+    /// checkpoints carry. A node that still keeps the key in a plain file has not sealed it yet.
+    static func ledgerVerifier(source: SQLiteStore, keysDirectory: String) throws -> NoteVerifier {
+      guard let stored = try source.ledgerSigningKeyStore.storedSigningKey() else {
+        let legacy = (keysDirectory as NSString).appendingPathComponent("ledger-signing.key")
+        if FileManager.default.fileExists(atPath: legacy) {
+          throw CLIError("the ledger signing key is still the plain file \(legacy): start the single node once and unseal it (it seals the key into its store), stop it, then migrate")
+        }
+        throw CLIError("--from-sqlite: the store holds no ledger signing key: is it an initialized deployment?")
       }
-      defer { SecretBytes.wipe(&seed) }
-      let key = try Ed25519.PrivateKey(rawRepresentation: SecretBytes(copying: seed))
       let origin = try source.ledgerStorage.latestCheckpoint().flatMap { $0.note.split(separator: "\n").first.map(String.init) } ?? "custos.local/ledger"
-      return NoteVerifier(name: origin, publicKey: key.publicKey)
+      return NoteVerifier(name: origin, publicKey: try Ed25519.PublicKey(rawRepresentation: stored.publicKey))
     }
   }
 }

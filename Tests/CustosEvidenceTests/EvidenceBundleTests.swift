@@ -26,7 +26,7 @@ import Testing
       ledger: ledger, fromTime: times[20], toTime: times[50], kinds: [], actors: [], exportedBy: "Service::\"admin\"",
       exportedAt: times[59])
     let files = EvidenceBuilder.build(inputs) { signingKey.signature(for: $0) }
-    return (Dictionary(uniqueKeysWithValues: files.map { ($0.name, $0.bytes) }), ledger.verifier.verifierKey, 20..<50)
+    return (Dictionary(uniqueKeysWithValues: files.map { ($0.name, $0.bytes) }), ledger.verifier!.verifierKey, 20..<50)
   }
 
   static func verify(_ files: [String: [UInt8]], _ key: String) -> EvidenceFailure? {

@@ -33,7 +33,7 @@ import Testing
         _ = try await Custos_V1_Keys.Client(wrapping: client).createKeyring(.with { $0.name = "orders" })
       }
       var nodes = [first]
-      for _ in 1..<count { nodes.append(try DaemonProcess(extraArguments: arguments(url), environment: environment, ledgerKeyFrom: first)) }
+      for _ in 1..<count { nodes.append(try DaemonProcess(extraArguments: arguments(url), environment: environment)) }
       return Cluster(databaseURL: url, nodes: nodes)
     }
 
@@ -136,6 +136,10 @@ import Testing
       let result = try await Self.verify(through: port)
       #expect(result.ok, "\(result.reason)")
       #expect(result.checked > UInt64(receipts.count))
+    }
+    // One ledger key, sealed in the database: no node holds it in a file.
+    for node in cluster.nodes {
+      #expect(!FileManager.default.fileExists(atPath: node.keysDirectory.appendingPathComponent("ledger-signing.key").path))
     }
     // Each node's latest checkpoint, and a consistency proof between every pair from the larger node.
     let verifierKey = try await Self.connect(ports[0]) { try await Custos_V1_AuditLog.Client(wrapping: $0).getVerifierKey(.init()) }.verifierKey
@@ -300,7 +304,7 @@ import Testing
   @Test func aKeyringAndARevocationMadeOnOneNodeHoldOnTheOther() async throws {
     let url = try TestPostgresServer.freshDatabaseURL()
     let first = try DaemonProcess(extraArguments: Cluster.arguments(url) + ["--auto-init"], environment: Cluster.environment, authenticated: true)
-    let second = try DaemonProcess(extraArguments: Cluster.arguments(url), environment: Cluster.environment, authenticated: true, ledgerKeyFrom: first)
+    let second = try DaemonProcess(extraArguments: Cluster.arguments(url), environment: Cluster.environment, authenticated: true)
     defer {
       first.terminate()
       second.terminate()
@@ -372,7 +376,7 @@ import Testing
 
     // A node that unseals fresh from the database (new root key) reads both.
     let fresh = try DaemonProcess(
-      extraArguments: Cluster.arguments(cluster.databaseURL), environment: Cluster.environment, ledgerKeyFrom: cluster.nodes[0])
+      extraArguments: Cluster.arguments(cluster.databaseURL), environment: Cluster.environment)
     defer { fresh.terminate() }
     let old = try await keys(fresh.grpcPort) { try await $0.decrypt(.with { $0.keyring = "orders"; $0.ciphertext = before.ciphertext }) }
     #expect(old.plaintext == Data("before".utf8))

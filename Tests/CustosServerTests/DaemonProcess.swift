@@ -20,28 +20,35 @@ final class DaemonProcess: @unchecked Sendable {
     return debug
   }
 
+  /// The root passphrase the daemons of the tests unseal with at start.
+  static let rootPassphrase = "end-to-end passphrase 7731"
+
   /// Starts a daemon on fresh directories, or on `reusing`'s directories after a restart.
   /// Feature suites run with authentication off (they test their feature); `AuthenticationEndToEndTests`
-  /// and the Python interop run with it on, as a real deployment does.
+  /// and the Python interop run with it on, as a real deployment does. Daemons create (or unseal) their
+  /// root key at start, so the ledger key sealed under it signs; `sealed` starts one without a
+  /// passphrase, as an operator who unseals by hand would.
   init(
     reusing previous: DaemonProcess? = nil, extraArguments: [String] = [], environment: [String: String] = [:],
-    authenticated: Bool = false, ledgerKeyFrom other: DaemonProcess? = nil
+    authenticated: Bool = false, sealed: Bool = false
   ) throws {
     let base = FileManager.default.temporaryDirectory.appendingPathComponent("custos-e2e-\(UUID().uuidString)")
     dataDirectory = previous?.dataDirectory ?? base.appendingPathComponent("data")
     keysDirectory = previous?.keysDirectory ?? base.appendingPathComponent("keys")
-    // Nodes of one cluster sign checkpoints with one ledger key.
-    if let other, previous == nil {
-      try FileManager.default.createDirectory(at: keysDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-      let name = "ledger-signing.key"
-      try FileManager.default.copyItem(at: other.keysDirectory.appendingPathComponent(name), to: keysDirectory.appendingPathComponent(name))
+    var environment = environment
+    var extraArguments = extraArguments
+    if !sealed {
+      environment["CUSTOS_ROOT_PASSPHRASE"] = environment["CUSTOS_ROOT_PASSPHRASE"] ?? Self.rootPassphrase
+      if !extraArguments.contains("--auto-init") { extraArguments.append("--auto-init") }
     }
     process.executableURL = Self.binary
     let policies = extraArguments.contains("--policies-dir") ? [] : ["--policies-dir", Self.packageRoot.appendingPathComponent("policies").path]
     process.arguments = [
       "--listen", "127.0.0.1:0", "--http-listen", "off", "--data-dir", dataDirectory.path, "--keys-dir", keysDirectory.path,
     ] + policies + (authenticated ? [] : ["--authentication", "off"]) + extraArguments
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    var inherited = ProcessInfo.processInfo.environment
+    inherited["CUSTOS_ROOT_PASSPHRASE"] = nil
+    process.environment = inherited.merging(environment) { $1 }
     let pipe = Pipe()
     process.standardError = pipe
     process.standardOutput = FileHandle.nullDevice

@@ -29,7 +29,7 @@ import Testing
 
     // A node on the database serves the same log, unseals the same root key and decrypts what the single node encrypted.
     let node = try DaemonProcess(
-      extraArguments: ClusterEndToEndTests.Cluster.arguments(url), environment: ClusterEndToEndTests.Cluster.environment, ledgerKeyFrom: single)
+      extraArguments: ClusterEndToEndTests.Cluster.arguments(url), environment: ClusterEndToEndTests.Cluster.environment)
     defer { node.terminate() }
     try await ClusterEndToEndTests.connect(node.grpcPort) { client in
       let decrypted = try await Custos_V1_Keys.Client(wrapping: client).decrypt(.with { $0.keyring = "payroll"; $0.ciphertext = ciphertext })

@@ -47,8 +47,8 @@ import Testing
   @Test(arguments: StoreKind.allCases) func migrationsAreVersionedAndRunAtOpen(_ kind: StoreKind) throws {
     let store = try TestStore(kind)
     let expected = kind == .sqlite
-      ? ["v1-ledger", "v2-keys", "v3-tokens", "v4-ledger-node-tiles", "v5-ledger-tip"]
-      : ["v1-ledger", "v2-keys", "v3-tokens", "v4-policies"]
+      ? ["v1-ledger", "v2-keys", "v3-tokens", "v4-ledger-node-tiles", "v5-ledger-tip", "v6-ledger-signing-key"]
+      : ["v1-ledger", "v2-keys", "v3-tokens", "v4-policies", "v5-ledger-signing-key"]
     #expect(try store.open().appliedMigrations() == expected)
     #expect(try store.open().appliedMigrations() == expected)  // reopening runs nothing twice
   }
@@ -365,5 +365,26 @@ import Testing
     try store.tamper("DELETE FROM \(store.nodesTable) WHERE level = 1 AND idx = 2")
     let receipts = try await ledger.append([event(5), event(6)])
     #expect(receipts.map(\.index) == [5, 6])
+  }
+}
+
+/// The ledger's sealed signing key on each store: written once, the first writer's key kept.
+@Suite struct LedgerSigningKeyStoreTests {
+  @Test(arguments: StoreKind.allCases) func theFirstStoredKeyWinsAndSurvivesAReopen(_ kind: StoreKind) throws {
+    let test = try TestStore(kind)
+    let keys = try test.open().ledgerSigningKeyStore
+    #expect(try keys.storedSigningKey() == nil)
+    let first = StoredLedgerSigningKey(publicKey: [UInt8](repeating: 1, count: 32), sealedPrivateKey: [9, 8, 7, 6])
+    #expect(try keys.storeSigningKey(first) == first)
+    // A second node that made its own key meanwhile gets the stored one back.
+    let second = StoredLedgerSigningKey(publicKey: [UInt8](repeating: 2, count: 32), sealedPrivateKey: [5])
+    #expect(try test.open().ledgerSigningKeyStore.storeSigningKey(second) == first)
+    #expect(try test.open().ledgerSigningKeyStore.storedSigningKey() == first)
+  }
+
+  @Test(arguments: StoreKind.allCases) func aPublicKeyOfTheWrongLengthIsRefused(_ kind: StoreKind) throws {
+    let keys = try TestStore(kind).open().ledgerSigningKeyStore
+    #expect(throws: (any Error).self) { try keys.storeSigningKey(StoredLedgerSigningKey(publicKey: [1, 2], sealedPrivateKey: [3])) }
+    #expect(try keys.storedSigningKey() == nil)
   }
 }

@@ -21,6 +21,7 @@ extension PostgresStore {
       let holding = try await connection.rows("""
         SELECT (SELECT size FROM ledger_tip WHERE id = 1) > 0 OR EXISTS (SELECT 1 FROM keyrings) OR EXISTS (SELECT 1 FROM key_meta)
           OR EXISTS (SELECT 1 FROM token_clients) OR EXISTS (SELECT 1 FROM token_signing_keys) OR EXISTS (SELECT 1 FROM root_key_sealed)
+          OR EXISTS (SELECT 1 FROM ledger_signing_key)
         """, logger)
       guard try holding.first?.decode(Bool.self) == false else {
         throw StoreError.refused(database: name, reason: "the target database already holds a deployment: migrate only into an empty one")
@@ -72,6 +73,12 @@ extension PostgresStore {
       for (slot, sealed) in [("current", sealedRootKey.current), ("next", sealedRootKey.next)] {
         guard let sealed else { continue }
         _ = try await connection.rows("INSERT INTO root_key_sealed (slot, sealed) VALUES (\(slot), \(ByteBuffer(bytes: sealed)))", logger)
+      }
+      if let key = try source.ledgerSigningKeyStore.storedSigningKey() {
+        _ = try await connection.rows("""
+          INSERT INTO ledger_signing_key (id, public_key, sealed_private_key)
+          VALUES (1, \(ByteBuffer(bytes: key.publicKey)), \(ByteBuffer(bytes: key.sealedPrivateKey)))
+          """, logger)
       }
       return size
     }

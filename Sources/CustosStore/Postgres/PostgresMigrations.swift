@@ -87,6 +87,13 @@ enum PostgresMigrations {
       "CREATE TABLE policy_sets (hash text PRIMARY KEY, names text[] NOT NULL, contents bytea[] NOT NULL, stored_at timestamptz NOT NULL DEFAULT now())",
       "CREATE TABLE policy_active (id integer PRIMARY KEY CHECK (id = 1), hash text NOT NULL REFERENCES policy_sets(hash), activated_at timestamptz NOT NULL)",
     ]),
+    // The ledger's checkpoint key every node signs with, sealed under the root key.
+    Migration(id: "v5-ledger-signing-key", statements: [
+      """
+      CREATE TABLE ledger_signing_key (
+        id integer PRIMARY KEY CHECK (id = 1), public_key bytea NOT NULL CHECK (length(public_key) = 32), sealed_private_key bytea NOT NULL)
+      """,
+    ]),
   ]
 
   /// Applies what is pending; refuses a database that a newer binary migrated.

@@ -146,6 +146,16 @@ enum SQLiteMigrations {
         """)
       if let tip = try SQLiteLedgerStorage.tipFromTree(db) { try SQLiteLedgerStorage.writeTip(tip, db) }
     }
+    // The ledger's checkpoint key, sealed under the root key (it was a plain file in keys/ before).
+    migrator.registerMigration("v6-ledger-signing-key") { db in
+      try db.execute(sql: """
+        CREATE TABLE ledger_signing_key (
+          id INTEGER PRIMARY KEY CHECK (id = 1),
+          public_key BLOB NOT NULL CHECK (length(public_key) = 32),
+          sealed_private_key BLOB NOT NULL
+        );
+        """)
+    }
     return migrator
   }
 

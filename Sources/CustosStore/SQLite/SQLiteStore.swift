@@ -37,6 +37,9 @@ public final class SQLiteStore: Sendable {
   /// The ledger's storage in this database.
   public var ledgerStorage: SQLiteLedgerStorage { SQLiteLedgerStorage(pool: pool, checkpointer: checkpointer) }
 
+  /// The ledger's sealed signing key in this database.
+  public var ledgerSigningKeyStore: SQLiteLedgerSigningKeyStore { SQLiteLedgerSigningKeyStore(pool: pool) }
+
   /// The key manager's storage in this database.
   public var keyStorage: SQLiteKeyStorage { SQLiteKeyStorage(pool: pool) }
 

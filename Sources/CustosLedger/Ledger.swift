@@ -34,12 +34,15 @@ public actor Ledger {
   private let options: Options
   private var head: LedgerHead
   private var pending: [PendingAppend] = []
+  /// Keys of requests taken into a batch not yet answered: a retry under one of them waits its turn.
+  private var claimsInFlight: Set<IdempotencyKey> = []
   private var draining = false
   private let writer = DispatchQueue(label: "custos.ledger.writer")
 
   private struct PendingAppend: Sendable {
     var events: [EncodedEvent]
-    var continuation: CheckedContinuation<[LedgerReceipt], any Error>
+    var claim: IdempotencyClaim?
+    var continuation: CheckedContinuation<AppendOutcome, any Error>
   }
 
   /// Opens the ledger on `storage`, checking the stored tree against the latest signed checkpoint.
@@ -120,7 +123,17 @@ public actor Ledger {
   /// Appends `events` in order, atomically, returning once they are durable.
   /// Throws `invalidArgument` (nothing written) or `unavailable` (nothing acknowledged).
   public func append(_ events: [LedgerEvent]) async throws -> [LedgerReceipt] {
-    guard !events.isEmpty else { return [] }
+    switch try await append(events, claim: nil) {
+    case let .recorded(receipts), let .replayed(_, receipts): return receipts
+    }
+  }
+
+  /// Appends `events` in order, atomically, once per idempotency key: if `claim`'s key was recorded
+  /// before and is live, nothing is written and the stored record comes back with the receipts of the
+  /// entries it recorded; while a request with the same key is being written, this one waits for it.
+  /// The claim is stored in the same transaction as the entries.
+  public func append(_ events: [LedgerEvent], claim: IdempotencyClaim?) async throws -> AppendOutcome {
+    guard !events.isEmpty else { return .recorded([]) }
     guard signer != nil else { throw Self.sealed }
     var encoded: [EncodedEvent] = []
     encoded.reserveCapacity(events.count)
@@ -130,7 +143,7 @@ public actor Ledger {
       }
     }
     return try await withCheckedThrowingContinuation { continuation in
-      pending.append(PendingAppend(events: encoded, continuation: continuation))
+      pending.append(PendingAppend(events: encoded, claim: claim, continuation: continuation))
       if !draining {
         draining = true
         Task { await self.drain() }
@@ -147,25 +160,30 @@ public actor Ledger {
   private struct PreparedBatch: Sendable {
     var requests: [PendingAppend]
     var signer: NoteSigner
-    var receipts: [[LedgerReceipt]]
-    var batch: LedgerBatch
+    /// Per request: its receipts, or the record it is a retry of (receipts read once written).
+    var outcomes: [AppendOutcome]
+    /// Nil when every request is a retry: nothing to write.
+    var batch: LedgerBatch?
     /// The head the batch was built on, and the head once it is durable.
     var base: LedgerHead
     var head: LedgerHead
+
+    var claims: [IdempotencyKey] { requests.compactMap(\.claim?.key) }
   }
 
   /// Drains the queue in group commits, pipelined: while one batch is being written, the next is
   /// prepared (encoded, hashed, signed) on top of it, so CPU work overlaps the fsync. A batch is
   /// prepared on the head this node expects; if the store's tip is elsewhere when the batch is written
-  /// (another node sharing the database appended meanwhile), it is rebuilt on that tip inside the
-  /// store's write lock.
+  /// (another node sharing the database appended meanwhile), or one of its idempotency keys is stored
+  /// already, it is rebuilt inside the store's write lock.
   private func drain() async {
     var inFlight: (prepared: PreparedBatch, write: Task<Result<PreparedBatch, any Error>, Never>)?
     while !pending.isEmpty || inFlight != nil {
       var prepared: PreparedBatch?
       if !pending.isEmpty {
         if let signer {
-          prepared = prepare(takeBatch(), on: inFlight?.prepared.head ?? head, signer: signer)
+          let taken = takeBatch()
+          if !taken.isEmpty { prepared = prepare(taken, on: inFlight?.prepared.head ?? head, signer: signer, stored: [:]) }
         } else if inFlight == nil {
           // Sealed while these waited: nothing of them was written.
           for request in pending { request.continuation.resume(throwing: Self.sealed) }
@@ -177,14 +195,19 @@ public actor Ledger {
         switch await flight.write.value {
         case let .success(written):
           head = written.head
-          for (request, receipt) in zip(written.requests, written.receipts) {
-            request.continuation.resume(returning: receipt)
+          claimsInFlight.subtract(written.claims)
+          for (request, outcome) in zip(written.requests, written.outcomes) {
+            request.continuation.resume(returning: outcome)
           }
         case let .failure(error):
           let unavailable = LedgerError.unavailable("the ledger could not make the entries durable: \(error)")
+          claimsInFlight.subtract(flight.prepared.claims)
           for request in flight.prepared.requests { request.continuation.resume(throwing: unavailable) }
           // The next batch was built on this one: return its callers to the queue, unanswered.
-          if let next = prepared { pending.insert(contentsOf: next.requests, at: 0) }
+          if let next = prepared {
+            claimsInFlight.subtract(next.claims)
+            pending.insert(contentsOf: next.requests, at: 0)
+          }
           prepared = nil
           // A failed commit may or may not have reached the disk. Nothing needs to be known here: the
           // next batch is built on the stored tip if this head is not where it is. While storage stays
@@ -200,42 +223,86 @@ public actor Ledger {
           }
         }
         inFlight = (prepared, write)
+      } else if inFlight == nil, !pending.isEmpty, signer != nil, pending.allSatisfy({ $0.claim.map { claimsInFlight.contains($0.key) } ?? false }) {
+        // Cannot happen (a waiting retry's original is in flight), but never spin if it did.
+        break
       }
     }
     draining = false
   }
 
-  /// Writes `prepared`, or the same requests rebuilt on the stored tip if that is not where it was built.
+  /// Writes `prepared`, or the same requests rebuilt on the stored tip and idempotency records if the
+  /// batch was not built on them; then reads the receipts of the requests that were retries.
   private nonisolated func write(_ prepared: PreparedBatch, to storage: any LedgerStorage) throws -> PreparedBatch {
     var written = prepared
-    try storage.appendBatch { stored in
-      guard !prepared.base.isAt(stored) else { return prepared.batch }
-      written = prepare(prepared.requests, on: try LedgerHead(tip: stored, verifier: prepared.signer.verifier), signer: prepared.signer)
+    try storage.appendBatch(claiming: prepared.claims) { tip, stored in
+      let now = options.clock()
+      let retries = stored.values.contains { $0.isLive(at: now) }
+      guard retries || !prepared.base.isAt(tip) else { return prepared.batch }
+      written = prepare(prepared.requests, on: try LedgerHead(tip: tip, verifier: prepared.signer.verifier), signer: prepared.signer, stored: stored)
       return written.batch
+    }
+    for (i, outcome) in written.outcomes.enumerated() {
+      guard case let .replayed(record, _) = outcome else { continue }
+      var receipts: [LedgerReceipt] = []
+      let range = record.firstIndex..<(record.firstIndex + UInt64(record.entryCount))
+      try storage.forEachEntry(in: range) { entry in
+        receipts.append(LedgerReceipt(index: entry.index, leafHash: entry.leafHash, time: entry.time))
+        return true
+      }
+      guard receipts.count == Int(record.entryCount) else {
+        throw LedgerError.corrupted(index: record.firstIndex, reason: "the entries of \(record.key) are missing")
+      }
+      written.outcomes[i] = .replayed(record, receipts)
     }
     return written
   }
 
-  /// Whole requests from the front of the queue, up to the batch limit (a larger request goes alone).
+  /// Whole requests from the front of the queue, up to the batch limit (a larger request goes alone);
+  /// a retry whose key is in flight (or taken already) stays queued, in order, until that is answered.
   private func takeBatch() -> [PendingAppend] {
     var taken: [PendingAppend] = []
+    var left: [PendingAppend] = []
     var count = 0
-    while let next = pending.first, taken.isEmpty || count + next.events.count <= options.maximumBatchEntries {
-      taken.append(pending.removeFirst())
+    var position = 0
+    while position < pending.count {
+      let next = pending[position]
+      position += 1
+      if let key = next.claim?.key {
+        guard !claimsInFlight.contains(key) else {
+          left.append(next)
+          continue
+        }
+      }
+      guard taken.isEmpty || count + next.events.count <= options.maximumBatchEntries else {
+        position -= 1
+        break
+      }
+      if let key = next.claim?.key { claimsInFlight.insert(key) }
+      taken.append(next)
       count += next.events.count
     }
+    pending = left + pending[position...]
     return taken
   }
 
-  private nonisolated func prepare(_ requests: [PendingAppend], on base: LedgerHead, signer: NoteSigner) -> PreparedBatch {
+  private nonisolated func prepare(
+    _ requests: [PendingAppend], on base: LedgerHead, signer: NoteSigner, stored: [IdempotencyKey: IdempotencyRecord]
+  ) -> PreparedBatch {
     var next = base
     var entries: [StoredEntry] = []
     var closed: [(NodeID, SHA256Digest)] = []
-    var receipts: [[LedgerReceipt]] = []
+    var outcomes: [AppendOutcome] = []
+    var records: [IdempotencyRecord] = []
     // Times never go backwards, so time ranges map to index ranges and stay meaningful after clock steps.
     let now = max(options.clock(), next.lastTime)
     for request in requests {
+      if let claim = request.claim, let record = stored[claim.key], record.isLive(at: now) {
+        outcomes.append(.replayed(record, []))
+        continue
+      }
       var perRequest: [LedgerReceipt] = []
+      let first = next.size
       for encoded in request.events {
         let index = next.size
         let canonical = encoded.entryBytes(index: index, prev: next.lastLeafHash, time: now)
@@ -248,14 +315,23 @@ public actor Ledger {
         next.range.append(leaf: leaf) { closed.append(($0, $1)) }
         next.lastLeafHash = leaf
       }
-      receipts.append(perRequest)
+      if let claim = request.claim {
+        records.append(IdempotencyRecord(
+          key: claim.key, fingerprint: claim.fingerprint, response: claim.response, expiresAt: claim.expiresAt, firstIndex: first,
+          entryCount: UInt32(request.events.count)))
+      }
+      outcomes.append(.recorded(perRequest))
+    }
+    guard !entries.isEmpty else {
+      return PreparedBatch(requests: requests, signer: signer, outcomes: outcomes, batch: nil, base: base, head: base)
     }
     next.lastTime = now
     let checkpoint = Checkpoint(origin: signer.name, size: next.size, rootHash: next.range.rootHash)
     next.checkpoint = SignedCheckpoint(checkpoint: checkpoint, note: signer.sign(checkpoint.body))
     return PreparedBatch(
-      requests: requests, signer: signer, receipts: receipts,
-      batch: LedgerBatch(entries: entries, closedNodes: closed, checkpoint: next.checkpoint!, tip: next.tip!), base: base, head: next)
+      requests: requests, signer: signer, outcomes: outcomes,
+      batch: LedgerBatch(entries: entries, closedNodes: closed, checkpoint: next.checkpoint!, tip: next.tip!, idempotencyRecords: records),
+      base: base, head: next)
   }
 }
 

@@ -8,11 +8,19 @@ public protocol LedgerStorage: Sendable {
   /// Extends the log by one batch in one transaction, and returns only once it is durable.
   ///
   /// Holding the store's write lock (so no other writer, in this process or another, can extend the
-  /// log meanwhile), the store reads the stored tip (nil for an empty log), calls `build` with it,
-  /// writes the returned batch's entries, closed Merkle nodes, checkpoint and new tip, and commits.
-  /// On error nothing of the batch is visible. Returns the batch that was written.
+  /// log meanwhile), the store reads the stored tip (nil for an empty log) and the stored records of the
+  /// idempotency keys in `claims`, calls `build` with them, writes the returned batch's entries, closed
+  /// Merkle nodes, checkpoint, idempotency records (replacing expired ones) and new tip, and commits.
+  /// `build` returns nil when nothing is left to write (every request was a retry): then nothing is
+  /// written. On error nothing of the batch is visible. Returns the batch that was written.
   @discardableResult
-  func appendBatch(_ build: (LedgerTip?) throws -> LedgerBatch) throws -> LedgerBatch
+  func appendBatch(
+    claiming claims: [IdempotencyKey], _ build: (LedgerTip?, [IdempotencyKey: IdempotencyRecord]) throws -> LedgerBatch?
+  ) throws -> LedgerBatch?
+
+  /// Deletes the idempotency records that expired at or before `time` (nanoseconds since the epoch),
+  /// returning how many.
+  func pruneIdempotencyRecords(expiredBy time: Int64) throws -> Int
 
   /// The stored tip, or nil for an empty log.
   func tip() throws -> LedgerTip?
@@ -42,6 +50,17 @@ public protocol LedgerStorage: Sendable {
   func firstIndex(atOrAfter time: Int64) throws -> UInt64
 }
 
+extension LedgerStorage {
+  /// Extends the log by one batch that claims no idempotency key (see `appendBatch(claiming:_:)`).
+  @discardableResult
+  public func appendBatch(_ build: (LedgerTip?) throws -> LedgerBatch) throws -> LedgerBatch {
+    guard let batch = try appendBatch(claiming: [], { tip, _ in try build(tip) }) else {
+      throw LedgerError.unavailable("the store wrote no batch")
+    }
+    return batch
+  }
+}
+
 /// One group commit: everything the ledger writes for a batch of appends.
 public struct LedgerBatch: Sendable {
   public var entries: [StoredEntry]
@@ -50,12 +69,18 @@ public struct LedgerBatch: Sendable {
   public var checkpoint: SignedCheckpoint
   /// The tip once the batch is written.
   public var tip: LedgerTip
+  /// The idempotency keys of the batch's requests, kept with their entries.
+  public var idempotencyRecords: [IdempotencyRecord]
 
-  public init(entries: [StoredEntry], closedNodes: [(NodeID, SHA256Digest)], checkpoint: SignedCheckpoint, tip: LedgerTip) {
+  public init(
+    entries: [StoredEntry], closedNodes: [(NodeID, SHA256Digest)], checkpoint: SignedCheckpoint, tip: LedgerTip,
+    idempotencyRecords: [IdempotencyRecord] = []
+  ) {
     self.entries = entries
     self.closedNodes = closedNodes
     self.checkpoint = checkpoint
     self.tip = tip
+    self.idempotencyRecords = idempotencyRecords
   }
 
   /// The size of the log the batch extends.

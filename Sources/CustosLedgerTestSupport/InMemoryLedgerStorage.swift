@@ -14,6 +14,7 @@ public final class InMemoryLedgerStorage: LedgerStorage, Sendable {
     var nodes: [NodeID: SHA256Digest] = [:]
     var checkpoints: [SignedCheckpoint] = []
     var tip: LedgerTip?
+    var idempotency: [IdempotencyKey: IdempotencyRecord] = [:]
     var failNext: Int?
     var failAlways = false
     var writes = 0
@@ -35,7 +36,9 @@ public final class InMemoryLedgerStorage: LedgerStorage, Sendable {
   public func tip() throws -> LedgerTip? { state.withLock { $0.tip } }
 
   @discardableResult
-  public func appendBatch(_ build: (LedgerTip?) throws -> LedgerBatch) throws -> LedgerBatch {
+  public func appendBatch(
+    claiming claims: [IdempotencyKey], _ build: (LedgerTip?, [IdempotencyKey: IdempotencyRecord]) throws -> LedgerBatch?
+  ) throws -> LedgerBatch? {
     let (delay, always) = state.withLock { state -> (Int?, Bool) in
       state.writes += 1
       defer { state.failNext = nil }
@@ -46,15 +49,25 @@ public final class InMemoryLedgerStorage: LedgerStorage, Sendable {
       throw LedgerError.unavailable("disk full (simulated)")
     }
     if always { throw LedgerError.unavailable("disk full (simulated)") }
-    let batch = try build(try tip())
+    let stored = state.withLock { state in claims.reduce(into: [IdempotencyKey: IdempotencyRecord]()) { $0[$1] = state.idempotency[$1] } }
+    guard let batch = try build(try tip(), stored) else { return nil }
     state.withLock { state in
       state.tip = batch.tip
+      for record in batch.idempotencyRecords { state.idempotency[record.key] = record }
       state.entries += batch.entries
       for entry in batch.entries { state.nodes[NodeID(level: 0, index: entry.index)] = entry.leafHash }
       for (id, hash) in batch.closedNodes { state.nodes[id] = hash }
       state.checkpoints.append(batch.checkpoint)
     }
     return batch
+  }
+
+  public func pruneIdempotencyRecords(expiredBy time: Int64) throws -> Int {
+    state.withLock { state in
+      let expired = state.idempotency.filter { !$0.value.isLive(at: time) }.keys
+      for key in expired { state.idempotency[key] = nil }
+      return expired.count
+    }
   }
 
   public func latestCheckpoint() throws -> SignedCheckpoint? { state.withLock { $0.checkpoints.last } }

@@ -47,8 +47,8 @@ import Testing
   @Test(arguments: StoreKind.allCases) func migrationsAreVersionedAndRunAtOpen(_ kind: StoreKind) throws {
     let store = try TestStore(kind)
     let expected = kind == .sqlite
-      ? ["v1-ledger", "v2-keys", "v3-tokens", "v4-ledger-node-tiles", "v5-ledger-tip", "v6-ledger-signing-key"]
-      : ["v1-ledger", "v2-keys", "v3-tokens", "v4-policies", "v5-ledger-signing-key"]
+      ? ["v1-ledger", "v2-keys", "v3-tokens", "v4-ledger-node-tiles", "v5-ledger-tip", "v6-ledger-signing-key", "v7-idempotency-keys"]
+      : ["v1-ledger", "v2-keys", "v3-tokens", "v4-policies", "v5-ledger-signing-key", "v6-idempotency-keys"]
     #expect(try store.open().appliedMigrations() == expected)
     #expect(try store.open().appliedMigrations() == expected)  // reopening runs nothing twice
   }

@@ -28,15 +28,19 @@ public final class PostgresLedgerStorage: LedgerStorage {
   private let knownTip = Mutex<LedgerTip??>(nil)
 
   @discardableResult
-  public func appendBatch(_ build: (LedgerTip?) throws -> LedgerBatch) throws -> LedgerBatch {
+  public func appendBatch(
+    claiming claims: [IdempotencyKey], _ build: (LedgerTip?, [IdempotencyKey: IdempotencyRecord]) throws -> LedgerBatch?
+  ) throws -> LedgerBatch? {
     // Optimistic path: build on the tip this node last saw (first) or has just read (after another node
     // wrote), and write it with one statement only if that is still the stored tip — checked and locked
     // by the statement itself, so the tip row is locked only while that statement runs and commits.
-    // With one node the first attempt always succeeds.
+    // With one node the first attempt always succeeds. Idempotency keys read before the write are
+    // complete if the write succeeds: keys are only ever written with entries, so with the tip unmoved
+    // none was added since.
     var guess = knownTip.withLock { $0 }
     for _ in 0..<Self.optimisticAttempts {
       guard let expected = guess else { break }
-      let batch = try build(expected)
+      guard let batch = try build(expected, try idempotencyRecords(claims)) else { return nil }
       try LedgerBatchCheck.fits(batch, on: expected)
       if try writeIfTipIs(expected, batch) {
         knownTip.withLock { $0 = .some(batch.tip) }
@@ -44,8 +48,8 @@ public final class PostgresLedgerStorage: LedgerStorage {
       }
       guess = .some(try tip())
     }
-    let batch = try appendBatchLockingTip(build)
-    knownTip.withLock { $0 = .some(batch.tip) }
+    let batch = try appendBatchLockingTip(claims, build)
+    if let batch { knownTip.withLock { $0 = .some(batch.tip) } }
     return batch
   }
 
@@ -68,10 +72,13 @@ public final class PostgresLedgerStorage: LedgerStorage {
   }
 
   /// The general path: lock the tip row, build on what it holds, write, commit.
-  private func appendBatchLockingTip(_ build: (LedgerTip?) throws -> LedgerBatch) throws -> LedgerBatch {
+  private func appendBatchLockingTip(
+    _ claims: [IdempotencyKey], _ build: (LedgerTip?, [IdempotencyKey: IdempotencyRecord]) throws -> LedgerBatch?
+  ) throws -> LedgerBatch? {
     let logger = store.logger
     let timings = lockTimings
-    return try store.withConnection({ (connection, buildOnTip: @escaping @Sendable (LedgerTip?) async throws -> LedgerBatch) in
+    typealias Question = (LedgerTip?, [IdempotencyKey: IdempotencyRecord])
+    return try store.withConnection({ (connection, buildOnTip: @escaping @Sendable (Question) async throws -> LedgerBatch?) in
       let clock = ContinuousClock()
       let asked = clock.now
       _ = try await connection.rows("BEGIN", logger)
@@ -80,7 +87,11 @@ public final class PostgresLedgerStorage: LedgerStorage {
           "SELECT size, range_hashes, last_leaf_hash, last_time, checkpoint_note FROM ledger_tip WHERE id = 1 FOR UPDATE", logger)
         let locked = clock.now
         let stored = try Self.tip(tipRows.first)
-        let batch = try await buildOnTip(stored)
+        let records = claims.isEmpty ? [:] : try Self.idempotencyRecords(try await connection.rows(Self.selectRecords(claims), logger))
+        guard let batch = try await buildOnTip((stored, records)) else {
+          _ = try await connection.rows("ROLLBACK", logger)
+          return nil
+        }
         try LedgerBatchCheck.fits(batch, on: stored)
         for try await _ in try await connection.execute(BatchInsert(batch: batch), logger: logger) {}
         _ = try await connection.rows("COMMIT", logger)
@@ -90,7 +101,40 @@ public final class PostgresLedgerStorage: LedgerStorage {
         _ = try? await connection.rows("ROLLBACK", logger)
         throw error
       }
-    }, answering: build)
+    }, answering: { question in try build(question.0, question.1) })
+  }
+
+  private func idempotencyRecords(_ claims: [IdempotencyKey]) throws -> [IdempotencyKey: IdempotencyRecord] {
+    guard !claims.isEmpty else { return [:] }
+    return try Self.idempotencyRecords(try store.rows(Self.selectRecords(claims)))
+  }
+
+  private static func selectRecords(_ claims: [IdempotencyKey]) -> PostgresQuery {
+    """
+    SELECT k.caller, k.key, k.fingerprint, k.response, k.expires_at, k.first_index, k.entry_count FROM idempotency_keys k
+    JOIN unnest(\(claims.map(\.caller))::text[], \(claims.map(\.key))::text[]) AS w(caller, key) ON k.caller = w.caller AND k.key = w.key
+    """
+  }
+
+  private static func idempotencyRecords(_ rows: [PostgresRow]) throws -> [IdempotencyKey: IdempotencyRecord] {
+    var found: [IdempotencyKey: IdempotencyRecord] = [:]
+    for row in rows {
+      let (caller, key, fingerprint, response, expiresAt, first, count) = try row.decode(
+        (String, String, ByteBuffer, ByteBuffer, Int64, Int64, Int32).self)
+      guard let digest = SHA256Digest(bytes: Array(buffer: fingerprint)) else {
+        throw LedgerError.corrupted(index: UInt64(first), reason: "the stored fingerprint of idempotency_key \"\(key)\" is not 32 bytes")
+      }
+      let id = IdempotencyKey(caller: caller, key: key)
+      found[id] = IdempotencyRecord(
+        key: id, fingerprint: digest, response: Array(buffer: response), expiresAt: expiresAt, firstIndex: UInt64(first),
+        entryCount: UInt32(count))
+    }
+    return found
+  }
+
+  public func pruneIdempotencyRecords(expiredBy time: Int64) throws -> Int {
+    try store.rows("WITH gone AS (DELETE FROM idempotency_keys WHERE expires_at <= \(time) RETURNING 1) SELECT count(*) FROM gone")
+      .first.map { Int(try $0.decode(Int64.self)) } ?? 0
   }
 
   /// Everything a batch writes, as one statement under the tip lock the caller holds: the tip row
@@ -104,9 +148,10 @@ public final class PostgresLedgerStorage: LedgerStorage {
     func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
     func makeBindings() throws -> PostgresBindings { Self.bindings(batch) }
 
-    /// $1...$9 the entries' columns, $10...$12 the closed nodes, $13...$15 the checkpoint, $16...$20 the tip.
+    /// $1...$9 the entries' columns, $10...$12 the closed nodes, $13...$15 the checkpoint, $16...$20 the tip,
+    /// $21...$27 the idempotency records.
     static func bindings(_ batch: LedgerBatch) -> PostgresBindings {
-      var binds = PostgresBindings(capacity: 23)
+      var binds = PostgresBindings(capacity: 30)
       appendEntryColumns(batch.entries, to: &binds)
       binds.append(batch.closedNodes.map { Int16($0.0.level) })
       binds.append(batch.closedNodes.map { Int64($0.0.index) })
@@ -121,6 +166,14 @@ public final class PostgresLedgerStorage: LedgerStorage {
       binds.append(ByteBuffer(bytes: tip.lastLeafHash))
       binds.append(tip.lastTime)
       binds.append(tip.checkpointNote)
+      let records = batch.idempotencyRecords
+      binds.append(records.map(\.key.caller))
+      binds.append(records.map(\.key.key))
+      binds.append(records.map { ByteBuffer(bytes: $0.fingerprint.bytes) })
+      binds.append(records.map { ByteBuffer(bytes: $0.response) })
+      binds.append(records.map(\.expiresAt))
+      binds.append(records.map { Int64($0.firstIndex) })
+      binds.append(records.map { Int32($0.entryCount) })
       return binds
     }
 
@@ -136,6 +189,12 @@ public final class PostgresLedgerStorage: LedgerStorage {
         WHERE EXISTS (SELECT 1 FROM tip)
       ), checkpoint AS (
         INSERT INTO ledger_checkpoints (size, root_hash, note) SELECT $13, $14, $15 WHERE EXISTS (SELECT 1 FROM tip)
+      ), keys AS (
+        INSERT INTO idempotency_keys (caller, key, fingerprint, response, expires_at, first_index, entry_count)
+        SELECT * FROM unnest($21::text[], $22::text[], $23::bytea[], $24::bytea[], $25::bigint[], $26::bigint[], $27::integer[])
+        WHERE EXISTS (SELECT 1 FROM tip)
+        ON CONFLICT (caller, key) DO UPDATE SET fingerprint = excluded.fingerprint, response = excluded.response,
+          expires_at = excluded.expires_at, first_index = excluded.first_index, entry_count = excluded.entry_count
       )
       SELECT count(*) FROM tip
       """
@@ -151,7 +210,7 @@ public final class PostgresLedgerStorage: LedgerStorage {
 
     typealias Row = Int64
     // The whole row as this node knows it: any other change sends the batch through the checked path.
-    static let sql = BatchInsert.text(tipCondition: " AND size = $21 AND last_leaf_hash = $22 AND checkpoint_note = $23")
+    static let sql = BatchInsert.text(tipCondition: " AND size = $28 AND last_leaf_hash = $29 AND checkpoint_note = $30")
     func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
 
     func makeBindings() throws -> PostgresBindings {

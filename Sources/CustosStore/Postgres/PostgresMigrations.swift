@@ -94,6 +94,15 @@ enum PostgresMigrations {
         id integer PRIMARY KEY CHECK (id = 1), public_key bytea NOT NULL CHECK (length(public_key) = 32), sealed_private_key bytea NOT NULL)
       """,
     ]),
+    // Idempotency keys, written by the statement that writes their request's entries.
+    Migration(id: "v6-idempotency-keys", statements: [
+      """
+      CREATE TABLE idempotency_keys (
+        caller text NOT NULL, key text NOT NULL, fingerprint bytea NOT NULL, response bytea NOT NULL, expires_at bigint NOT NULL,
+        first_index bigint NOT NULL, entry_count integer NOT NULL, PRIMARY KEY (caller, key))
+      """,
+      "CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at)",
+    ]),
   ]
 
   /// Applies what is pending; refuses a database that a newer binary migrated.

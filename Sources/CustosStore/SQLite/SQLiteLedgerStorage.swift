@@ -16,11 +16,13 @@ public final class SQLiteLedgerStorage: LedgerStorage {
   }
 
   @discardableResult
-  public func appendBatch(_ build: (LedgerTip?) throws -> LedgerBatch) throws -> LedgerBatch {
-    // A write transaction is SQLite's write lock: the tip read here cannot move before the commit.
-    let batch = try pool.write { db in
+  public func appendBatch(
+    claiming claims: [IdempotencyKey], _ build: (LedgerTip?, [IdempotencyKey: IdempotencyRecord]) throws -> LedgerBatch?
+  ) throws -> LedgerBatch? {
+    // A write transaction is SQLite's write lock: the tip and keys read here cannot move before the commit.
+    let written = try pool.write { db -> LedgerBatch? in
       let stored = try Self.readTip(db)
-      let batch = try build(stored)
+      guard let batch = try build(stored, try SQLiteIdempotencyRecords.read(claims, db)) else { return nil }
       try LedgerBatchCheck.fits(batch, on: stored)
       let insertEntry = try db.cachedStatement(sql: """
         INSERT INTO ledger_entries (idx, canonical, leaf_hash, time, kind, actor, action, resource, outcome,
@@ -60,8 +62,10 @@ public final class SQLiteLedgerStorage: LedgerStorage {
         sql: "INSERT INTO ledger_checkpoints (size, root_hash, note) VALUES (?, ?, ?)",
         arguments: [Int64(checkpoint.checkpoint.size), blob(checkpoint.checkpoint.rootHash.bytes), checkpoint.note])
       try Self.writeTip(batch.tip, db)
+      try SQLiteIdempotencyRecords.write(batch.idempotencyRecords, db)
       return batch
     }
+    guard let batch = written else { return nil }
     // Roughly what the batch put in the WAL: each entry's bytes, its query columns and index entries.
     checkpointer.committed(bytes: batch.entries.reduce(0) { $0 + $1.canonical.count + 256 } + batch.closedNodes.count * 64)
     return batch
@@ -69,6 +73,13 @@ public final class SQLiteLedgerStorage: LedgerStorage {
 
   public func tip() throws -> LedgerTip? {
     try pool.read { db in try Self.readTip(db) }
+  }
+
+  public func pruneIdempotencyRecords(expiredBy time: Int64) throws -> Int {
+    try pool.write { db in
+      try db.execute(sql: "DELETE FROM idempotency_keys WHERE expires_at <= ?", arguments: [time])
+      return db.changesCount
+    }
   }
 
   static func readTip(_ db: Database) throws -> LedgerTip? {

@@ -156,6 +156,22 @@ enum SQLiteMigrations {
         );
         """)
     }
+    // Idempotency keys, kept in the transaction of the entries their request recorded.
+    migrator.registerMigration("v7-idempotency-keys") { db in
+      try db.execute(sql: """
+        CREATE TABLE idempotency_keys (
+          caller TEXT NOT NULL,
+          key TEXT NOT NULL,
+          fingerprint BLOB NOT NULL,
+          response BLOB NOT NULL,
+          expires_at INTEGER NOT NULL,
+          first_index INTEGER NOT NULL,
+          entry_count INTEGER NOT NULL,
+          PRIMARY KEY (caller, key)
+        ) WITHOUT ROWID;
+        CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
+        """)
+    }
     return migrator
   }
 

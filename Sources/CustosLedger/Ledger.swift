@@ -30,7 +30,15 @@ public actor Ledger {
   public nonisolated var verifier: NoteVerifier? { verifierKey.withLock { $0 } }
   private let verifierKey: Mutex<NoteVerifier?>
   /// Nil while the signing key is sealed: the ledger then serves reads and refuses appends.
-  private var signer: NoteSigner?
+  private var signer: NoteSigner? {
+    didSet { fingerprintKey = Self.fingerprintKey(signer) }
+  }
+  /// Keys request fingerprints (so a stored fingerprint says nothing about a low-entropy plaintext).
+  private var fingerprintKey: SecretBytes?
+
+  private static func fingerprintKey(_ signer: NoteSigner?) -> SecretBytes? {
+    signer?.derivedKey(info: "custos idempotency request fingerprint v1")
+  }
   private let options: Options
   private var head: LedgerHead
   private var pending: [PendingAppend] = []
@@ -60,6 +68,7 @@ public actor Ledger {
     let known = verifier ?? signer?.verifier
     self.storage = storage
     self.signer = signer
+    self.fingerprintKey = Self.fingerprintKey(signer)
     self.verifierKey = Mutex(known)
     self.options = options
     if let known {
@@ -99,6 +108,41 @@ public actor Ledger {
   public func activeSigner() throws(LedgerError) -> NoteSigner {
     guard let signer else { throw Self.sealed }
     return signer
+  }
+
+  /// The fingerprint of a request for its idempotency record: HMAC-SHA256 under a key derived from the
+  /// ledger key, the same on every node sharing it. Unavailable while sealed.
+  public func requestFingerprint(_ bytes: [UInt8]) throws(LedgerError) -> SHA256Digest {
+    guard let fingerprintKey else { throw Self.sealed }
+    return HMACSHA256.authenticationCode(key: fingerprintKey, message: bytes)
+  }
+
+  /// The stored idempotency record of `key` if it is live, with its entries' receipts: a retry's answer,
+  /// read without taking the write path. Reads storage off the cooperative threads.
+  public nonisolated func storedAnswer(for key: IdempotencyKey) async throws -> (IdempotencyRecord, [LedgerReceipt])? {
+    let storage = self.storage, now = options.clock()
+    return try await withCheckedThrowingContinuation { continuation in
+      DispatchQueue.global().async {
+        continuation.resume(with: Result {
+          guard let record = try storage.idempotencyRecords([key])[key], record.isLive(at: now) else { return nil }
+          return (record, try Self.receipts(of: record, in: storage))
+        })
+      }
+    }
+  }
+
+  /// The receipts of the entries a stored idempotency record names.
+  static func receipts(of record: IdempotencyRecord, in storage: any LedgerStorage) throws -> [LedgerReceipt] {
+    var receipts: [LedgerReceipt] = []
+    let range = record.firstIndex..<(record.firstIndex + UInt64(record.entryCount))
+    try storage.forEachEntry(in: range) { entry in
+      receipts.append(LedgerReceipt(index: entry.index, leafHash: entry.leafHash, time: entry.time))
+      return true
+    }
+    guard receipts.count == Int(record.entryCount) else {
+      throw LedgerError.corrupted(index: record.firstIndex, reason: "the entries of \(record.key) are missing")
+    }
+    return receipts
   }
 
   static let sealed = LedgerError.unavailable(
@@ -244,16 +288,7 @@ public actor Ledger {
     }
     for (i, outcome) in written.outcomes.enumerated() {
       guard case let .replayed(record, _) = outcome else { continue }
-      var receipts: [LedgerReceipt] = []
-      let range = record.firstIndex..<(record.firstIndex + UInt64(record.entryCount))
-      try storage.forEachEntry(in: range) { entry in
-        receipts.append(LedgerReceipt(index: entry.index, leafHash: entry.leafHash, time: entry.time))
-        return true
-      }
-      guard receipts.count == Int(record.entryCount) else {
-        throw LedgerError.corrupted(index: record.firstIndex, reason: "the entries of \(record.key) are missing")
-      }
-      written.outcomes[i] = .replayed(record, receipts)
+      written.outcomes[i] = .replayed(record, try Self.receipts(of: record, in: storage))
     }
     return written
   }

@@ -18,6 +18,9 @@ public protocol LedgerStorage: Sendable {
     claiming claims: [IdempotencyKey], _ build: (LedgerTip?, [IdempotencyKey: IdempotencyRecord]) throws -> LedgerBatch?
   ) throws -> LedgerBatch?
 
+  /// The stored records of `keys` (live or expired); absent keys are left out.
+  func idempotencyRecords(_ keys: [IdempotencyKey]) throws -> [IdempotencyKey: IdempotencyRecord]
+
   /// Deletes the idempotency records that expired at or before `time` (nanoseconds since the epoch),
   /// returning how many.
   func pruneIdempotencyRecords(expiredBy time: Int64) throws -> Int

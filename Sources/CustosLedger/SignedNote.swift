@@ -22,6 +22,13 @@ public struct NoteSigner: Sendable {
     privateKey.signature(for: message)
   }
 
+  /// A key derived from the note key for another purpose (HKDF-SHA256 over the seed, `info` naming the
+  /// purpose): every holder of the ledger key derives the same one.
+  public func derivedKey(info: String) -> SecretBytes {
+    // HKDF only fails for an output length outside 1...8160.
+    try! HKDF.deriveKey(inputKeyMaterial: privateKey.rawRepresentation, salt: [UInt8](), info: Array(info.utf8), outputLength: 32)
+  }
+
   /// `text` (which must end in "\n") followed by its signature block.
   public func sign(_ text: String) -> String {
     precondition(text.hasSuffix("\n"))

@@ -49,8 +49,7 @@ public final class InMemoryLedgerStorage: LedgerStorage, Sendable {
       throw LedgerError.unavailable("disk full (simulated)")
     }
     if always { throw LedgerError.unavailable("disk full (simulated)") }
-    let stored = state.withLock { state in claims.reduce(into: [IdempotencyKey: IdempotencyRecord]()) { $0[$1] = state.idempotency[$1] } }
-    guard let batch = try build(try tip(), stored) else { return nil }
+    guard let batch = try build(try tip(), try idempotencyRecords(claims)) else { return nil }
     state.withLock { state in
       state.tip = batch.tip
       for record in batch.idempotencyRecords { state.idempotency[record.key] = record }
@@ -60,6 +59,10 @@ public final class InMemoryLedgerStorage: LedgerStorage, Sendable {
       state.checkpoints.append(batch.checkpoint)
     }
     return batch
+  }
+
+  public func idempotencyRecords(_ keys: [IdempotencyKey]) throws -> [IdempotencyKey: IdempotencyRecord] {
+    state.withLock { state in keys.reduce(into: [:]) { $0[$1] = state.idempotency[$1] } }
   }
 
   public func pruneIdempotencyRecords(expiredBy time: Int64) throws -> Int {

@@ -7,6 +7,7 @@ import GRPCCore
 /// `custos.v1.AuditLog`: appends, reads and proofs over the ledger.
 struct AuditLogService: Custos_V1_AuditLog.SimpleServiceProtocol {
   let ledger: Ledger
+  let idempotency: IdempotentCalls
   /// Most events in one AppendBatch.
   static let maximumBatchEvents = 10_000
   /// Entries read from storage per chunk while streaming.
@@ -15,8 +16,13 @@ struct AuditLogService: Custos_V1_AuditLog.SimpleServiceProtocol {
   func append(request: Custos_V1_AppendRequest, context: ServerContext) async throws -> Custos_V1_AppendResponse {
     try await RPCErrors.mapping {
       guard request.hasEvent else { throw LedgerError.invalidArgument("event: required") }
-      let receipt = try await ledger.append([try Self.event(request.event)])[0]
-      return .with { $0.receipt = Self.receipt(receipt) }
+      let event = try Self.event(request.event)
+      var fingerprinted = request
+      fingerprinted.idempotencyKey = ""
+      let key = try await idempotency.prepare(key: request.idempotencyKey, method: "Append", fingerprinted: fingerprinted)
+      if let stored = try await idempotency.storedAnswer(key) { return .with { $0.receipt = Self.receipt(stored.receipts[0]) } }
+      let receipts = try await idempotency.append([try IdempotentCalls.recording(event, key: key)], key) { [] }.receipts
+      return .with { $0.receipt = Self.receipt(receipts[0]) }
     }
   }
 
@@ -32,7 +38,11 @@ struct AuditLogService: Custos_V1_AuditLog.SimpleServiceProtocol {
           throw LedgerError.invalidArgument("events[\(i)]: \(why)")
         }
       }
-      let receipts = try await ledger.append(events)
+      var fingerprinted = request
+      fingerprinted.idempotencyKey = ""
+      let key = try await idempotency.prepare(key: request.idempotencyKey, method: "AppendBatch", fingerprinted: fingerprinted)
+      if let stored = try await idempotency.storedAnswer(key) { return .with { $0.receipts = stored.receipts.map(Self.receipt) } }
+      let receipts = try await idempotency.append(try events.map { try IdempotentCalls.recording($0, key: key) }, key) { [] }.receipts
       return .with { $0.receipts = receipts.map(Self.receipt) }
     }
   }

@@ -11,6 +11,7 @@ import GRPCCore
 struct AuthorizationService: Custos_V1_Authorization.SimpleServiceProtocol {
   let policies: ActivePolicySet
   let ledger: Ledger
+  let idempotency: IdempotentCalls
   /// Largest context plus request entities, in bytes.
   static let maximumRequestBytes = 1 << 20
   static let maximumBatch = 1000
@@ -19,9 +20,16 @@ struct AuthorizationService: Custos_V1_Authorization.SimpleServiceProtocol {
 
   func check(request: Custos_V1_CheckRequest, context: ServerContext) async throws -> Custos_V1_CheckResponse {
     try await RPCErrors.mapping {
+      var fingerprinted = request
+      fingerprinted.idempotencyKey = ""
+      let key = try await idempotency.prepare(key: request.idempotencyKey, method: "Check", fingerprinted: fingerprinted)
+      if let stored = try await idempotency.storedAnswer(key) { return try Self.replayed(stored.response, stored.receipts[0]) }
       let decided = try decide(request, snapshot: try await policies.recordedSnapshot())
-      let receipt = try await ledger.append(decided.event)
-      return decided.response(receipt)
+      let (receipts, storedResponse) = try await idempotency.append([try IdempotentCalls.recording(decided.event, key: key)], key) {
+        try Self.withoutReceipt(decided.response(Self.noReceipt)).serializedBytes()
+      }
+      if let storedResponse { return try Self.replayed(storedResponse, receipts[0]) }
+      return decided.response(receipts[0])
     }
   }
 
@@ -31,6 +39,13 @@ struct AuthorizationService: Custos_V1_Authorization.SimpleServiceProtocol {
       guard request.requests.count <= Self.maximumBatch else {
         throw LedgerError.invalidArgument("requests: \(request.requests.count) exceeds the limit of \(Self.maximumBatch) per batch")
       }
+      if let i = request.requests.firstIndex(where: { !$0.idempotencyKey.isEmpty }) {
+        throw LedgerError.invalidArgument("requests[\(i)].idempotency_key: a batch carries one key, in BatchCheckRequest.idempotency_key")
+      }
+      var fingerprinted = request
+      fingerprinted.idempotencyKey = ""
+      let key = try await idempotency.prepare(key: request.idempotencyKey, method: "BatchCheck", fingerprinted: fingerprinted)
+      if let stored = try await idempotency.storedAnswer(key) { return try Self.replayedBatch(stored.response, stored.receipts) }
       let snapshot = try await policies.recordedSnapshot()
       var decided: [Decided] = []
       for (i, item) in request.requests.enumerated() {
@@ -38,9 +53,36 @@ struct AuthorizationService: Custos_V1_Authorization.SimpleServiceProtocol {
           throw LedgerError.invalidArgument("requests[\(i)]: \(why)")
         }
       }
-      let receipts = try await ledger.append(decided.map(\.event))
+      let (receipts, storedResponse) = try await idempotency.append(try decided.map { try IdempotentCalls.recording($0.event, key: key) }, key) {
+        try Custos_V1_BatchCheckResponse.with { $0.responses = decided.map { Self.withoutReceipt($0.response(Self.noReceipt)) } }.serializedBytes()
+      }
+      if let storedResponse { return try Self.replayedBatch(storedResponse, receipts) }
       return .with { $0.responses = zip(decided, receipts).map { $0.response($1) } }
     }
+  }
+
+  private static let noReceipt = LedgerReceipt(index: 0, leafHash: .zero, time: 0)
+
+  private static func withoutReceipt(_ response: Custos_V1_CheckResponse) -> Custos_V1_CheckResponse {
+    var response = response
+    response.clearReceipt()
+    return response
+  }
+
+  /// The first answer to a retried Check, with the receipt of the entry it recorded.
+  private static func replayed(_ stored: [UInt8], _ receipt: LedgerReceipt) throws -> Custos_V1_CheckResponse {
+    var response = try Custos_V1_CheckResponse(serializedBytes: stored)
+    response.receipt = AuditLogService.receipt(receipt)
+    return response
+  }
+
+  private static func replayedBatch(_ stored: [UInt8], _ receipts: [LedgerReceipt]) throws -> Custos_V1_BatchCheckResponse {
+    var response = try Custos_V1_BatchCheckResponse(serializedBytes: stored)
+    guard response.responses.count == receipts.count else {
+      throw LedgerError.corrupted(index: receipts.first?.index ?? 0, reason: "a stored batch answer does not match its entries")
+    }
+    for i in response.responses.indices { response.responses[i].receipt = AuditLogService.receipt(receipts[i]) }
+    return response
   }
 
   func checkStream(
@@ -54,7 +96,12 @@ struct AuthorizationService: Custos_V1_Authorization.SimpleServiceProtocol {
       try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask {
           do {
-            for try await item in request { await gathered.add(try decide(item, snapshot: try await policies.recordedSnapshot())) }
+            for try await item in request {
+              guard item.idempotencyKey.isEmpty else {
+                throw LedgerError.invalidArgument("idempotency_key: not taken on a stream (each message is answered once); use Check or BatchCheck")
+              }
+              await gathered.add(try decide(item, snapshot: try await policies.recordedSnapshot()))
+            }
           } catch {
             await gathered.finish()
             throw error

@@ -38,6 +38,8 @@ public struct Configuration: Sendable, Equatable {
   public var autoInit = false
   /// How often scheduled key destructions and periodic rotations are carried out.
   public var keyMaintenanceInterval: Duration = .seconds(60)
+  /// How long an idempotency key answers retries with the first answer (and is kept), in seconds.
+  public var idempotencyWindowSeconds: Int64 = 86_400
   /// Record encryption-context values in key ledger entries (by default only their keys).
   public var auditContextValues = false
   /// Require a bearer token on every RPC but the bootstrap ones. Off only for benchmarks and experiments.
@@ -92,6 +94,7 @@ public struct Configuration: Sendable, Equatable {
     case clientSecretArgon2 = "client_secret_argon2"
     case store, databaseURL = "database_url", databasePasswordFile = "database_password_file"
     case databaseCallTimeout = "database_call_timeout_ms"
+    case idempotencyWindow = "idempotency_window_seconds"
 
     /// The environment variable: `CUSTOS_` + upper-cased key.
     public var environmentName: String { "CUSTOS_" + rawValue.uppercased() }
@@ -181,6 +184,9 @@ public struct Configuration: Sendable, Equatable {
     case .keyMaintenanceInterval:
       guard let seconds = Int(value), (1...86_400).contains(seconds) else { throw fail("a number of seconds between 1 and 86400") }
       keyMaintenanceInterval = .seconds(seconds)
+    case .idempotencyWindow:
+      guard let seconds = Int64(value), (60...(30 * 86_400)).contains(seconds) else { throw fail("a number of seconds between 60 and 2592000 (30 days)") }
+      idempotencyWindowSeconds = seconds
     case .auditContextValues:
       guard let flag = Self.boolean(value) else { throw fail("true or false") }
       auditContextValues = flag

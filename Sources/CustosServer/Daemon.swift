@@ -76,9 +76,10 @@ public enum Daemon {
       "custos.v1.Tokens", "custos.v1.Reports",
     ])
     let admin = AdminAuthorization(policies: policies, ledger: ledger)
+    let idempotency = IdempotentCalls(ledger: ledger, window: configuration.idempotencyWindowSeconds * 1_000_000_000)
     let services: [any RegistrableRPCService] = [
-      AuditLogService(ledger: ledger), AuthorizationService(policies: policies, ledger: ledger),
-      PolicyAdminService(policies: policies, admin: admin), KeysService(keys: keys, audit: audit, admin: admin),
+      AuditLogService(ledger: ledger, idempotency: idempotency), AuthorizationService(policies: policies, ledger: ledger, idempotency: idempotency),
+      PolicyAdminService(policies: policies, admin: admin), KeysService(keys: keys, audit: audit, admin: admin, idempotency: idempotency),
       OperatorService(keys: keys, tokens: tokens, audit: audit, custody: custody, admin: admin, argon2: argon2),
       TokensService(tokens: tokens, ledger: ledger, admin: admin, argon2: ConcurrencyLimit(permits: 2)),
       ReportsService(ledger: ledger, admin: admin), health,

@@ -6,7 +6,7 @@ import Logging
 import ServiceLifecycle
 
 /// Carries out scheduled key destructions and periodic rotations, recording each in the ledger, and
-/// prunes token revocations and signing keys that can no longer matter.
+/// prunes token revocations and signing keys that can no longer matter, and expired idempotency keys.
 struct KeyMaintenanceService: Service {
   let keys: KeyManager
   let audit: KeyAudit
@@ -23,6 +23,13 @@ struct KeyMaintenanceService: Service {
   }
 
   func runOnce() async {
+    let ledger = audit.ledger
+    do {
+      let pruned = try await BlockingWork.run { try ledger.storage.pruneIdempotencyRecords(expiredBy: wallClockNanoseconds()) }
+      if pruned > 0 { logger.info("pruned expired idempotency keys", metadata: ["count": "\(pruned)"]) }
+    } catch {
+      logger.error("pruning idempotency keys failed; it will be retried", metadata: ["error": "\(error)"])
+    }
     if let tokens {
       do { try await BlockingWork.run { try tokens.prune() } } catch {
         logger.error("pruning token revocations failed; it will be retried", metadata: ["error": "\(error)"])

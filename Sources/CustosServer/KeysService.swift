@@ -6,6 +6,7 @@ import CustosPolicy
 import CustosProtocol
 import Foundation
 import GRPCCore
+import SwiftProtobuf
 
 /// `custos.v1.Keys`: keyrings and their use. Each call is recorded in the ledger before it is answered;
 /// a call whose record cannot be made durable gets UNAVAILABLE and no result.
@@ -13,6 +14,7 @@ struct KeysService: Custos_V1_Keys.SimpleServiceProtocol {
   let keys: KeyManager
   let audit: KeyAudit
   let admin: AdminAuthorization
+  let idempotency: IdempotentCalls
   /// Keyrings Custos keeps for itself (token signing keys): no RPC may touch them.
   static let reservedPrefix = "custos."
   static let maximumBatch = 1000
@@ -20,7 +22,13 @@ struct KeysService: Custos_V1_Keys.SimpleServiceProtocol {
   // MARK: Use
 
   func encrypt(request: Custos_V1_EncryptRequest, context: ServerContext) async throws -> Custos_V1_EncryptResponse {
-    try await recorded([encryptOne(request.keyring, request.plaintext, request.context, caller: Caller.of(context))])[0].get()
+    var fingerprinted = request
+    fingerprinted.idempotencyKey = ""
+    let key = try await idempotency.prepare(key: request.idempotencyKey, method: "Encrypt", fingerprinted: fingerprinted)
+    if let stored = try await idempotency.storedAnswer(key) {
+      return try Custos_V1_EncryptResponse(serializedBytes: stored.response).with(receipt: stored.receipts[stored.receipts.count - 1])
+    }
+    return try await recordedOnce(encryptOne(request.keyring, request.plaintext, request.context, caller: Caller.of(context)), key: key)
   }
 
   func decrypt(request: Custos_V1_DecryptRequest, context: ServerContext) async throws -> Custos_V1_DecryptResponse {
@@ -33,6 +41,9 @@ struct KeysService: Custos_V1_Keys.SimpleServiceProtocol {
 
   func generateDataKey(request: Custos_V1_GenerateDataKeyRequest, context: ServerContext) async throws -> Custos_V1_GenerateDataKeyResponse {
     let caller = Caller.of(context)
+    var fingerprinted = request
+    fingerprinted.idempotencyKey = ""
+    let key = try await idempotency.prepare(key: request.idempotencyKey, method: "GenerateDataKey", fingerprinted: fingerprinted)
     let outcome: Outcome<Custos_V1_GenerateDataKeyResponse>
     do {
       try Self.refuseReserved(request.keyring)
@@ -54,7 +65,40 @@ struct KeysService: Custos_V1_Keys.SimpleServiceProtocol {
     } catch {
       outcome = ([failureEvent("datakey", error, caller: caller, keyring: request.keyring)], .failure(RPCErrors.map(error)))
     }
-    return try await recorded([outcome])[0].get()
+    // A retry gets the same data key: its plaintext is never stored but opened again from the ciphertext.
+    let restore = { @Sendable (stored: Custos_V1_GenerateDataKeyResponse) throws -> Custos_V1_GenerateDataKeyResponse in
+      guard !request.wrappedOnly else { return stored }
+      var response = stored
+      let opened = try keys.decrypt(keyring: request.keyring, ciphertext: [UInt8](stored.ciphertext), context: try EncryptionContext(request.context))
+      response.plaintext = opened.plaintext.withUnsafeBytes { Data($0) }
+      return response
+    }
+    if let stored = try await idempotency.storedAnswer(key) {
+      return try RPCErrors.mapping { try restore(try Custos_V1_GenerateDataKeyResponse(serializedBytes: stored.response)) }
+        .with(receipt: stored.receipts[stored.receipts.count - 1])
+    }
+    return try await recordedOnce(outcome, key: key, storing: { var copy = $0; copy.plaintext = Data(); return copy }, restoring: restore)
+  }
+
+  /// Records one call's outcome like `recorded`, claiming its idempotency key when it succeeded (a
+  /// failure changed nothing, so a retry runs again). `storing` strips what must not be stored (a data
+  /// key's plaintext); `restoring` gives it back to a retry that raced in and found the first answer.
+  private func recordedOnce<Response: ReceiptCarrying & SwiftProtobuf.Message>(
+    _ outcome: Outcome<Response>, key: IdempotentCalls.Prepared?, storing: (Response) -> Response = { $0 },
+    restoring: (Response) throws -> Response = { $0 }
+  ) async throws -> Response {
+    guard let key, case let .success(response) = outcome.response else { return try await recorded([outcome])[0].get() }
+    let events = try outcome.events.map { try IdempotentCalls.recording($0, key: key) }
+    let (receipts, stored) = try await idempotency.append(events, key) {
+      var kept = storing(response)
+      kept.clearReceipt()
+      return try kept.serializedBytes()
+    }
+    var answer = response
+    if let stored {
+      do { answer = try restoring(try Response(serializedBytes: stored)) } catch { throw RPCErrors.map(error) }
+    }
+    return answer.with(receipt: receipts[receipts.count - 1])
   }
 
   func batchEncrypt(request: Custos_V1_BatchEncryptRequest, context: ServerContext) async throws -> Custos_V1_BatchEncryptResponse {
@@ -309,6 +353,7 @@ struct KeysService: Custos_V1_Keys.SimpleServiceProtocol {
 
 protocol ReceiptCarrying {
   var receipt: Custos_V1_Receipt { get set }
+  mutating func clearReceipt()
 }
 
 extension ReceiptCarrying {

@@ -17,7 +17,7 @@ import Testing
     let ledger = try Ledger(storage: storage, signer: NoteSigner(name: "custos.test/ledger", privateKey: Ed25519.PrivateKey()))
     let policies = try await ActivePolicySet(
       directory: DaemonProcess.packageRoot.appendingPathComponent("policies").path, ledger: ledger, logger: Logger(label: "test"))
-    let service = AuthorizationService(policies: policies, ledger: ledger)
+    let service = AuthorizationService(policies: policies, ledger: ledger, idempotency: IdempotentCalls(ledger: ledger, window: 60_000_000_000))
     let context = ServerContext(
       descriptor: MethodDescriptor(fullyQualifiedService: "custos.v1.Authorization", method: "Check"), remotePeer: "test",
       localPeer: "test", cancellation: .init())
@@ -57,7 +57,8 @@ extension FailClosedTests {
     let policies = try await ActivePolicySet(
       directory: DaemonProcess.packageRoot.appendingPathComponent("policies").path, ledger: ledger, logger: Logger(label: "test"))
     let service = KeysService(
-      keys: keys, audit: KeyAudit(ledger: ledger, recordContextValues: false), admin: AdminAuthorization(policies: policies, ledger: ledger))
+      keys: keys, audit: KeyAudit(ledger: ledger, recordContextValues: false), admin: AdminAuthorization(policies: policies, ledger: ledger),
+      idempotency: IdempotentCalls(ledger: ledger, window: 60_000_000_000))
     let context = ServerContext(
       descriptor: MethodDescriptor(fullyQualifiedService: "custos.v1.Keys", method: "Encrypt"), remotePeer: "test",
       localPeer: "test", cancellation: .init())

@@ -75,6 +75,10 @@ public nonisolated struct Custos_V1_AppendRequest: Sendable {
   /// Clears the value of `event`. Subsequent reads from it will return its default value.
   public mutating func clearEvent() {self._event = nil}
 
+  /// Optional (1-128 printable ASCII characters; send a UUID): a retry with the same key within the
+  /// idempotency window gets the first answer and records nothing new. Not the correlation request_id.
+  public var idempotencyKey: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -128,6 +132,10 @@ public nonisolated struct Custos_V1_AppendBatchRequest: Sendable {
   // methods supported on all messages.
 
   public var events: [Custos_V1_AuditEvent] = []
+
+  /// Optional (1-128 printable ASCII characters; send a UUID): a retry with the same key within the
+  /// idempotency window gets the first answer and records nothing new. Not the correlation request_id.
+  public var idempotencyKey: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -483,7 +491,7 @@ nonisolated extension Custos_V1_AuditEvent: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Custos_V1_AppendRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AppendRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}event\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}event\0\u{3}idempotency_key\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -492,6 +500,7 @@ nonisolated extension Custos_V1_AppendRequest: SwiftProtobuf.Message, SwiftProto
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._event) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.idempotencyKey) }()
       default: break
       }
     }
@@ -505,11 +514,15 @@ nonisolated extension Custos_V1_AppendRequest: SwiftProtobuf.Message, SwiftProto
     try { if let v = self._event {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
     } }()
+    if !self.idempotencyKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.idempotencyKey, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Custos_V1_AppendRequest, rhs: Custos_V1_AppendRequest) -> Bool {
     if lhs._event != rhs._event {return false}
+    if lhs.idempotencyKey != rhs.idempotencyKey {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -591,7 +604,7 @@ nonisolated extension Custos_V1_AppendResponse: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Custos_V1_AppendBatchRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AppendBatchRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}events\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}events\0\u{3}idempotency_key\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -600,6 +613,7 @@ nonisolated extension Custos_V1_AppendBatchRequest: SwiftProtobuf.Message, Swift
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.events) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.idempotencyKey) }()
       default: break
       }
     }
@@ -609,11 +623,15 @@ nonisolated extension Custos_V1_AppendBatchRequest: SwiftProtobuf.Message, Swift
     if !self.events.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.events, fieldNumber: 1)
     }
+    if !self.idempotencyKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.idempotencyKey, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Custos_V1_AppendBatchRequest, rhs: Custos_V1_AppendBatchRequest) -> Bool {
     if lhs.events != rhs.events {return false}
+    if lhs.idempotencyKey != rhs.idempotencyKey {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -111,6 +111,11 @@ public nonisolated struct Custos_V1_CheckRequest: Sendable {
   /// Optional caller correlation id, echoed in the response and recorded in the ledger entry.
   public var requestID: String = String()
 
+  /// Optional (1-128 printable ASCII characters; send a UUID): a retry with the same key within the
+  /// idempotency window gets the first answer and records nothing new. Not the correlation request_id.
+  /// (Only on Check; in BatchCheck the batch carries the key.)
+  public var idempotencyKey: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -231,6 +236,10 @@ public nonisolated struct Custos_V1_BatchCheckRequest: Sendable {
   // methods supported on all messages.
 
   public var requests: [Custos_V1_CheckRequest] = []
+
+  /// Optional (1-128 printable ASCII characters; send a UUID): a retry with the same key within the
+  /// idempotency window gets the first answer and records nothing new. Not the correlation request_id.
+  public var idempotencyKey: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -420,7 +429,7 @@ nonisolated extension Custos_V1_EntityRef: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Custos_V1_CheckRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CheckRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}principal\0\u{1}action\0\u{1}resource\0\u{1}context\0\u{1}entities\0\u{3}request_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}principal\0\u{1}action\0\u{1}resource\0\u{1}context\0\u{1}entities\0\u{3}request_id\0\u{3}idempotency_key\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -434,6 +443,7 @@ nonisolated extension Custos_V1_CheckRequest: SwiftProtobuf.Message, SwiftProtob
       case 4: try { try decoder.decodeSingularBytesField(value: &self.context) }()
       case 5: try { try decoder.decodeSingularBytesField(value: &self.entities) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.idempotencyKey) }()
       default: break
       }
     }
@@ -462,6 +472,9 @@ nonisolated extension Custos_V1_CheckRequest: SwiftProtobuf.Message, SwiftProtob
     if !self.requestID.isEmpty {
       try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 6)
     }
+    if !self.idempotencyKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.idempotencyKey, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -472,6 +485,7 @@ nonisolated extension Custos_V1_CheckRequest: SwiftProtobuf.Message, SwiftProtob
     if lhs.context != rhs.context {return false}
     if lhs.entities != rhs.entities {return false}
     if lhs.requestID != rhs.requestID {return false}
+    if lhs.idempotencyKey != rhs.idempotencyKey {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -617,7 +631,7 @@ nonisolated extension Custos_V1_PolicyEvaluationError: SwiftProtobuf.Message, Sw
 
 nonisolated extension Custos_V1_BatchCheckRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".BatchCheckRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}requests\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}requests\0\u{3}idempotency_key\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -626,6 +640,7 @@ nonisolated extension Custos_V1_BatchCheckRequest: SwiftProtobuf.Message, SwiftP
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.requests) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.idempotencyKey) }()
       default: break
       }
     }
@@ -635,11 +650,15 @@ nonisolated extension Custos_V1_BatchCheckRequest: SwiftProtobuf.Message, SwiftP
     if !self.requests.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.requests, fieldNumber: 1)
     }
+    if !self.idempotencyKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.idempotencyKey, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Custos_V1_BatchCheckRequest, rhs: Custos_V1_BatchCheckRequest) -> Bool {
     if lhs.requests != rhs.requests {return false}
+    if lhs.idempotencyKey != rhs.idempotencyKey {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

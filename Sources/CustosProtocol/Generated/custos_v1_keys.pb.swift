@@ -170,6 +170,10 @@ public nonisolated struct Custos_V1_EncryptRequest: Sendable {
 
   public var context: Dictionary<String,String> = [:]
 
+  /// Optional (1-128 printable ASCII characters; send a UUID): a retry with the same key within the
+  /// idempotency window gets the first answer and records nothing new. Not the correlation request_id.
+  public var idempotencyKey: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -296,6 +300,10 @@ public nonisolated struct Custos_V1_GenerateDataKeyRequest: Sendable {
 
   /// Return only the encrypted data key.
   public var wrappedOnly: Bool = false
+
+  /// Optional (1-128 printable ASCII characters; send a UUID): a retry with the same key within the
+  /// idempotency window gets the first answer and records nothing new. Not the correlation request_id.
+  public var idempotencyKey: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1143,7 +1151,7 @@ nonisolated extension Custos_V1_ListKeyringsResponse: SwiftProtobuf.Message, Swi
 
 nonisolated extension Custos_V1_EncryptRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".EncryptRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}keyring\0\u{1}plaintext\0\u{1}context\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}keyring\0\u{1}plaintext\0\u{1}context\0\u{3}idempotency_key\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1154,6 +1162,7 @@ nonisolated extension Custos_V1_EncryptRequest: SwiftProtobuf.Message, SwiftProt
       case 1: try { try decoder.decodeSingularStringField(value: &self.keyring) }()
       case 2: try { try decoder.decodeSingularBytesField(value: &self.plaintext) }()
       case 3: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.context) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.idempotencyKey) }()
       default: break
       }
     }
@@ -1169,6 +1178,9 @@ nonisolated extension Custos_V1_EncryptRequest: SwiftProtobuf.Message, SwiftProt
     if !self.context.isEmpty {
       try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.context, fieldNumber: 3)
     }
+    if !self.idempotencyKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.idempotencyKey, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1176,6 +1188,7 @@ nonisolated extension Custos_V1_EncryptRequest: SwiftProtobuf.Message, SwiftProt
     if lhs.keyring != rhs.keyring {return false}
     if lhs.plaintext != rhs.plaintext {return false}
     if lhs.context != rhs.context {return false}
+    if lhs.idempotencyKey != rhs.idempotencyKey {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1400,7 +1413,7 @@ nonisolated extension Custos_V1_RewrapResponse: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Custos_V1_GenerateDataKeyRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GenerateDataKeyRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}keyring\0\u{1}context\0\u{3}wrapped_only\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}keyring\0\u{1}context\0\u{3}wrapped_only\0\u{3}idempotency_key\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1411,6 +1424,7 @@ nonisolated extension Custos_V1_GenerateDataKeyRequest: SwiftProtobuf.Message, S
       case 1: try { try decoder.decodeSingularStringField(value: &self.keyring) }()
       case 2: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.context) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.wrappedOnly) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.idempotencyKey) }()
       default: break
       }
     }
@@ -1426,6 +1440,9 @@ nonisolated extension Custos_V1_GenerateDataKeyRequest: SwiftProtobuf.Message, S
     if self.wrappedOnly != false {
       try visitor.visitSingularBoolField(value: self.wrappedOnly, fieldNumber: 3)
     }
+    if !self.idempotencyKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.idempotencyKey, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1433,6 +1450,7 @@ nonisolated extension Custos_V1_GenerateDataKeyRequest: SwiftProtobuf.Message, S
     if lhs.keyring != rhs.keyring {return false}
     if lhs.context != rhs.context {return false}
     if lhs.wrappedOnly != rhs.wrappedOnly {return false}
+    if lhs.idempotencyKey != rhs.idempotencyKey {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

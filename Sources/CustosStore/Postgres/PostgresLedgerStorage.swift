@@ -104,7 +104,7 @@ public final class PostgresLedgerStorage: LedgerStorage {
     }, answering: { question in try build(question.0, question.1) })
   }
 
-  private func idempotencyRecords(_ claims: [IdempotencyKey]) throws -> [IdempotencyKey: IdempotencyRecord] {
+  public func idempotencyRecords(_ claims: [IdempotencyKey]) throws -> [IdempotencyKey: IdempotencyRecord] {
     guard !claims.isEmpty else { return [:] }
     return try Self.idempotencyRecords(try store.rows(Self.selectRecords(claims)))
   }

@@ -75,6 +75,10 @@ public final class SQLiteLedgerStorage: LedgerStorage {
     try pool.read { db in try Self.readTip(db) }
   }
 
+  public func idempotencyRecords(_ keys: [IdempotencyKey]) throws -> [IdempotencyKey: IdempotencyRecord] {
+    try pool.read { db in try SQLiteIdempotencyRecords.read(keys, db) }
+  }
+
   public func pruneIdempotencyRecords(expiredBy time: Int64) throws -> Int {
     try pool.write { db in
       try db.execute(sql: "DELETE FROM idempotency_keys WHERE expires_at <= ?", arguments: [time])

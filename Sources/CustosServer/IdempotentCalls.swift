@@ -1,0 +1,107 @@
+import CustosCrypto
+import CustosJSON
+import CustosLedger
+import GRPCCore
+import SwiftProtobuf
+
+/// Idempotency keys at the edge: a request carrying `idempotency_key` is recorded once per (caller, key)
+/// within the window; a retry gets the first answer — the same receipts, decision or ciphertext — and
+/// records nothing; the same key with another request is refused with FAILED_PRECONDITION.
+struct IdempotentCalls: Sendable {
+  let ledger: Ledger
+  /// How long a key answers retries, in nanoseconds.
+  let window: Int64
+
+  static let longestKey = 128
+
+  /// One request's key: validated, scoped to its caller, the request fingerprinted.
+  struct Prepared: Sendable {
+    let key: IdempotencyKey
+    let fingerprint: SHA256Digest
+    let expiresAt: Int64
+
+    func claim(response: [UInt8]) -> IdempotencyClaim {
+      IdempotencyClaim(key: key, fingerprint: fingerprint, response: response, expiresAt: expiresAt)
+    }
+  }
+
+  /// The key's text, or INVALID_ARGUMENT naming what is wrong with it.
+  static func validate(_ text: String, field: String = "idempotency_key") throws -> String? {
+    guard !text.isEmpty else { return nil }
+    let bytes = text.utf8
+    guard bytes.count <= longestKey else {
+      throw RPCError(code: .invalidArgument, message: "\(field): \(bytes.count) bytes, over the limit of \(longestKey) (send a UUID)")
+    }
+    guard bytes.allSatisfy({ (0x21...0x7e).contains($0) }) else {
+      throw RPCError(code: .invalidArgument, message: "\(field): only printable ASCII without spaces is allowed (send a UUID)")
+    }
+    return text
+  }
+
+  /// The caller a key belongs to: the authenticated principal (every unauthenticated caller shares one
+  /// scope, since a retry comes from another connection).
+  static func caller() -> String {
+    CallerIdentity.current?.principal ?? "unauthenticated"
+  }
+
+  /// Prepares `request`'s key (nil when it carries none). `fingerprinted` is the request with its key
+  /// field cleared, so the fingerprint covers everything else; `method` keeps one method's key from
+  /// answering another.
+  func prepare<Request: Message>(key text: String, method: String, fingerprinted request: Request) async throws -> Prepared? {
+    guard let key = try Self.validate(text) else { return nil }
+    var options = BinaryEncodingOptions()
+    options.useDeterministicOrdering = true
+    var bytes = Array(method.utf8) + [0]
+    bytes += try request.serializedBytes(partial: true, options: options) as [UInt8]
+    defer { SecretBytes.wipe(&bytes) }  // an Encrypt request holds a plaintext
+    let fingerprint = try await RPCErrors.mapping { try await ledger.requestFingerprint(bytes) }
+    return Prepared(key: IdempotencyKey(caller: Self.caller(), key: key), fingerprint: fingerprint, expiresAt: wallClockNanoseconds() + window)
+  }
+
+  /// The first answer when `prepared` is a retry of a recorded request: its stored response and receipts.
+  /// Read without the write path, so a retry costs less than the request did.
+  func storedAnswer(_ prepared: Prepared?) async throws -> (response: [UInt8], receipts: [LedgerReceipt])? {
+    guard let prepared else { return nil }
+    guard let (record, receipts) = try await RPCErrors.mapping({ try await ledger.storedAnswer(for: prepared.key) }) else { return nil }
+    try Self.requireSameRequest(record, prepared)
+    return (record.response, receipts)
+  }
+
+  /// Appends `events` with the key's claim (`response` is what a retry will be answered with). Returns
+  /// the receipts and, when another request with the key was recorded first (a retry that raced the
+  /// first), the response stored with it.
+  func append(_ events: [LedgerEvent], _ prepared: Prepared?, response: () throws -> [UInt8]) async throws
+    -> (receipts: [LedgerReceipt], storedResponse: [UInt8]?)
+  {
+    let outcome = try await RPCErrors.mapping { try await ledger.append(events, claim: try prepared.map { $0.claim(response: try response()) }) }
+    switch outcome {
+    case let .recorded(receipts):
+      return (receipts, nil)
+    case let .replayed(record, receipts):
+      if let prepared { try Self.requireSameRequest(record, prepared) }
+      return (receipts, record.response)
+    }
+  }
+
+  private static func requireSameRequest(_ record: IdempotencyRecord, _ prepared: Prepared) throws {
+    guard record.fingerprint == prepared.fingerprint else {
+      throw RPCError(
+        code: .failedPrecondition,
+        message: "idempotency_key \"\(prepared.key.key)\" was used for a different request (within the idempotency window): send a new key for a new request")
+    }
+  }
+
+  /// `event` naming the request's key in its details (`idempotency_key`), so the log shows which
+  /// entries a retried request recorded. A caller's own detail of that name must agree.
+  static func recording(_ event: LedgerEvent, key prepared: Prepared?) throws -> LedgerEvent {
+    guard let prepared else { return event }
+    var event = event
+    if let given = event.details[detailName], given != .string(prepared.key.key) {
+      throw RPCError(code: .invalidArgument, message: "details.\(detailName) differs from the request's idempotency_key")
+    }
+    event.details[detailName] = .string(prepared.key.key)
+    return event
+  }
+
+  static let detailName = "idempotency_key"
+}

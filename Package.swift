@@ -22,6 +22,7 @@ let package = Package(
     .library(name: "CustosStore", targets: ["CustosStore"]),
     .library(name: "CustosProtocol", targets: ["CustosProtocol"]),
     .library(name: "CustosServer", targets: ["CustosServer"]),
+    .library(name: "CustosClient", targets: ["CustosClient"]),
   ],
   dependencies: [
     .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
@@ -129,10 +130,21 @@ let package = Package(
       ],
       swiftSettings: strict
     ),
+    // The client library services use (retries, token refresh, failover, receipts proven locally); the CLI too.
+    .target(
+      name: "CustosClient",
+      dependencies: [
+        "CustosProtocol", "CustosLedger", "CustosCrypto",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+      ],
+      swiftSettings: strict
+    ),
     .executableTarget(
       name: "custos",
       dependencies: [
-        "CustosCrypto", "CustosJSON", "CustosLedger", "CustosPolicy", "CustosEvidence", "CustosProtocol", "CustosStore",
+        "CustosClient", "CustosCrypto", "CustosJSON", "CustosLedger", "CustosPolicy", "CustosEvidence", "CustosProtocol", "CustosStore",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -192,9 +204,14 @@ let package = Package(
       swiftSettings: strict
     ),
     .testTarget(
+      name: "CustosClientTests",
+      dependencies: ["CustosClient", .product(name: "GRPCCore", package: "grpc-swift-2")],
+      swiftSettings: strict
+    ),
+    .testTarget(
       name: "CustosServerTests",
       dependencies: [
-        "CustosServer", "CustosProtocol", "CustosLedger", "CustosCrypto", "CustosKeys", "CustosStore", "CustosLedgerTestSupport",
+        "CustosServer", "CustosClient", "CustosProtocol", "CustosLedger", "CustosCrypto", "CustosKeys", "CustosStore", "CustosLedgerTestSupport",
         "CustosStoreTestSupport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

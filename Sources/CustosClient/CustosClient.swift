@@ -2,6 +2,7 @@ import CustosProtocol
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import Synchronization
 
 /// A client for Custos that retries what is safe to retry, refreshes its token, and fails over between
 /// nodes. Make one with `withCustosClient(_:_:)`.
@@ -22,8 +23,9 @@ public final class CustosClient: Sendable {
     case mutation(idempotent: Bool)
   }
 
-  /// One attempt's connection, metadata (the bearer token) and options (the attempt's timeout), with
-  /// the generated clients of every Custos service on it.
+  /// One attempt's connection and options (the attempt's timeout, bounded by the call's deadline), with
+  /// the generated clients of every Custos service on it. The bearer token is added to every request on
+  /// the connection by the client; `metadata` is for the caller's own.
   public struct Attempt: Sendable {
     public let grpc: GRPCClient<Transport>
     public let metadata: Metadata
@@ -46,11 +48,12 @@ public final class CustosClient: Sendable {
   let health: EndpointHealth
   let tokens: TokenSource
 
-  init(configuration: CustosClientConfiguration, clients: [GRPCClient<Transport>]) {
+  init(configuration: CustosClientConfiguration, clients: [GRPCClient<Transport>], bearer: BearerTokenInterceptor) {
     self.configuration = configuration
     self.clients = clients
     self.health = EndpointHealth(count: clients.count)
     self.tokens = TokenSource(credentials: configuration.credentials, refreshFraction: configuration.tokenRefreshFraction)
+    bearer.source.withLock { $0.client = self }
   }
 
   /// Runs `attempt` until it succeeds, a failure that must not be retried comes back, the attempts are
@@ -78,11 +81,9 @@ public final class CustosClient: Sendable {
       var options = CallOptions.defaults
       options.timeout = min(configuration.attemptTimeout, remaining)
       options.waitForReady = false
-      var metadata = Metadata()
       let token = authenticated ? try await bearerToken() : nil
-      if let token { metadata.addString("Bearer \(token)", forKey: "authorization") }
       do {
-        let result = try await attempt(Attempt(grpc: clients[index], metadata: metadata, options: options, endpoint: endpoint))
+        let result = try await attempt(Attempt(grpc: clients[index], metadata: [:], options: options, endpoint: endpoint))
         await health.serving(index)
         return result
       } catch {
@@ -127,7 +128,7 @@ public final class CustosClient: Sendable {
   }
 
   /// The current token, issued (through any node) when none is held or it is due for refresh.
-  private func bearerToken() async throws -> String? {
+  func bearerToken() async throws -> String? {
     try await tokens.token { [self] id, secret in
       let response = try await call(.mutation(idempotent: false), authenticated: false) { attempt in
         try await attempt.tokens.issueToken(.with {
@@ -172,10 +173,16 @@ public func withCustosClient<Result: Sendable>(
   let transportConfig = HTTP2ClientTransport.Posix.Config.defaults { config in
     config.backoff = .init(initial: .milliseconds(20), max: configuration.reconnectBackoffLimit, multiplier: 1.6, jitter: 0.2)
   }
+  // Every call fails fast when its node is unreachable (the client moves on) and has a timeout even
+  // when the caller set none.
+  let defaults = ServiceConfig(methodConfig: [MethodConfig(names: [.init(service: "")], waitForReady: false, timeout: configuration.attemptTimeout)])
+  let bearer = BearerTokenInterceptor()
   for endpoint in configuration.endpoints {
-    clients.append(GRPCClient(transport: try .http2NIOPosix(target: target(endpoint), transportSecurity: security, config: transportConfig)))
+    clients.append(GRPCClient(
+      transport: try .http2NIOPosix(target: target(endpoint), transportSecurity: security, config: transportConfig, serviceConfig: defaults),
+      interceptors: [bearer]))
   }
-  let client = CustosClient(configuration: configuration, clients: clients)
+  let client = CustosClient(configuration: configuration, clients: clients, bearer: bearer)
   return try await withThrowingTaskGroup(of: Void.self) { group in
     for grpc in clients { group.addTask { try await grpc.runConnections() } }
     group.addTask { await client.checkHealth() }

@@ -17,9 +17,7 @@ struct AuditLogService: Custos_V1_AuditLog.SimpleServiceProtocol {
     try await RPCErrors.mapping {
       guard request.hasEvent else { throw LedgerError.invalidArgument("event: required") }
       let event = try Self.event(request.event)
-      var fingerprinted = request
-      fingerprinted.idempotencyKey = ""
-      let key = try await idempotency.prepare(key: request.idempotencyKey, method: "Append", fingerprinted: fingerprinted)
+      let key = try await idempotency.prepare(request, method: "Append")
       if let stored = try await idempotency.storedAnswer(key) { return .with { $0.receipt = Self.receipt(stored.receipts[0]) } }
       let receipts = try await idempotency.append([try IdempotentCalls.recording(event, key: key)], key) { [] }.receipts
       return .with { $0.receipt = Self.receipt(receipts[0]) }
@@ -38,9 +36,7 @@ struct AuditLogService: Custos_V1_AuditLog.SimpleServiceProtocol {
           throw LedgerError.invalidArgument("events[\(i)]: \(why)")
         }
       }
-      var fingerprinted = request
-      fingerprinted.idempotencyKey = ""
-      let key = try await idempotency.prepare(key: request.idempotencyKey, method: "AppendBatch", fingerprinted: fingerprinted)
+      let key = try await idempotency.prepare(request, method: "AppendBatch")
       if let stored = try await idempotency.storedAnswer(key) { return .with { $0.receipts = stored.receipts.map(Self.receipt) } }
       let receipts = try await idempotency.append(try events.map { try IdempotentCalls.recording($0, key: key) }, key) { [] }.receipts
       return .with { $0.receipts = receipts.map(Self.receipt) }

@@ -20,9 +20,7 @@ struct AuthorizationService: Custos_V1_Authorization.SimpleServiceProtocol {
 
   func check(request: Custos_V1_CheckRequest, context: ServerContext) async throws -> Custos_V1_CheckResponse {
     try await RPCErrors.mapping {
-      var fingerprinted = request
-      fingerprinted.idempotencyKey = ""
-      let key = try await idempotency.prepare(key: request.idempotencyKey, method: "Check", fingerprinted: fingerprinted)
+      let key = try await idempotency.prepare(request, method: "Check")
       if let stored = try await idempotency.storedAnswer(key) { return try Self.replayed(stored.response, stored.receipts[0]) }
       let decided = try decide(request, snapshot: try await policies.recordedSnapshot())
       let (receipts, storedResponse) = try await idempotency.append([try IdempotentCalls.recording(decided.event, key: key)], key) {
@@ -42,9 +40,7 @@ struct AuthorizationService: Custos_V1_Authorization.SimpleServiceProtocol {
       if let i = request.requests.firstIndex(where: { !$0.idempotencyKey.isEmpty }) {
         throw LedgerError.invalidArgument("requests[\(i)].idempotency_key: a batch carries one key, in BatchCheckRequest.idempotency_key")
       }
-      var fingerprinted = request
-      fingerprinted.idempotencyKey = ""
-      let key = try await idempotency.prepare(key: request.idempotencyKey, method: "BatchCheck", fingerprinted: fingerprinted)
+      let key = try await idempotency.prepare(request, method: "BatchCheck")
       if let stored = try await idempotency.storedAnswer(key) { return try Self.replayedBatch(stored.response, stored.receipts) }
       let snapshot = try await policies.recordedSnapshot()
       var decided: [Decided] = []

@@ -80,7 +80,7 @@ public enum Daemon {
     let services: [any RegistrableRPCService] = [
       AuditLogService(ledger: ledger, idempotency: idempotency), AuthorizationService(policies: policies, ledger: ledger, idempotency: idempotency),
       PolicyAdminService(policies: policies, admin: admin), KeysService(keys: keys, audit: audit, admin: admin, idempotency: idempotency),
-      OperatorService(keys: keys, tokens: tokens, audit: audit, custody: custody, admin: admin, argon2: argon2),
+      OperatorService(keys: keys, tokens: tokens, audit: audit, custody: custody, idempotency: idempotency, admin: admin, argon2: argon2),
       TokensService(tokens: tokens, ledger: ledger, admin: admin, argon2: ConcurrencyLimit(permits: 2)),
       ReportsService(ledger: ledger, admin: admin), health,
       try ReflectionService(),

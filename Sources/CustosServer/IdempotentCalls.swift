@@ -1,16 +1,25 @@
 import CustosCrypto
 import CustosJSON
 import CustosLedger
+import CustosProtocol
 import GRPCCore
 import SwiftProtobuf
+import Synchronization
 
 /// Idempotency keys at the edge: a request carrying `idempotency_key` is recorded once per (caller, key)
 /// within the window; a retry gets the first answer — the same receipts, decision or ciphertext — and
 /// records nothing; the same key with another request is refused with FAILED_PRECONDITION.
-struct IdempotentCalls: Sendable {
+final class IdempotentCalls: Sendable {
   let ledger: Ledger
   /// How long a key answers retries, in nanoseconds.
   let window: Int64
+  /// Keys of mutations running on this node (a repeat waits for the first; see `exclusively`).
+  private let running = Mutex<Set<IdempotencyKey>>([])
+
+  init(ledger: Ledger, window: Int64) {
+    self.ledger = ledger
+    self.window = window
+  }
 
   static let longestKey = 128
 
@@ -44,18 +53,28 @@ struct IdempotentCalls: Sendable {
     CallerIdentity.current?.principal ?? "unauthenticated"
   }
 
-  /// Prepares `request`'s key (nil when it carries none). `fingerprinted` is the request with its key
-  /// field cleared, so the fingerprint covers everything else; `method` keeps one method's key from
-  /// answering another.
-  func prepare<Request: Message>(key text: String, method: String, fingerprinted request: Request) async throws -> Prepared? {
-    guard let key = try Self.validate(text) else { return nil }
+  /// Prepares `request`'s key (nil when it carries none): the fingerprint covers the request without
+  /// its key field, and `method`, so one method's key never answers another.
+  func prepare<Request: IdempotencyKeyed>(_ request: Request, method: String) async throws -> Prepared? {
+    guard let key = try Self.validate(request.idempotencyKey) else { return nil }
+    var fingerprinted = request
+    fingerprinted.idempotencyKey = ""
     var options = BinaryEncodingOptions()
     options.useDeterministicOrdering = true
     var bytes = Array(method.utf8) + [0]
-    bytes += try request.serializedBytes(partial: true, options: options) as [UInt8]
+    bytes += try fingerprinted.serializedBytes(partial: true, options: options) as [UInt8]
     defer { SecretBytes.wipe(&bytes) }  // an Encrypt request holds a plaintext
     let fingerprint = try await RPCErrors.mapping { try await ledger.requestFingerprint(bytes) }
     return Prepared(key: IdempotencyKey(caller: Self.caller(), key: key), fingerprint: fingerprint, expiresAt: wallClockNanoseconds() + window)
+  }
+
+  /// Runs `body` alone among the requests with `prepared`'s key on this node: a change that is not an
+  /// append (a keyring rotated) must not run twice because a retry arrived while the first ran.
+  func exclusively<T: Sendable>(_ prepared: Prepared?, _ body: () async throws -> T) async throws -> T {
+    guard let key = prepared?.key else { return try await body() }
+    while !running.withLock({ $0.insert(key).inserted }) { try await Task.sleep(for: .milliseconds(5)) }
+    defer { _ = running.withLock { $0.remove(key) } }
+    return try await body()
   }
 
   /// The first answer when `prepared` is a retry of a recorded request: its stored response and receipts.
@@ -105,3 +124,22 @@ struct IdempotentCalls: Sendable {
 
   static let detailName = "idempotency_key"
 }
+
+/// A request that may carry an idempotency key.
+protocol IdempotencyKeyed: SwiftProtobuf.Message {
+  var idempotencyKey: String { get set }
+}
+
+extension Custos_V1_AppendRequest: IdempotencyKeyed {}
+extension Custos_V1_AppendBatchRequest: IdempotencyKeyed {}
+extension Custos_V1_CheckRequest: IdempotencyKeyed {}
+extension Custos_V1_BatchCheckRequest: IdempotencyKeyed {}
+extension Custos_V1_EncryptRequest: IdempotencyKeyed {}
+extension Custos_V1_GenerateDataKeyRequest: IdempotencyKeyed {}
+extension Custos_V1_CreateKeyringRequest: IdempotencyKeyed {}
+extension Custos_V1_RotateRequest: IdempotencyKeyed {}
+extension Custos_V1_SetMinDecryptionVersionRequest: IdempotencyKeyed {}
+extension Custos_V1_TrimRequest: IdempotencyKeyed {}
+extension Custos_V1_ScheduleDestroyRequest: IdempotencyKeyed {}
+extension Custos_V1_CancelDestroyRequest: IdempotencyKeyed {}
+extension Custos_V1_RotateRootRequest: IdempotencyKeyed {}

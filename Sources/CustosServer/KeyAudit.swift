@@ -44,8 +44,11 @@ struct KeyAudit: Sendable {
   /// While the ledger key is sealed nothing can be recorded: an operation that leaves it sealed (a wrong
   /// passphrase, one share of several) is answered unrecorded (receipt nil) since it changed nothing;
   /// the unseal that completes is recorded.
+  ///
+  /// With `once` (a request carrying an idempotency key), success is recorded with the key's claim and
+  /// the answer a retry gets.
   func audited<T: Sendable>(
-    _ operation: String, caller: String, keyring: String?, details: [String: JSONValue] = [:],
+    _ operation: String, caller: String, keyring: String?, details: [String: JSONValue] = [:], once: Once<T>? = nil,
     _ body: () async throws -> T, describe: (T) -> [String: JSONValue] = { _ in [:] }
   ) async throws -> (result: T, receipt: LedgerReceipt?) {
     let resource = keyring.map(Self.resource) ?? "custos/root-key"
@@ -54,8 +57,12 @@ struct KeyAudit: Sendable {
     do {
       let result = try await body()
       guard await ledger.canSign else { return (result, nil) }
-      let receipt = try await record(
-        event(operation, caller: caller, resource: resource, outcome: "ok", details: base.merging(describe(result)) { $1 }))
+      let succeeded = event(operation, caller: caller, resource: resource, outcome: "ok", details: base.merging(describe(result)) { $1 })
+      if let once {
+        let recorded = try await once.calls.append([try IdempotentCalls.recording(succeeded, key: once.key)], once.key) { try once.answer(result) }
+        return (result, recorded.receipts.last)
+      }
+      let receipt = try await record(succeeded)
       return (result, receipt)
     } catch {
       guard await ledger.canSign else { throw RPCErrors.map(error) }
@@ -64,4 +71,11 @@ struct KeyAudit: Sendable {
       throw RPCErrors.map(error)
     }
   }
+}
+
+/// How an audited change with an idempotency key is recorded: its key and the answer a retry gets.
+struct Once<T>: Sendable {
+  let calls: IdempotentCalls
+  let key: IdempotentCalls.Prepared
+  let answer: @Sendable (T) throws -> [UInt8]
 }

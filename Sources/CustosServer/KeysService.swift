@@ -22,9 +22,7 @@ struct KeysService: Custos_V1_Keys.SimpleServiceProtocol {
   // MARK: Use
 
   func encrypt(request: Custos_V1_EncryptRequest, context: ServerContext) async throws -> Custos_V1_EncryptResponse {
-    var fingerprinted = request
-    fingerprinted.idempotencyKey = ""
-    let key = try await idempotency.prepare(key: request.idempotencyKey, method: "Encrypt", fingerprinted: fingerprinted)
+    let key = try await idempotency.prepare(request, method: "Encrypt")
     if let stored = try await idempotency.storedAnswer(key) {
       return try Custos_V1_EncryptResponse(serializedBytes: stored.response).with(receipt: stored.receipts[stored.receipts.count - 1])
     }
@@ -41,9 +39,7 @@ struct KeysService: Custos_V1_Keys.SimpleServiceProtocol {
 
   func generateDataKey(request: Custos_V1_GenerateDataKeyRequest, context: ServerContext) async throws -> Custos_V1_GenerateDataKeyResponse {
     let caller = Caller.of(context)
-    var fingerprinted = request
-    fingerprinted.idempotencyKey = ""
-    let key = try await idempotency.prepare(key: request.idempotencyKey, method: "GenerateDataKey", fingerprinted: fingerprinted)
+    let key = try await idempotency.prepare(request, method: "GenerateDataKey")
     let outcome: Outcome<Custos_V1_GenerateDataKeyResponse>
     do {
       try Self.refuseReserved(request.keyring)
@@ -142,7 +138,7 @@ struct KeysService: Custos_V1_Keys.SimpleServiceProtocol {
   // MARK: Administration
 
   func createKeyring(request: Custos_V1_CreateKeyringRequest, context: ServerContext) async throws -> Custos_V1_KeyringResponse {
-    try await administer("create", request.name, context, details: ["rotation_period_seconds": .integer(request.rotationPeriodSeconds)], authorize: .keysCreate) {
+    try await administer("create", request.name, context, request: request, details: ["rotation_period_seconds": .integer(request.rotationPeriodSeconds)], authorize: .keysCreate) {
       try keys.createKeyring(name: request.name, rotationPeriodSeconds: request.rotationPeriodSeconds)
     }
   }
@@ -159,19 +155,19 @@ struct KeysService: Custos_V1_Keys.SimpleServiceProtocol {
   }
 
   func rotate(request: Custos_V1_RotateRequest, context: ServerContext) async throws -> Custos_V1_KeyringResponse {
-    try await administer("rotate", request.keyring, context, details: ["reason": .string("requested")], authorize: .keysRotate) {
+    try await administer("rotate", request.keyring, context, request: request, details: ["reason": .string("requested")], authorize: .keysRotate) {
       try keys.rotate(keyring: request.keyring)
     }
   }
 
   func setMinDecryptionVersion(request: Custos_V1_SetMinDecryptionVersionRequest, context: ServerContext) async throws -> Custos_V1_KeyringResponse {
-    try await administer("min_decryption_version", request.keyring, context, details: ["min_decryption_version": .integer(Int64(request.version))], authorize: .keysSetMinDecryptionVersion) {
+    try await administer("min_decryption_version", request.keyring, context, request: request, details: ["min_decryption_version": .integer(Int64(request.version))], authorize: .keysSetMinDecryptionVersion) {
       try keys.setMinDecryptionVersion(keyring: request.keyring, version: request.version)
     }
   }
 
   func trim(request: Custos_V1_TrimRequest, context: ServerContext) async throws -> Custos_V1_KeyringResponse {
-    try await administer("trim", request.keyring, context, details: ["min_available_version": .integer(Int64(request.minAvailableVersion))], authorize: .keysTrim) {
+    try await administer("trim", request.keyring, context, request: request, details: ["min_available_version": .integer(Int64(request.minAvailableVersion))], authorize: .keysTrim) {
       try keys.trim(keyring: request.keyring, minAvailableVersion: request.minAvailableVersion)
     }
   }
@@ -180,7 +176,7 @@ struct KeysService: Custos_V1_Keys.SimpleServiceProtocol {
     let days = request.waitingDays == 0 ? KeyManager.defaultDestroyWaitingDays : Int(request.waitingDays)
     var details: [String: JSONValue] = ["waiting_days": .integer(Int64(days))]
     if request.version != 0 { details["version"] = .integer(Int64(request.version)) }
-    return try await administer("destroy_schedule", request.keyring, context, details: details, authorize: .keysDestroy) {
+    return try await administer("destroy_schedule", request.keyring, context, request: request, details: details, authorize: .keysDestroy) {
       try keys.scheduleDestroy(keyring: request.keyring, version: request.version == 0 ? nil : request.version, waitingDays: days)
     }
   }
@@ -188,27 +184,35 @@ struct KeysService: Custos_V1_Keys.SimpleServiceProtocol {
   func cancelDestroy(request: Custos_V1_CancelDestroyRequest, context: ServerContext) async throws -> Custos_V1_KeyringResponse {
     var details: [String: JSONValue] = [:]
     if request.version != 0 { details["version"] = .integer(Int64(request.version)) }
-    return try await administer("destroy_cancel", request.keyring, context, details: details, authorize: .keysCancelDestroy) {
+    return try await administer("destroy_cancel", request.keyring, context, request: request, details: details, authorize: .keysCancelDestroy) {
       try keys.cancelDestroy(keyring: request.keyring, version: request.version == 0 ? nil : request.version)
     }
   }
 
-  /// A keyring change: run off the cooperative pool (it writes and fsyncs), recorded either way.
-  private func administer(
-    _ operation: String, _ keyring: String, _ context: ServerContext, details: [String: JSONValue], authorize action: AdminAction,
-    _ body: @escaping @Sendable () throws -> KeyringInfo
+  /// A keyring change: run off the cooperative pool (it writes and fsyncs), recorded either way; once
+  /// per idempotency key when `request` carries one (a retry gets the first answer, changes nothing).
+  private func administer<Request: IdempotencyKeyed>(
+    _ operation: String, _ keyring: String, _ context: ServerContext, request: Request, details: [String: JSONValue],
+    authorize action: AdminAction, _ body: @escaping @Sendable () throws -> KeyringInfo
   ) async throws -> Custos_V1_KeyringResponse {
     try Self.refuseReserved(keyring)
     try await admin.require(action, on: EntityUID(type: "Keyring", id: keyring))
-    let (info, receipt) = try await audit.audited(operation, caller: Caller.of(context), keyring: keyring, details: details) {
-      () async throws -> KeyringInfo in
-      try await BlockingWork.run(body)
-    } describe: { info in
-      ["latest_version": .integer(Int64(info.latestVersion))]
-    }
-    return .with {
-      $0.keyring = Self.keyring(info)
-      if let receipt { $0.receipt = AuditLogService.receipt(receipt) }
+    let key = try await idempotency.prepare(request, method: "Keys/" + operation)
+    return try await idempotency.exclusively(key) {
+      if let stored = try await idempotency.storedAnswer(key) {
+        return try Custos_V1_KeyringResponse(serializedBytes: stored.response).with(receipt: stored.receipts[stored.receipts.count - 1])
+      }
+      let once = key.map { Once<KeyringInfo>(calls: idempotency, key: $0) { info in try Custos_V1_KeyringResponse.with { $0.keyring = Self.keyring(info) }.serializedBytes() } }
+      let (info, receipt) = try await audit.audited(operation, caller: Caller.of(context), keyring: keyring, details: details, once: once) {
+        () async throws -> KeyringInfo in
+        try await BlockingWork.run(body)
+      } describe: { info in
+        ["latest_version": .integer(Int64(info.latestVersion))]
+      }
+      return .with {
+        $0.keyring = Self.keyring(info)
+        if let receipt { $0.receipt = AuditLogService.receipt(receipt) }
+      }
     }
   }
 
@@ -365,6 +369,8 @@ extension ReceiptCarrying {
 }
 
 extension Custos_V1_EncryptResponse: ReceiptCarrying {}
+extension Custos_V1_KeyringResponse: ReceiptCarrying {}
+extension Custos_V1_RotateRootResponse: ReceiptCarrying {}
 extension Custos_V1_DecryptResponse: ReceiptCarrying {}
 extension Custos_V1_RewrapResponse: ReceiptCarrying {}
 extension Custos_V1_GenerateDataKeyResponse: ReceiptCarrying {}

@@ -16,6 +16,7 @@ struct OperatorService: Custos_V1_Operator.SimpleServiceProtocol {
   let audit: KeyAudit
   /// Gives the ledger its sealed signing key once the root key is unsealed, and takes it back on seal.
   let custody: LedgerKeyCustody
+  let idempotency: IdempotentCalls
   let admin: AdminAuthorization
   /// Argon2id at sealing strength takes 64 MiB and a few hundred milliseconds: one at a time.
   let argon2: ConcurrencyLimit
@@ -110,17 +111,29 @@ struct OperatorService: Custos_V1_Operator.SimpleServiceProtocol {
   func rotateRoot(request: Custos_V1_RotateRootRequest, context: ServerContext) async throws -> Custos_V1_RotateRootResponse {
     try await admin.require(.operatorRotateRoot, on: CustosResource.rootKey.uid)
     let keys = self.keys
-    let ((ids, count), receipt) = try await audit.audited("root_rotate", caller: Caller.of(context), keyring: nil) {
-      () async throws -> ((previous: String, current: String), Int) in
-      try await Self.blocking(argon2) { (try keys.rotateRoot(), try keys.keyrings().count) }
-    } describe: { result in
-      ["previous_root_key_id": .string(result.0.previous), "root_key_id": .string(result.0.current), "keyrings_rewrapped": .integer(Int64(result.1))]
+    let key = try await idempotency.prepare(request, method: "Operator/RotateRoot")
+    return try await idempotency.exclusively(key) {
+      if let stored = try await idempotency.storedAnswer(key) {
+        return try Custos_V1_RotateRootResponse(serializedBytes: stored.response).with(receipt: stored.receipts[stored.receipts.count - 1])
+      }
+      let once = key.map { Once<((previous: String, current: String), Int)>(calls: idempotency, key: $0) { try Self.rotated($0).serializedBytes() } }
+      let (result, receipt) = try await audit.audited("root_rotate", caller: Caller.of(context), keyring: nil, once: once) {
+        () async throws -> ((previous: String, current: String), Int) in
+        try await Self.blocking(argon2) { (try keys.rotateRoot(), try keys.keyrings().count) }
+      } describe: { result in
+        ["previous_root_key_id": .string(result.0.previous), "root_key_id": .string(result.0.current), "keyrings_rewrapped": .integer(Int64(result.1))]
+      }
+      var response = Self.rotated(result)
+      if let receipt { response.receipt = AuditLogService.receipt(receipt) }
+      return response
     }
-    return .with {
-      $0.previousRootKeyID = ids.previous
-      $0.rootKeyID = ids.current
-      $0.keyringsRewrapped = UInt32(count)
-      if let receipt { $0.receipt = AuditLogService.receipt(receipt) }
+  }
+
+  private static func rotated(_ result: ((previous: String, current: String), Int)) -> Custos_V1_RotateRootResponse {
+    .with {
+      $0.previousRootKeyID = result.0.previous
+      $0.rootKeyID = result.0.current
+      $0.keyringsRewrapped = UInt32(result.1)
     }
   }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CustosClient
 import CustosPolicy
 import CustosProtocol
 import Foundation
@@ -26,9 +27,7 @@ struct CheckCommand: AsyncParsableCommand {
       $0.context = Data(context.utf8)
       if let entities { $0.entities = Data(entities.utf8) }
     }
-    let response = try await DaemonConnection.withClient(global) { client in
-      try await Custos_V1_Authorization.Client(wrapping: client).check(request)
-    }
+    let response = try await DaemonConnection.withCustos(global) { try await $0.check(request) }
     let decision = response.decision == .allow ? "ALLOW" : "DENY"
     switch global.output {
     case .json:

@@ -1,91 +1,67 @@
 import ArgumentParser
+import CustosClient
 import CustosProtocol
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
-import Synchronization
 
-/// Opens one gRPC connection to the daemon for the life of a command, authenticated when a token or
-/// client credentials are given.
+/// Every call the CLI makes goes through `CustosClient`: its retries, failover between the `--server`
+/// nodes, token handling and messages are the library's.
 enum DaemonConnection {
-  static func withAuditLog<T: Sendable>(
-    _ options: GlobalOptions, _ body: (Custos_V1_AuditLog.Client<HTTP2ClientTransport.Posix>) async throws -> T
-  ) async throws -> T {
-    try await withClient(options) { try await body(Custos_V1_AuditLog.Client(wrapping: $0)) }
+  /// Runs `body` with a client for the command's options; failures become the CLI's messages.
+  static func withCustos<T: Sendable>(_ options: GlobalOptions, _ body: (CustosClient) async throws -> T) async throws -> T {
+    let configuration = try clientConfiguration(options)
+    do {
+      return try await withCustosClient(configuration, body)
+    } catch let error as CustosClientError {
+      throw CLIError(error, servers: configuration.endpoints.map(\.description).joined(separator: ","))
+    }
   }
 
+  /// Runs `body` as one call of `kind` (retried as the library allows) on a connection to a node.
   static func withClient<T: Sendable>(
-    _ options: GlobalOptions, _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
+    _ options: GlobalOptions, _ kind: CustosClient.CallKind, _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
   ) async throws -> T {
-    let address = try options.serverAddress()
-    let isIPv4 = address.host.split(separator: ".").count == 4 && address.host.split(separator: ".").allSatisfy { UInt8($0) != nil }
-    let target: any ResolvableTarget =
-      address.host.contains(":") ? .ipv6(host: address.host, port: address.port)
-      : isIPv4 ? .ipv4(host: address.host, port: address.port) : .dns(host: address.host, port: address.port)
-    let bearer = BearerToken()
-    do {
-      return try await withGRPCClient(
-        transport: try .http2NIOPosix(target: target, transportSecurity: try transportSecurity(options)), interceptors: [bearer]
-      ) { client in
-        bearer.set(try await token(options, client: client))
-        return try await body(client)
-      }
-    } catch let error as RPCError {
-      throw CLIError(rpc: error, server: "\(address.host):\(address.port)")
-    }
+    try await withCustos(options) { client in try await client.call(kind) { try await body($0.grpc) } }
+  }
+
+  static func withAuditLog<T: Sendable>(
+    _ options: GlobalOptions, _ kind: CustosClient.CallKind, _ body: (Custos_V1_AuditLog.Client<HTTP2ClientTransport.Posix>) async throws -> T
+  ) async throws -> T {
+    try await withClient(options, kind) { try await body(Custos_V1_AuditLog.Client(wrapping: $0)) }
+  }
+
+  /// The library's configuration from the flags and environment: nodes, TLS and credentials.
+  static func clientConfiguration(_ options: GlobalOptions) throws -> CustosClientConfiguration {
+    let environment = ProcessInfo.processInfo.environment
+    let endpoints = try options.serverAddresses().map { CustosClientConfiguration.Endpoint(host: $0.host, port: $0.port) }
+    var configuration = CustosClientConfiguration(endpoints: endpoints, credentials: try credentials(options), tls: try tls(options))
+    // A person waits at a terminal: a few attempts, not minutes of them.
+    configuration.retry = .init(maximumAttempts: 4, initialBackoff: .milliseconds(100), maximumBackoff: .seconds(1))
+    configuration.callDeadline = .seconds(Int64(environment["CUSTOS_CALL_DEADLINE_SECONDS"].flatMap(Int64.init) ?? 600))
+    configuration.attemptTimeout = configuration.callDeadline
+    return configuration
   }
 
   /// TLS when a CA is given (flag or CUSTOS_TLS_CA), with a client certificate for mutual TLS.
-  static func transportSecurity(_ options: GlobalOptions) throws -> HTTP2ClientTransport.Posix.TransportSecurity {
+  static func tls(_ options: GlobalOptions) throws -> CustosClientConfiguration.TLS? {
     let environment = ProcessInfo.processInfo.environment
-    guard let ca = options.tlsCa ?? environment["CUSTOS_TLS_CA"], !ca.isEmpty else { return .plaintext }
+    guard let ca = options.tlsCa ?? environment["CUSTOS_TLS_CA"], !ca.isEmpty else { return nil }
     let certificate = options.tlsCert ?? environment["CUSTOS_TLS_CERT"]
     let key = options.tlsKey ?? environment["CUSTOS_TLS_KEY"]
     guard (certificate == nil) == (key == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
-    return .tls { config in
-      config.trustRoots = .certificates([.file(path: ca, format: .pem)])
-      if let certificate, let key {
-        config.certificateChain = [.file(path: certificate, format: .pem)]
-        config.privateKey = .file(path: key, format: .pem)
-      }
-    }
+    return .init(caFile: ca, certificateFile: certificate, keyFile: key)
   }
 
-  /// --token, else $CUSTOS_TOKEN, else one issued for the client credentials (variables or file), else none.
-  static func token(_ options: GlobalOptions, client: GRPCClient<HTTP2ClientTransport.Posix>) async throws -> String? {
+  /// --token, else $CUSTOS_TOKEN, else the client credentials (variables or file), else none.
+  static func credentials(_ options: GlobalOptions) throws -> CustosClientConfiguration.Credentials {
     let environment = ProcessInfo.processInfo.environment
-    if let token = options.token ?? environment["CUSTOS_TOKEN"], !token.isEmpty { return token }
-    var id = environment["CUSTOS_CLIENT_ID"]
-    var secret = environment["CUSTOS_CLIENT_SECRET"]
-    if id == nil || secret == nil, let file = options.credentials ?? environment["CUSTOS_CREDENTIALS"], !file.isEmpty {
-      guard let data = FileManager.default.contents(atPath: file),
-        let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-        let fileID = object["client_id"] as? String, let fileSecret = object["client_secret"] as? String
-      else { throw CLIError("\(file): expected a JSON object with client_id and client_secret") }
-      (id, secret) = (fileID, fileSecret)
+    if let token = options.token ?? environment["CUSTOS_TOKEN"], !token.isEmpty { return .token(token) }
+    if let id = environment["CUSTOS_CLIENT_ID"], let secret = environment["CUSTOS_CLIENT_SECRET"] { return .clientSecret(id: id, secret: secret) }
+    if let file = options.credentials ?? environment["CUSTOS_CREDENTIALS"], !file.isEmpty {
+      do { return try .file(file) } catch let error as CustosClientError { throw CLIError(error.message) }
     }
-    guard let id, let secret else { return nil }
-    let response = try await Custos_V1_Tokens.Client(wrapping: client).issueToken(.with {
-      $0.clientID = id
-      $0.clientSecret = secret
-    })
-    return response.accessToken
-  }
-}
-
-/// Adds `authorization: Bearer <token>` to every call once a token is known.
-final class BearerToken: ClientInterceptor, Sendable {
-  private let value = Mutex<String?>(nil)
-
-  func set(_ token: String?) { value.withLock { $0 = token } }
-
-  func intercept<Input: Sendable, Output: Sendable>(
-    request: StreamingClientRequest<Input>, context: ClientContext,
-    next: (StreamingClientRequest<Input>, ClientContext) async throws -> StreamingClientResponse<Output>
-  ) async throws -> StreamingClientResponse<Output> {
-    var request = request
-    if let token = value.withLock({ $0 }) { request.metadata.replaceOrAddString("Bearer \(token)", forKey: "authorization") }
-    return try await next(request, context)
+    return .none
   }
 }
 
@@ -95,13 +71,13 @@ struct CLIError: Error, CustomStringConvertible {
 
   init(_ description: String) { self.description = description }
 
-  init(rpc: RPCError, server: String) {
-    if rpc.code == .unavailable, rpc.message.contains("connect") || rpc.message.contains("Connection") {
-      description = "cannot reach custosd at \(server): \(rpc.message) (is it running? set --server or CUSTOS_SERVER)"
-    } else if rpc.code == .unauthenticated {
-      description = "\(rpc.code): \(rpc.message) (give --token, CUSTOS_TOKEN, CUSTOS_CLIENT_ID and CUSTOS_CLIENT_SECRET, or CUSTOS_CREDENTIALS)"
+  init(_ error: CustosClientError, servers: String) {
+    if error.code == .unavailable, error.message.contains("connect") || error.message.contains("Connection") || error.message.contains("connection") {
+      description = "cannot reach custosd at \(servers): \(error.message) (is it running? set --server or CUSTOS_SERVER)"
+    } else if error.code == .unauthenticated {
+      description = "\(error.code): \(error.message) (give --token, CUSTOS_TOKEN, CUSTOS_CLIENT_ID and CUSTOS_CLIENT_SECRET, or CUSTOS_CREDENTIALS)"
     } else {
-      description = "\(rpc.code): \(rpc.message)"
+      description = "\(error.code): \(error.message)"
     }
   }
 }

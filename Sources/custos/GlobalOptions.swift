@@ -3,7 +3,7 @@ import Foundation
 
 /// Options every command that calls the daemon takes.
 struct GlobalOptions: ParsableArguments {
-  @Option(help: "The daemon's gRPC address, HOST:PORT (default: $CUSTOS_SERVER or 127.0.0.1:7443).")
+  @Option(help: "The daemon's gRPC address, HOST:PORT, or several nodes' separated by commas, tried in order (default: $CUSTOS_SERVER or 127.0.0.1:7443).")
   var server: String?
 
   @Option(help: "text (for people) or json (one JSON document per result, for scripts).")
@@ -24,15 +24,19 @@ struct GlobalOptions: ParsableArguments {
   @Option(help: "PEM client private key for mutual TLS (default: $CUSTOS_TLS_KEY).")
   var tlsKey: String?
 
-  /// The address to dial: the flag, else CUSTOS_SERVER, else the default.
-  func serverAddress() throws -> (host: String, port: Int) {
+  /// The addresses to dial: the flag, else CUSTOS_SERVER, else the default; a comma-separated list
+  /// names several nodes, tried in order.
+  func serverAddresses() throws -> [(host: String, port: Int)] {
     let text = server ?? ProcessInfo.processInfo.environment["CUSTOS_SERVER"] ?? "127.0.0.1:7443"
-    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
-      throw ValidationError("server address \"\(text)\" is not HOST:PORT")
+    return try text.split(separator: ",").map { item in
+      let item = item.trimmingCharacters(in: .whitespaces)
+      guard let colon = item.lastIndex(of: ":"), let port = Int(item[item.index(after: colon)...]), (1...65535).contains(port) else {
+        throw ValidationError("server address \"\(item)\" is not HOST:PORT")
+      }
+      var host = String(item[..<colon])
+      if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+      return (host.isEmpty ? "127.0.0.1" : host, port)
     }
-    var host = String(text[..<colon])
-    if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-    return (host.isEmpty ? "127.0.0.1" : host, port)
   }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CustosClient
 import CustosCrypto
 import CustosProtocol
 import Foundation
@@ -16,9 +17,9 @@ struct KeysCommand: AsyncParsableCommand {
     ])
 
   static func withKeys<T: Sendable>(
-    _ global: GlobalOptions, _ body: (Custos_V1_Keys.Client<HTTP2ClientTransport.Posix>) async throws -> T
+    _ global: GlobalOptions, _ kind: CustosClient.CallKind, _ body: (Custos_V1_Keys.Client<HTTP2ClientTransport.Posix>) async throws -> T
   ) async throws -> T {
-    try await DaemonConnection.withClient(global) { try await body(Custos_V1_Keys.Client(wrapping: $0)) }
+    try await DaemonConnection.withClient(global, kind) { try await body(Custos_V1_Keys.Client(wrapping: $0)) }
   }
 
   /// `--context key=value` pairs.
@@ -85,7 +86,7 @@ struct KeysCommand: AsyncParsableCommand {
     @Option(help: "Rotate automatically every SECONDS (at least 3600; default off).") var rotationPeriod: Int64 = 0
 
     func run() async throws {
-      let response = try await withKeys(global) {
+      let response = try await withKeys(global, .mutation(idempotent: false)) {
         try await $0.createKeyring(.with { $0.name = name; $0.rotationPeriodSeconds = rotationPeriod })
       }
       printKeyring(response.keyring, format: global.output)
@@ -97,7 +98,7 @@ struct KeysCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-      let keyrings = try await withKeys(global) { try await $0.listKeyrings(.init()).keyrings }
+      let keyrings = try await withKeys(global, .read) { try await $0.listKeyrings(.init()).keyrings }
       switch global.output {
       case .json: Output.json(["keyrings": keyrings.map(keyringObject)])
       case .text:
@@ -113,7 +114,7 @@ struct KeysCommand: AsyncParsableCommand {
     @Argument var name: String
 
     func run() async throws {
-      printKeyring(try await withKeys(global) { try await $0.getKeyring(.with { $0.name = name }).keyring }, format: global.output)
+      printKeyring(try await withKeys(global, .read) { try await $0.getKeyring(.with { $0.name = name }).keyring }, format: global.output)
     }
   }
 
@@ -123,7 +124,7 @@ struct KeysCommand: AsyncParsableCommand {
     @Argument var name: String
 
     func run() async throws {
-      printKeyring(try await withKeys(global) { try await $0.rotate(.with { $0.keyring = name }).keyring }, format: global.output)
+      printKeyring(try await withKeys(global, .mutation(idempotent: false)) { try await $0.rotate(.with { $0.keyring = name }).keyring }, format: global.output)
     }
   }
 
@@ -138,8 +139,8 @@ struct KeysCommand: AsyncParsableCommand {
       var plaintext = try input.map { try Data(contentsOf: URL(fileURLWithPath: $0)) } ?? FileHandle.standardInput.readDataToEndOfFile()
       defer { plaintext.resetBytes(in: 0..<plaintext.count) }
       let pairs = try context.dictionary()
-      let response = try await withKeys(global) { [plaintext] client in
-        try await client.encrypt(.with { $0.keyring = name; $0.plaintext = plaintext; $0.context = pairs })
+      let response = try await DaemonConnection.withCustos(global) { [plaintext] client in
+        try await client.encrypt(keyring: name, plaintext: plaintext, context: pairs)
       }
       switch global.output {
       case .json:
@@ -161,7 +162,7 @@ struct KeysCommand: AsyncParsableCommand {
         throw ValidationError("the ciphertext is not base64")
       }
       let pairs = try context.dictionary()
-      let response = try await withKeys(global) { client in
+      let response = try await withKeys(global, .mutation(idempotent: false)) { client in
         try await client.decrypt(.with { $0.keyring = name; $0.ciphertext = bytes; $0.context = pairs })
       }
       switch global.output {
@@ -198,7 +199,7 @@ struct KeysCommand: AsyncParsableCommand {
       let bar = ProgressBar(label: "rewrapping")
       var failures: [String] = []
       var versions: [UInt32: Int] = [:]
-      try await withKeys(global) { client in
+      try await withKeys(global, .mutation(idempotent: false)) { client in
         var done = 0
         while done < items.count {
           let chunk = items[done..<min(done + batchSize, items.count)]
@@ -241,7 +242,7 @@ struct KeysCommand: AsyncParsableCommand {
     @Argument var version: UInt32
 
     func run() async throws {
-      printKeyring(try await withKeys(global) { try await $0.setMinDecryptionVersion(.with { $0.keyring = name; $0.version = version }).keyring }, format: global.output)
+      printKeyring(try await withKeys(global, .mutation(idempotent: false)) { try await $0.setMinDecryptionVersion(.with { $0.keyring = name; $0.version = version }).keyring }, format: global.output)
     }
   }
 
@@ -252,7 +253,7 @@ struct KeysCommand: AsyncParsableCommand {
     @Argument(help: "The oldest version to keep.") var min: UInt32
 
     func run() async throws {
-      printKeyring(try await withKeys(global) { try await $0.trim(.with { $0.keyring = name; $0.minAvailableVersion = min }).keyring }, format: global.output)
+      printKeyring(try await withKeys(global, .mutation(idempotent: false)) { try await $0.trim(.with { $0.keyring = name; $0.minAvailableVersion = min }).keyring }, format: global.output)
     }
   }
 
@@ -265,7 +266,7 @@ struct KeysCommand: AsyncParsableCommand {
     @Option(help: "Days before the key material is erased, 7-30.") var waitingDays: UInt32 = 30
 
     func run() async throws {
-      let response = try await withKeys(global) {
+      let response = try await withKeys(global, .mutation(idempotent: false)) {
         try await $0.scheduleDestroy(.with { $0.keyring = name; $0.version = version ?? 0; $0.waitingDays = waitingDays })
       }
       printKeyring(response.keyring, format: global.output)
@@ -279,7 +280,7 @@ struct KeysCommand: AsyncParsableCommand {
     @Option(help: "One version (default: the whole keyring).") var version: UInt32?
 
     func run() async throws {
-      printKeyring(try await withKeys(global) { try await $0.cancelDestroy(.with { $0.keyring = name; $0.version = version ?? 0 }).keyring }, format: global.output)
+      printKeyring(try await withKeys(global, .mutation(idempotent: false)) { try await $0.cancelDestroy(.with { $0.keyring = name; $0.version = version ?? 0 }).keyring }, format: global.output)
     }
   }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CustosClient
 import CustosCrypto
 import CustosLedger
 import CustosProtocol
@@ -33,7 +34,7 @@ struct LedgerCommand: AsyncParsableCommand {
         $0.outcome = outcome
         $0.details = Data(details.utf8)
       }
-      let receipt = try await DaemonConnection.withAuditLog(global) { try await $0.append(.with { $0.event = event }).receipt }
+      let receipt = try await DaemonConnection.withCustos(global) { try await $0.append(event) }
       switch global.output {
       case .json:
         Output.json(["index": receipt.index, "leaf_hash": Output.hex(receipt.leafHash), "time_unix_nano": receipt.timeUnixNano])
@@ -49,7 +50,7 @@ struct LedgerCommand: AsyncParsableCommand {
     @Option(name: [.customShort("n"), .long], help: "How many.") var count: UInt64 = 10
 
     func run() async throws {
-      try await DaemonConnection.withAuditLog(global) { client in
+      try await DaemonConnection.withAuditLog(global, .read) { client in
         let size = try await client.getCheckpoint(.init()).size
         try await client.getEntries(.with { $0.start = size - min(size, count); $0.end = size }) { response in
           for try await entry in response.messages { Output.printEntry(entry, format: global.output) }
@@ -67,7 +68,7 @@ struct LedgerCommand: AsyncParsableCommand {
     func run() async throws {
       let end = to ?? index + 1
       guard end > index else { throw ValidationError("--to must be greater than INDEX") }
-      try await DaemonConnection.withAuditLog(global) { client in
+      try await DaemonConnection.withAuditLog(global, .read) { client in
         try await client.getEntries(.with { $0.start = index; $0.end = end }) { response in
           for try await entry in response.messages { Output.printEntry(entry, format: global.output) }
         }
@@ -102,7 +103,7 @@ struct LedgerCommand: AsyncParsableCommand {
       withTimes.timeFromUnixNano = try since.map(Self.nanoseconds) ?? 0
       withTimes.timeToUnixNano = try until.map(Self.nanoseconds) ?? 0
       let finalRequest = withTimes
-      try await DaemonConnection.withAuditLog(global) { client in
+      try await DaemonConnection.withAuditLog(global, .read) { client in
         try await client.query(finalRequest) { response in
           for try await entry in response.messages { Output.printEntry(entry, format: global.output) }
         }
@@ -131,7 +132,7 @@ struct LedgerCommand: AsyncParsableCommand {
 
     func run() async throws {
       let bar = ProgressBar(label: "verifying")
-      let result = try await DaemonConnection.withAuditLog(global) { client in
+      let result = try await DaemonConnection.withAuditLog(global, .read) { client in
         try await client.verify(.with { $0.start = start; $0.end = end ?? 0 }) { response in
           var result: Custos_V1_VerifyResult?
           for try await progress in response.messages {
@@ -171,7 +172,7 @@ struct LedgerCommand: AsyncParsableCommand {
     @Option(help: "Verify the signature with this verifier key (name+keyhash+base64).") var verifierKey: String?
 
     func run() async throws {
-      let checkpoint = try await DaemonConnection.withAuditLog(global) { try await $0.getCheckpoint(.init()) }
+      let checkpoint = try await DaemonConnection.withAuditLog(global, .read) { try await $0.getCheckpoint(.init()) }
       if let verifierKey {
         let verifier = try NoteVerifier(verifierKey: verifierKey)
         _ = try SignedCheckpoint(note: checkpoint.signedNote, verifier: verifier)
@@ -196,7 +197,7 @@ struct LedgerCommand: AsyncParsableCommand {
     @Option(help: "Tree size (default: the latest checkpoint).") var treeSize: UInt64 = 0
 
     func run() async throws {
-      let proof = try await DaemonConnection.withAuditLog(global) { client in
+      let proof = try await DaemonConnection.withAuditLog(global, .read) { client in
         try await client.getInclusionProof(.with { $0.index = index; $0.treeSize = treeSize })
       }
       guard let leaf = SHA256Digest(bytes: [UInt8](proof.leafHash)), let root = SHA256Digest(bytes: [UInt8](proof.rootHash)) else {
@@ -227,7 +228,7 @@ struct LedgerCommand: AsyncParsableCommand {
     @Argument(help: "New size (default: the latest checkpoint).") var newSize: UInt64 = 0
 
     func run() async throws {
-      let proof = try await DaemonConnection.withAuditLog(global) { client in
+      let proof = try await DaemonConnection.withAuditLog(global, .read) { client in
         try await client.getConsistencyProof(.with { $0.oldSize = oldSize; $0.newSize = newSize })
       }
       let hashes = try ProofVerification.digests(proof.hashes.map { [UInt8]($0) })
@@ -254,7 +255,7 @@ struct LedgerCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-      let key = try await DaemonConnection.withAuditLog(global) { try await $0.getVerifierKey(.init()) }
+      let key = try await DaemonConnection.withAuditLog(global, .read) { try await $0.getVerifierKey(.init()) }
       switch global.output {
       case .json: Output.json(["verifier_key": key.verifierKey, "origin": key.origin, "public_key": Output.hex(key.publicKey)])
       case .text: print(key.verifierKey)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CustosClient
 import CustosCrypto
 import CustosProtocol
 import Foundation
@@ -12,9 +13,9 @@ struct OperatorCommand: AsyncParsableCommand {
     subcommands: [Init.self, Unseal.self, Seal.self, Status.self, RotateRoot.self, Migrate.self])
 
   static func withOperator<T: Sendable>(
-    _ global: GlobalOptions, _ body: (Custos_V1_Operator.Client<HTTP2ClientTransport.Posix>) async throws -> T
+    _ global: GlobalOptions, _ kind: CustosClient.CallKind, _ body: (Custos_V1_Operator.Client<HTTP2ClientTransport.Posix>) async throws -> T
   ) async throws -> T {
-    try await DaemonConnection.withClient(global) { try await body(Custos_V1_Operator.Client(wrapping: $0)) }
+    try await DaemonConnection.withClient(global, kind) { try await body(Custos_V1_Operator.Client(wrapping: $0)) }
   }
 
   static func printStatus(_ status: Custos_V1_SealStatus, format: OutputFormat) {
@@ -67,7 +68,7 @@ struct OperatorCommand: AsyncParsableCommand {
         defer { SecretBytes.wipe(&passphrase) }
         request = .with { $0.passphrase = Data(passphrase) }
       }
-      let response = try await withOperator(global) { try await $0.initialize(request) }
+      let response = try await withOperator(global, .mutation(idempotent: false)) { try await $0.initialize(request) }
       switch global.output {
       case .json:
         Output.json([
@@ -96,7 +97,7 @@ struct OperatorCommand: AsyncParsableCommand {
     @Option(help: "One unseal share (otherwise prompted for: a share when sealed with shares, else the passphrase).") var share: String?
 
     func run() async throws {
-      try await withOperator(global) { client in
+      try await withOperator(global, .mutation(idempotent: false)) { client in
         let status = try await client.status(.init())
         let request: Custos_V1_UnsealRequest
         if let share {
@@ -119,7 +120,7 @@ struct OperatorCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-      printStatus(try await withOperator(global) { try await $0.seal(.init()) }, format: global.output)
+      printStatus(try await withOperator(global, .mutation(idempotent: false)) { try await $0.seal(.init()) }, format: global.output)
     }
   }
 
@@ -128,7 +129,7 @@ struct OperatorCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-      printStatus(try await withOperator(global) { try await $0.status(.init()) }, format: global.output)
+      printStatus(try await withOperator(global, .read) { try await $0.status(.init()) }, format: global.output)
     }
   }
 
@@ -138,7 +139,7 @@ struct OperatorCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-      let response = try await withOperator(global) { try await $0.rotateRoot(.init()) }
+      let response = try await withOperator(global, .mutation(idempotent: false)) { try await $0.rotateRoot(.init()) }
       switch global.output {
       case .json:
         Output.json([

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CustosClient
 import CustosJSON
 import CustosPolicy
 import CustosProtocol
@@ -16,7 +17,7 @@ struct PolicyCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-      let info = try await DaemonConnection.withClient(global) { try await Custos_V1_PolicyAdmin.Client(wrapping: $0).reloadPolicies(.init()) }
+      let info = try await DaemonConnection.withClient(global, .mutation(idempotent: false)) { try await Custos_V1_PolicyAdmin.Client(wrapping: $0).reloadPolicies(.init()) }
       Show.print(info, global.output)
     }
   }
@@ -32,7 +33,7 @@ struct PolicyCommand: AsyncParsableCommand {
         .with { $0.name = file.name; $0.content = Data(file.bytes) }
       }
       guard files.contains(where: { $0.name.hasSuffix(".cedar") }) else { throw CLIError("no .cedar files in \(directory)") }
-      let info = try await DaemonConnection.withClient(global) {
+      let info = try await DaemonConnection.withClient(global, .mutation(idempotent: false)) {
         try await Custos_V1_PolicyAdmin.Client(wrapping: $0).pushPolicySet(.with { $0.files = files })
       }
       Show.print(info, global.output)
@@ -44,7 +45,7 @@ struct PolicyCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-      let info = try await DaemonConnection.withClient(global) { try await Custos_V1_PolicyAdmin.Client(wrapping: $0).getPolicySet(.init()) }
+      let info = try await DaemonConnection.withClient(global, .read) { try await Custos_V1_PolicyAdmin.Client(wrapping: $0).getPolicySet(.init()) }
       Self.print(info, global.output)
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CustosClient
 import CustosEvidence
 import CustosProtocol
 import Foundation
@@ -49,7 +50,7 @@ struct ReportCommand: AsyncParsableCommand {
       guard fromTime < toTime else { throw ValidationError("--from must be before --to") }
       try Self.prepare(out)
       // Chunks go straight to their files: a bundle of millions of entries never sits in memory.
-      let order = try await DaemonConnection.withClient(global) { client in
+      let order = try await DaemonConnection.withClient(global, .mutation(idempotent: false)) { client in
         try await Custos_V1_Reports.Client(wrapping: client).export(.with {
           $0.fromUnixNano = fromTime
           $0.toUnixNano = toTime

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CustosClient
 import CustosProtocol
 import Foundation
 import GRPCCore
@@ -11,9 +12,9 @@ struct TokenCommand: AsyncParsableCommand {
     subcommands: [Issue.self, Introspect.self, Revoke.self, JWKS.self, RotateSigningKey.self])
 
   static func withTokens<T: Sendable>(
-    _ global: GlobalOptions, _ body: (Custos_V1_Tokens.Client<HTTP2ClientTransport.Posix>) async throws -> T
+    _ global: GlobalOptions, _ kind: CustosClient.CallKind, _ body: (Custos_V1_Tokens.Client<HTTP2ClientTransport.Posix>) async throws -> T
   ) async throws -> T {
-    try await DaemonConnection.withClient(global) { try await body(Custos_V1_Tokens.Client(wrapping: $0)) }
+    try await DaemonConnection.withClient(global, kind) { try await body(Custos_V1_Tokens.Client(wrapping: $0)) }
   }
 
   struct Issue: AsyncParsableCommand {
@@ -28,7 +29,7 @@ struct TokenCommand: AsyncParsableCommand {
 
     func run() async throws {
       let secret = try SecretInput.read(file: secretFile, prompt: "Client secret: ")
-      let response = try await withTokens(global) { client in
+      let response = try await withTokens(global, .mutation(idempotent: false)) { client in
         try await client.issueToken(.with {
           $0.clientID = clientID
           $0.clientSecret = String(decoding: secret, as: UTF8.self)
@@ -49,7 +50,7 @@ struct TokenCommand: AsyncParsableCommand {
     @Argument(help: "The token to inspect.") var subject: String
 
     func run() async throws {
-      let response = try await withTokens(global) { try await $0.introspect(.with { $0.token = subject }) }
+      let response = try await withTokens(global, .read) { try await $0.introspect(.with { $0.token = subject }) }
       switch global.output {
       case .json:
         if response.active { print(String(decoding: response.claims, as: UTF8.self)) } else { Output.json(["active": false, "reason": response.reason]) }
@@ -67,7 +68,7 @@ struct TokenCommand: AsyncParsableCommand {
 
     func run() async throws {
       guard (jti == nil) != (client == nil) else { throw ValidationError("give exactly one of --jti and --client") }
-      let response = try await withTokens(global) { tokens in
+      let response = try await withTokens(global, .mutation(idempotent: false)) { tokens in
         try await tokens.revoke(.with {
           if let jti { $0.jti = jti }
           if let client { $0.clientID = client }
@@ -85,7 +86,7 @@ struct TokenCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-      print(String(decoding: try await withTokens(global) { try await $0.getJWKS(.init()).json }, as: UTF8.self))
+      print(String(decoding: try await withTokens(global, .read) { try await $0.getJWKS(.init()).json }, as: UTF8.self))
     }
   }
 
@@ -95,7 +96,7 @@ struct TokenCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-      print(String(decoding: try await withTokens(global) { try await $0.rotateSigningKey(.init()).json }, as: UTF8.self))
+      print(String(decoding: try await withTokens(global, .mutation(idempotent: false)) { try await $0.rotateSigningKey(.init()).json }, as: UTF8.self))
     }
   }
 }
@@ -125,7 +126,7 @@ struct ClientsCommand: AsyncParsableCommand {
     @Option(help: "Token lifetime in seconds (default 900).") var ttl: Int64 = 0
 
     func run() async throws {
-      let response = try await TokenCommand.withTokens(global) { tokens in
+      let response = try await TokenCommand.withTokens(global, .mutation(idempotent: false)) { tokens in
         try await tokens.createClient(.with {
           $0.clientID = clientID
           $0.displayName = name
@@ -143,7 +144,7 @@ struct ClientsCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-      let clients = try await TokenCommand.withTokens(global) { try await $0.listClients(.init()).clients }
+      let clients = try await TokenCommand.withTokens(global, .read) { try await $0.listClients(.init()).clients }
       switch global.output {
       case .json:
         Output.json(["clients": clients.map {
@@ -166,7 +167,7 @@ struct ClientsCommand: AsyncParsableCommand {
     @Option(help: "Seconds the previous secret stays valid (default 86400).") var overlap: Int64 = 0
 
     func run() async throws {
-      let response = try await TokenCommand.withTokens(global) { try await $0.rotateClientSecret(.with { $0.clientID = clientID; $0.overlapSeconds = overlap }) }
+      let response = try await TokenCommand.withTokens(global, .mutation(idempotent: false)) { try await $0.rotateClientSecret(.with { $0.clientID = clientID; $0.overlapSeconds = overlap }) }
       printCreated(response, format: global.output)
     }
   }
@@ -177,7 +178,7 @@ struct ClientsCommand: AsyncParsableCommand {
     @Argument var clientID: String
 
     func run() async throws {
-      let client = try await TokenCommand.withTokens(global) { try await $0.disableClient(.with { $0.clientID = clientID }) }
+      let client = try await TokenCommand.withTokens(global, .mutation(idempotent: false)) { try await $0.disableClient(.with { $0.clientID = clientID }) }
       switch global.output {
       case .json: Output.json(["client_id": client.clientID, "disabled": client.disabled])
       case .text: print("client \(client.clientID) disabled; its tokens are revoked")

@@ -74,62 +74,72 @@ final class FaultProxy: @unchecked Sendable {
     }
   }
 
-  /// One proxied connection's two sockets, closed once (by whichever side ends first).
+  /// One proxied connection's two sockets. Ending it shuts both down at once, but the descriptors are
+  /// closed only when both pumps have stopped: a pump still sleeping on a delayed chunk must never
+  /// write into a descriptor number the kernel has given to a newer connection.
   private final class Connection: @unchecked Sendable {
-    // @unchecked Sendable: the descriptors never change; `done` is guarded by `lock`.
+    // @unchecked Sendable: the descriptors never change; `ended` and `pumps` are guarded by `lock`.
     let client: Int32
     let upstream: Int32
     private let lock = NSLock()
-    private var done = false
+    private var ended = false
+    private var pumps = 2
 
     init(client: Int32, upstream: Int32) {
       self.client = client
       self.upstream = upstream
     }
 
-    func close(reset: Bool = false) {
-      guard lock.withLock({ defer { done = true }; return !done }) else { return }
+    var isOpen: Bool { lock.withLock { !ended } }
+
+    /// Ends the connection: a FIN both ways, or with `reset` an RST to the caller when it is closed.
+    func end(reset: Bool = false) {
+      guard lock.withLock({ defer { ended = true }; return !ended }) else { return }
       if reset {
         var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
         setsockopt(client, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
       }
       shutdown(client, Int32(SHUT_RDWR))
       shutdown(upstream, Int32(SHUT_RDWR))
+    }
+
+    /// A pump stopped; the last one closes the descriptors.
+    func pumpStopped() {
+      end()
+      guard lock.withLock({ pumps -= 1; return pumps == 0 }) else { return }
       Glibc.close(client)
       Glibc.close(upstream)
     }
   }
 
   private func pump(from source: Int32, to destination: Int32, _ connection: Connection, injecting: Bool) {
+    defer { connection.pumpStopped() }
     var buffer = [UInt8](repeating: 0, count: 64 * 1024)
     while true {
       let count = buffer.withUnsafeMutableBytes { read(source, $0.baseAddress, $0.count) }
-      guard count > 0 else { break }
+      guard count > 0 else { return }
       if injecting, Double.random(in: 0..<1) < faultRate {
         let fault = Fault.allCases.randomElement()!
         lock.withLock { injected[fault, default: 0] += 1 }
         switch fault {
         case .drop:
-          connection.close()
+          connection.end()
           return
         case .reset:
-          connection.close(reset: true)
+          connection.end(reset: true)
           return
         case .delay:
           Thread.sleep(forTimeInterval: delay)
+          guard connection.isOpen else { return }
         }
       }
       var sent = 0
       while sent < count {
         let n = buffer.withUnsafeBytes { send(destination, $0.baseAddress! + sent, count - sent, Int32(MSG_NOSIGNAL)) }
-        guard n > 0 else {
-          connection.close()
-          return
-        }
+        guard n > 0 else { return }
         sent += n
       }
     }
-    connection.close()
   }
 
   private static func loopback(port: Int) -> sockaddr_in {

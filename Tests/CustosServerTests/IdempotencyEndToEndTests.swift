@@ -75,6 +75,32 @@ import Testing
     }
   }
 
+  @Test func retriedAdminChangesAreMadeOnce() async throws {
+    let daemon = try DaemonProcess()
+    try await withDaemonClients(port: daemon.grpcPort) { log, client in
+      let keys = Custos_V1_Keys.Client(wrapping: client)
+      let operators = Custos_V1_Operator.Client(wrapping: client)
+      let create = Custos_V1_CreateKeyringRequest.with { $0.name = "invoices"; $0.idempotencyKey = "create-invoices" }
+      let created = try await keys.createKeyring(create)
+      #expect(try await keys.createKeyring(create) == created, "a retry gets the first answer, not ALREADY_EXISTS")
+      let rotate = Custos_V1_RotateRequest.with { $0.keyring = "invoices"; $0.idempotencyKey = "rotate-1" }
+      let rotations = try await withThrowingTaskGroup(of: Custos_V1_KeyringResponse.self) { group in
+        for _ in 0..<5 { group.addTask { try await keys.rotate(rotate) } }
+        return try await group.reduce(into: []) { $0.append($1) }
+      }
+      #expect(Set(rotations.map(\.keyring.latestVersion)) == [2] && Set(rotations.map(\.receipt.index)).count == 1, "rotated once")
+      #expect(try await keys.getKeyring(.with { $0.name = "invoices" }).keyring.latestVersion == 2)
+      let root = Custos_V1_RotateRootRequest.with { $0.idempotencyKey = "root-1" }
+      let rotated = try await operators.rotateRoot(root)
+      #expect(try await operators.rotateRoot(root) == rotated)
+      let size = try await Self.size(log)
+      await KeysEndToEndTests.expectStatus(.failedPrecondition, containing: "rotate-1") {
+        _ = try await keys.rotate(.with { $0.keyring = "orders-other"; $0.idempotencyKey = "rotate-1" })
+      }
+      #expect(try await Self.size(log) == size)
+    }
+  }
+
   @Test func concurrentRetriesOfOneKeyRecordOneEntry() async throws {
     let daemon = try DaemonProcess()
     try await withDaemonClients(port: daemon.grpcPort) { log, _ in

@@ -20,8 +20,9 @@ import traceback
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def bearer_channel(port, token):
-    """A channel that sends `authorization: Bearer <token>` on every call, as any gRPC client would."""
+def bearer_channel(port, token, options=()):
+    """A channel that sends `authorization: Bearer <token>` on every call, as any gRPC client would
+    (`options`: grpc channel options, such as a service config)."""
     import grpc
 
     class Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
@@ -48,7 +49,7 @@ def bearer_channel(port, token):
             self.wait_for_ready, self.compression = getattr(base, "wait_for_ready", None), getattr(base, "compression", None)
             self.metadata = metadata
 
-    return grpc.intercept_channel(grpc.insecure_channel(f"127.0.0.1:{port}"), Bearer())
+    return grpc.intercept_channel(grpc.insecure_channel(f"127.0.0.1:{port}", options=list(options)), Bearer())
 
 
 def issue_token(port, client_id, client_secret, audience=""):

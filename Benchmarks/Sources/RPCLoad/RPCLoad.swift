@@ -42,6 +42,16 @@ struct RPCLoad {
       let append = try await callRate("AuditLog/Append (durable)", seconds: seconds, inFlight: inFlight) {
         _ = try await log.append(.with { $0.event = event })
       }
+      // Idempotency keys: a fresh key per call (what CustosClient sends), then retries of one recorded
+      // request, answered from its stored key without the write path.
+      let keyed = try await callRate("AuditLog/Append with a fresh idempotency_key (durable)", seconds: seconds, inFlight: inFlight) {
+        _ = try await log.append(.with { $0.event = event; $0.idempotencyKey = UUID().uuidString })
+      }
+      let retried = Custos_V1_AppendRequest.with { $0.event = event; $0.idempotencyKey = "rpcload-retried-request" }
+      _ = try await log.append(retried)
+      let retries = try await callRate("AuditLog/Append retried (idempotency_key already stored)", seconds: seconds, inFlight: inFlight) {
+        _ = try await log.append(retried)
+      }
       let batches = try await callRate("AuditLog/AppendBatch x100 (durable)", seconds: seconds, inFlight: 8) {
         _ = try await log.appendBatch(batch)
       }
@@ -66,6 +76,8 @@ struct RPCLoad {
         _ = try await keys.encrypt(encryptRequest)
       }
       print(String(format: "Append / trivial handler ratio: %.2f", append / trivial))
+      print(String(format: "Append with idempotency_key / without: %.2f (goal >= 0.9)", keyed / append))
+      print(String(format: "Retried Append (stored key) / fresh keyed Append: %.2f (a retry costs %.2fx a fresh append)", retries / keyed, keyed / retries))
       print(String(format: "AppendBatch events per second: %.0f", batches * 100))
       print(String(format: "Check / trivial handler ratio: %.2f", checks / trivial))
       print(String(format: "CheckStream decisions per second: %.0f (%.1fx the unary Check rate)", streamed, streamed / checks))

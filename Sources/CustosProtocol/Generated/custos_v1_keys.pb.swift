@@ -120,6 +120,10 @@ public nonisolated struct Custos_V1_CreateKeyringRequest: Sendable {
 
   public var rotationPeriodSeconds: Int64 = 0
 
+  /// Optional (1-128 printable ASCII characters; send a UUID): a retry with the same key within the
+  /// idempotency window gets the first answer and changes and records nothing new.
+  public var idempotencyKey: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -569,6 +573,10 @@ public nonisolated struct Custos_V1_RotateRequest: Sendable {
 
   public var keyring: String = String()
 
+  /// Optional (1-128 printable ASCII characters; send a UUID): a retry with the same key within the
+  /// idempotency window gets the first answer and changes and records nothing new.
+  public var idempotencyKey: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -583,6 +591,10 @@ public nonisolated struct Custos_V1_SetMinDecryptionVersionRequest: Sendable {
 
   public var version: UInt32 = 0
 
+  /// Optional (1-128 printable ASCII characters; send a UUID): a retry with the same key within the
+  /// idempotency window gets the first answer and changes and records nothing new.
+  public var idempotencyKey: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -596,6 +608,10 @@ public nonisolated struct Custos_V1_TrimRequest: Sendable {
   public var keyring: String = String()
 
   public var minAvailableVersion: UInt32 = 0
+
+  /// Optional (1-128 printable ASCII characters; send a UUID): a retry with the same key within the
+  /// idempotency window gets the first answer and changes and records nothing new.
+  public var idempotencyKey: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -615,6 +631,10 @@ public nonisolated struct Custos_V1_ScheduleDestroyRequest: Sendable {
   /// 7-30; 0 means the default of 30.
   public var waitingDays: UInt32 = 0
 
+  /// Optional (1-128 printable ASCII characters; send a UUID): a retry with the same key within the
+  /// idempotency window gets the first answer and changes and records nothing new.
+  public var idempotencyKey: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -629,6 +649,10 @@ public nonisolated struct Custos_V1_CancelDestroyRequest: Sendable {
 
   /// 0: the whole keyring.
   public var version: UInt32 = 0
+
+  /// Optional (1-128 printable ASCII characters; send a UUID): a retry with the same key within the
+  /// idempotency window gets the first answer and changes and records nothing new.
+  public var idempotencyKey: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -840,6 +864,10 @@ public nonisolated struct Custos_V1_RotateRootRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// Optional (1-128 printable ASCII characters; send a UUID): a retry with the same key within the
+  /// idempotency window gets the first answer and changes and records nothing new.
+  public var idempotencyKey: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1037,7 +1065,7 @@ nonisolated extension Custos_V1_KeyringResponse: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Custos_V1_CreateKeyringRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CreateKeyringRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}rotation_period_seconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}rotation_period_seconds\0\u{3}idempotency_key\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1047,6 +1075,7 @@ nonisolated extension Custos_V1_CreateKeyringRequest: SwiftProtobuf.Message, Swi
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
       case 2: try { try decoder.decodeSingularInt64Field(value: &self.rotationPeriodSeconds) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.idempotencyKey) }()
       default: break
       }
     }
@@ -1059,12 +1088,16 @@ nonisolated extension Custos_V1_CreateKeyringRequest: SwiftProtobuf.Message, Swi
     if self.rotationPeriodSeconds != 0 {
       try visitor.visitSingularInt64Field(value: self.rotationPeriodSeconds, fieldNumber: 2)
     }
+    if !self.idempotencyKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.idempotencyKey, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Custos_V1_CreateKeyringRequest, rhs: Custos_V1_CreateKeyringRequest) -> Bool {
     if lhs.name != rhs.name {return false}
     if lhs.rotationPeriodSeconds != rhs.rotationPeriodSeconds {return false}
+    if lhs.idempotencyKey != rhs.idempotencyKey {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2008,7 +2041,7 @@ nonisolated extension Custos_V1_RewrapResult: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Custos_V1_RotateRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RotateRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}keyring\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}keyring\0\u{3}idempotency_key\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2017,6 +2050,7 @@ nonisolated extension Custos_V1_RotateRequest: SwiftProtobuf.Message, SwiftProto
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.keyring) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.idempotencyKey) }()
       default: break
       }
     }
@@ -2026,11 +2060,15 @@ nonisolated extension Custos_V1_RotateRequest: SwiftProtobuf.Message, SwiftProto
     if !self.keyring.isEmpty {
       try visitor.visitSingularStringField(value: self.keyring, fieldNumber: 1)
     }
+    if !self.idempotencyKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.idempotencyKey, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Custos_V1_RotateRequest, rhs: Custos_V1_RotateRequest) -> Bool {
     if lhs.keyring != rhs.keyring {return false}
+    if lhs.idempotencyKey != rhs.idempotencyKey {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2038,7 +2076,7 @@ nonisolated extension Custos_V1_RotateRequest: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Custos_V1_SetMinDecryptionVersionRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SetMinDecryptionVersionRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}keyring\0\u{1}version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}keyring\0\u{1}version\0\u{3}idempotency_key\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2048,6 +2086,7 @@ nonisolated extension Custos_V1_SetMinDecryptionVersionRequest: SwiftProtobuf.Me
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.keyring) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.version) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.idempotencyKey) }()
       default: break
       }
     }
@@ -2060,12 +2099,16 @@ nonisolated extension Custos_V1_SetMinDecryptionVersionRequest: SwiftProtobuf.Me
     if self.version != 0 {
       try visitor.visitSingularUInt32Field(value: self.version, fieldNumber: 2)
     }
+    if !self.idempotencyKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.idempotencyKey, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Custos_V1_SetMinDecryptionVersionRequest, rhs: Custos_V1_SetMinDecryptionVersionRequest) -> Bool {
     if lhs.keyring != rhs.keyring {return false}
     if lhs.version != rhs.version {return false}
+    if lhs.idempotencyKey != rhs.idempotencyKey {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2073,7 +2116,7 @@ nonisolated extension Custos_V1_SetMinDecryptionVersionRequest: SwiftProtobuf.Me
 
 nonisolated extension Custos_V1_TrimRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TrimRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}keyring\0\u{3}min_available_version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}keyring\0\u{3}min_available_version\0\u{3}idempotency_key\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2083,6 +2126,7 @@ nonisolated extension Custos_V1_TrimRequest: SwiftProtobuf.Message, SwiftProtobu
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.keyring) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.minAvailableVersion) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.idempotencyKey) }()
       default: break
       }
     }
@@ -2095,12 +2139,16 @@ nonisolated extension Custos_V1_TrimRequest: SwiftProtobuf.Message, SwiftProtobu
     if self.minAvailableVersion != 0 {
       try visitor.visitSingularUInt32Field(value: self.minAvailableVersion, fieldNumber: 2)
     }
+    if !self.idempotencyKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.idempotencyKey, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Custos_V1_TrimRequest, rhs: Custos_V1_TrimRequest) -> Bool {
     if lhs.keyring != rhs.keyring {return false}
     if lhs.minAvailableVersion != rhs.minAvailableVersion {return false}
+    if lhs.idempotencyKey != rhs.idempotencyKey {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2108,7 +2156,7 @@ nonisolated extension Custos_V1_TrimRequest: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Custos_V1_ScheduleDestroyRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ScheduleDestroyRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}keyring\0\u{1}version\0\u{3}waiting_days\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}keyring\0\u{1}version\0\u{3}waiting_days\0\u{3}idempotency_key\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2119,6 +2167,7 @@ nonisolated extension Custos_V1_ScheduleDestroyRequest: SwiftProtobuf.Message, S
       case 1: try { try decoder.decodeSingularStringField(value: &self.keyring) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.version) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.waitingDays) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.idempotencyKey) }()
       default: break
       }
     }
@@ -2134,6 +2183,9 @@ nonisolated extension Custos_V1_ScheduleDestroyRequest: SwiftProtobuf.Message, S
     if self.waitingDays != 0 {
       try visitor.visitSingularUInt32Field(value: self.waitingDays, fieldNumber: 3)
     }
+    if !self.idempotencyKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.idempotencyKey, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2141,6 +2193,7 @@ nonisolated extension Custos_V1_ScheduleDestroyRequest: SwiftProtobuf.Message, S
     if lhs.keyring != rhs.keyring {return false}
     if lhs.version != rhs.version {return false}
     if lhs.waitingDays != rhs.waitingDays {return false}
+    if lhs.idempotencyKey != rhs.idempotencyKey {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2148,7 +2201,7 @@ nonisolated extension Custos_V1_ScheduleDestroyRequest: SwiftProtobuf.Message, S
 
 nonisolated extension Custos_V1_CancelDestroyRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CancelDestroyRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}keyring\0\u{1}version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}keyring\0\u{1}version\0\u{3}idempotency_key\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2158,6 +2211,7 @@ nonisolated extension Custos_V1_CancelDestroyRequest: SwiftProtobuf.Message, Swi
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.keyring) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.version) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.idempotencyKey) }()
       default: break
       }
     }
@@ -2170,12 +2224,16 @@ nonisolated extension Custos_V1_CancelDestroyRequest: SwiftProtobuf.Message, Swi
     if self.version != 0 {
       try visitor.visitSingularUInt32Field(value: self.version, fieldNumber: 2)
     }
+    if !self.idempotencyKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.idempotencyKey, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Custos_V1_CancelDestroyRequest, rhs: Custos_V1_CancelDestroyRequest) -> Bool {
     if lhs.keyring != rhs.keyring {return false}
     if lhs.version != rhs.version {return false}
+    if lhs.idempotencyKey != rhs.idempotencyKey {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2483,18 +2541,29 @@ nonisolated extension Custos_V1_SealStatus.State: SwiftProtobuf._ProtoNameProvid
 
 nonisolated extension Custos_V1_RotateRootRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RotateRootRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}idempotency_key\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    // Load everything into unknown fields
-    while try decoder.nextFieldNumber() != nil {}
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.idempotencyKey) }()
+      default: break
+      }
+    }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.idempotencyKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.idempotencyKey, fieldNumber: 1)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Custos_V1_RotateRootRequest, rhs: Custos_V1_RotateRootRequest) -> Bool {
+    if lhs.idempotencyKey != rhs.idempotencyKey {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

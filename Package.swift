@@ -23,6 +23,7 @@ let package = Package(
     .library(name: "CustosProtocol", targets: ["CustosProtocol"]),
     .library(name: "CustosServer", targets: ["CustosServer"]),
     .library(name: "CustosClient", targets: ["CustosClient"]),
+    .library(name: "CustosBackup", targets: ["CustosBackup"]),
   ],
   dependencies: [
     .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
@@ -88,7 +89,7 @@ let package = Package(
     .target(
       name: "CustosStore",
       dependencies: [
-        "CustosLedger", "CustosKeys", "CustosTokens", "CustosCrypto", "CustosPolicy",
+        "CustosLedger", "CustosKeys", "CustosTokens", "CustosCrypto", "CustosPolicy", "CustosBackup",
         .product(name: "GRDB", package: "GRDB.swift"),
         .product(name: "GRDBSQLite", package: "GRDB.swift"),
         .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -109,6 +110,7 @@ let package = Package(
     .target(
       name: "CustosServer",
       dependencies: [
+        "CustosBackup",
         "CustosCrypto", "CustosJSON", "CustosKeys", "CustosLedger", "CustosPolicy", "CustosStore", "CustosTokens", "CustosEvidence",
         "CustosProtocol",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -130,6 +132,12 @@ let package = Package(
       ],
       swiftSettings: strict
     ),
+    // Backups: the signed, self-verifying file format, written from and restored into any store.
+    .target(
+      name: "CustosBackup",
+      dependencies: ["CustosCrypto", "CustosLedger", "CustosKeys", "CustosTokens"],
+      swiftSettings: strict
+    ),
     // The client library services use (retries, token refresh, failover, receipts proven locally); the CLI too.
     .target(
       name: "CustosClient",
@@ -144,7 +152,7 @@ let package = Package(
     .executableTarget(
       name: "custos",
       dependencies: [
-        "CustosClient", "CustosCrypto", "CustosJSON", "CustosLedger", "CustosPolicy", "CustosEvidence", "CustosProtocol", "CustosStore",
+        "CustosClient", "CustosBackup", "CustosCrypto", "CustosJSON", "CustosLedger", "CustosPolicy", "CustosEvidence", "CustosProtocol", "CustosStore",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -201,6 +209,11 @@ let package = Package(
     .testTarget(
       name: "CustosStoreTests",
       dependencies: ["CustosStore", "CustosStoreTestSupport", "CustosLedger", "CustosKeys", "CustosTokens", "CustosCrypto", "CustosLedgerTestSupport"],
+      swiftSettings: strict
+    ),
+    .testTarget(
+      name: "CustosBackupTests",
+      dependencies: ["CustosBackup", "CustosLedger", "CustosKeys", "CustosCrypto", "CustosLedgerTestSupport"],
       swiftSettings: strict
     ),
     .testTarget(

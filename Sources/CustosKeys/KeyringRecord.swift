@@ -1,5 +1,5 @@
 /// One version of a keyring's AES-256 key as stored: wrapped by the root key.
-public struct KeyVersionRecord: Sendable, Equatable {
+public struct KeyVersionRecord: Sendable, Equatable, Codable {
   public var version: UInt32
   /// nonce || ciphertext || tag of the 32-byte key under the root key; empty once destroyed.
   public var wrappedKey: [UInt8]
@@ -34,7 +34,7 @@ public struct KeyVersionRecord: Sendable, Equatable {
 }
 
 /// A named keyring as stored: its settings and its versions still present (trimmed ones are gone).
-public struct KeyringRecord: Sendable, Equatable {
+public struct KeyringRecord: Sendable, Equatable, Codable {
   public var name: String
   public var createdAt: Int64
   public var latestVersion: UInt32

@@ -31,10 +31,11 @@ public actor Ledger {
   private let verifierKey: Mutex<NoteVerifier?>
   /// Nil while the signing key is sealed: the ledger then serves reads and refuses appends.
   private var signer: NoteSigner? {
-    didSet { fingerprintKey = Self.fingerprintKey(signer) }
+    didSet { fingerprintKey.withLock { $0 = Self.fingerprintKey(signer) } }
   }
-  /// Keys request fingerprints (so a stored fingerprint says nothing about a low-entropy plaintext).
-  private var fingerprintKey: SecretBytes?
+  /// Keys request fingerprints (so a stored fingerprint says nothing about a low-entropy plaintext);
+  /// read without the actor, since every keyed request needs it.
+  private let fingerprintKey: Mutex<SecretBytes?>
 
   private static func fingerprintKey(_ signer: NoteSigner?) -> SecretBytes? {
     signer?.derivedKey(info: "custos idempotency request fingerprint v1")
@@ -68,7 +69,7 @@ public actor Ledger {
     let known = verifier ?? signer?.verifier
     self.storage = storage
     self.signer = signer
-    self.fingerprintKey = Self.fingerprintKey(signer)
+    self.fingerprintKey = Mutex(Self.fingerprintKey(signer))
     self.verifierKey = Mutex(known)
     self.options = options
     if let known {
@@ -112,23 +113,9 @@ public actor Ledger {
 
   /// The fingerprint of a request for its idempotency record: HMAC-SHA256 under a key derived from the
   /// ledger key, the same on every node sharing it. Unavailable while sealed.
-  public func requestFingerprint(_ bytes: [UInt8]) throws(LedgerError) -> SHA256Digest {
-    guard let fingerprintKey else { throw Self.sealed }
-    return HMACSHA256.authenticationCode(key: fingerprintKey, message: bytes)
-  }
-
-  /// The stored idempotency record of `key` if it is live, with its entries' receipts: a retry's answer,
-  /// read without taking the write path. Reads storage off the cooperative threads.
-  public nonisolated func storedAnswer(for key: IdempotencyKey) async throws -> (IdempotencyRecord, [LedgerReceipt])? {
-    let storage = self.storage, now = options.clock()
-    return try await withCheckedThrowingContinuation { continuation in
-      DispatchQueue.global().async {
-        continuation.resume(with: Result {
-          guard let record = try storage.idempotencyRecords([key])[key], record.isLive(at: now) else { return nil }
-          return (record, try Self.receipts(of: record, in: storage))
-        })
-      }
-    }
+  public nonisolated func requestFingerprint(_ bytes: [UInt8]) throws(LedgerError) -> SHA256Digest {
+    guard let key = fingerprintKey.withLock({ $0 }) else { throw Self.sealed }
+    return HMACSHA256.authenticationCode(key: key, message: bytes)
   }
 
   /// The receipts of the entries a stored idempotency record names.

@@ -11,7 +11,7 @@ public protocol LedgerSigningKeyStore: Sendable {
 }
 
 /// The ledger's Ed25519 signing key as stored: never the private key in plain.
-public struct StoredLedgerSigningKey: Sendable, Equatable {
+public struct StoredLedgerSigningKey: Sendable, Equatable, Codable {
   /// The 32-byte Ed25519 public key.
   public var publicKey: [UInt8]
   /// The private key as sealed under the root key (opaque to the store).

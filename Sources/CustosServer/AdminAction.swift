@@ -16,6 +16,7 @@ enum AdminAction: String, CaseIterable, Sendable {
   case clientsList = "clients.list"
   case operatorSeal = "operator.seal"
   case operatorRotateRoot = "operator.rotate_root"
+  case operatorBackup = "operator.backup"
   case policyRead = "policy.read"
   case policyReload = "policy.reload"
   case reportsExport = "reports.export"

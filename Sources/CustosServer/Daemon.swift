@@ -1,3 +1,4 @@
+import CustosBackup
 import CustosCrypto
 import CustosKeys
 import CustosLedger
@@ -80,7 +81,10 @@ public enum Daemon {
     let services: [any RegistrableRPCService] = [
       AuditLogService(ledger: ledger, idempotency: idempotency), AuthorizationService(policies: policies, ledger: ledger, idempotency: idempotency),
       PolicyAdminService(policies: policies, admin: admin), KeysService(keys: keys, audit: audit, admin: admin, idempotency: idempotency),
-      OperatorService(keys: keys, tokens: tokens, audit: audit, custody: custody, idempotency: idempotency, admin: admin, argon2: argon2),
+      OperatorService(
+        keys: keys, tokens: tokens, audit: audit, custody: custody, idempotency: idempotency,
+        backups: BackupService(ledger: ledger, contents: { try backupContents(store, policiesDirectory: configuration.policiesDirectory) }),
+        admin: admin, argon2: argon2),
       TokensService(tokens: tokens, ledger: ledger, admin: admin, argon2: ConcurrencyLimit(permits: 2)),
       ReportsService(ledger: ledger, admin: admin), health,
       try ReflectionService(),
@@ -134,6 +138,23 @@ public enum Daemon {
     } catch {
       throw StartupFailure(description: "the ledger in \(store.location) does not open: \(error)")
     }
+  }
+
+  /// What a backup holds beside the log, as the stores hold it (wrapped and sealed), and the active
+  /// policy set's files (the database's on several nodes, the directory's on one).
+  static func backupContents(_ store: NodeStore, policiesDirectory: String) throws -> BackupContents {
+    var contents = BackupContents()
+    contents.keyrings = try store.keys.loadKeyrings()
+    contents.rootKeyID = try store.keys.rootKeyID()
+    let sealed = try store.sealedRootKey.read()
+    contents.sealedRootKey = .init(current: sealed.current, next: sealed.next)
+    contents.ledgerSigningKey = try store.ledgerSigningKey.storedSigningKey()
+    contents.clients = try store.tokens.loadClients()
+    contents.tokenSigningKeys = try store.tokens.loadSigningKeys()
+    contents.revocations = try store.tokens.loadRevocations()
+    let files = try store.postgres?.policySetStorage.activePolicySet()?.files ?? ActivePolicySet.read(policiesDirectory)
+    contents.policyFiles = files.map { .init(name: $0.name, content: $0.bytes) }
+    return contents
   }
 
   static func openKeyManager(configuration: Configuration, store: NodeStore, logger: Logger) throws -> KeyManager {

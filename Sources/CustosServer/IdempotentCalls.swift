@@ -15,6 +15,9 @@ final class IdempotentCalls: Sendable {
   let window: Int64
   /// Keys of mutations running on this node (a repeat waits for the first; see `exclusively`).
   private let running = Mutex<Set<IdempotencyKey>>([])
+  /// The answers this node recorded lately, so a retry is answered without touching the store. A key
+  /// not here may still be stored (by another node, or before a restart): the append finds it.
+  private let recent = Mutex(RecentAnswers(capacity: 65_536))
 
   init(ledger: Ledger, window: Int64) {
     self.ledger = ledger
@@ -64,7 +67,7 @@ final class IdempotentCalls: Sendable {
     var bytes = Array(method.utf8) + [0]
     bytes += try fingerprinted.serializedBytes(partial: true, options: options) as [UInt8]
     defer { SecretBytes.wipe(&bytes) }  // an Encrypt request holds a plaintext
-    let fingerprint = try await RPCErrors.mapping { try await ledger.requestFingerprint(bytes) }
+    let fingerprint = try RPCErrors.mapping { try ledger.requestFingerprint(bytes) }
     return Prepared(key: IdempotencyKey(caller: Self.caller(), key: key), fingerprint: fingerprint, expiresAt: wallClockNanoseconds() + window)
   }
 
@@ -77,11 +80,13 @@ final class IdempotentCalls: Sendable {
     return try await body()
   }
 
-  /// The first answer when `prepared` is a retry of a recorded request: its stored response and receipts.
-  /// Read without the write path, so a retry costs less than the request did.
+  /// The first answer when `prepared` is a retry of a request this node recorded lately: its response
+  /// and receipts, from memory, so a retry costs less than the request did. (Other retries are found
+  /// by the append, under the store's write lock.)
   func storedAnswer(_ prepared: Prepared?) async throws -> (response: [UInt8], receipts: [LedgerReceipt])? {
     guard let prepared else { return nil }
-    guard let (record, receipts) = try await RPCErrors.mapping({ try await ledger.storedAnswer(for: prepared.key) }) else { return nil }
+    let now = wallClockNanoseconds()
+    guard let (record, receipts) = recent.withLock({ $0.answer(prepared.key, at: now) }) else { return nil }
     try Self.requireSameRequest(record, prepared)
     return (record.response, receipts)
   }
@@ -92,9 +97,16 @@ final class IdempotentCalls: Sendable {
   func append(_ events: [LedgerEvent], _ prepared: Prepared?, response: () throws -> [UInt8]) async throws
     -> (receipts: [LedgerReceipt], storedResponse: [UInt8]?)
   {
-    let outcome = try await RPCErrors.mapping { try await ledger.append(events, claim: try prepared.map { $0.claim(response: try response()) }) }
+    let claim = try prepared.map { $0.claim(response: try response()) }
+    let outcome = try await RPCErrors.mapping { try await ledger.append(events, claim: claim) }
     switch outcome {
     case let .recorded(receipts):
+      if let claim {
+        let record = IdempotencyRecord(
+          key: claim.key, fingerprint: claim.fingerprint, response: claim.response, expiresAt: claim.expiresAt,
+          firstIndex: receipts.first?.index ?? 0, entryCount: UInt32(receipts.count))
+        recent.withLock { $0.remember(record, receipts) }
+      }
       return (receipts, nil)
     case let .replayed(record, receipts):
       if let prepared { try Self.requireSameRequest(record, prepared) }
@@ -143,3 +155,31 @@ extension Custos_V1_TrimRequest: IdempotencyKeyed {}
 extension Custos_V1_ScheduleDestroyRequest: IdempotencyKeyed {}
 extension Custos_V1_CancelDestroyRequest: IdempotencyKeyed {}
 extension Custos_V1_RotateRootRequest: IdempotencyKeyed {}
+
+/// A bounded memory of recorded answers, oldest forgotten first.
+struct RecentAnswers {
+  let capacity: Int
+  private var answers: [IdempotencyKey: (IdempotencyRecord, [LedgerReceipt])] = [:]
+  private var order: [IdempotencyKey] = []
+  private var oldest = 0
+
+  init(capacity: Int) { self.capacity = capacity }
+
+  func answer(_ key: IdempotencyKey, at time: Int64) -> (IdempotencyRecord, [LedgerReceipt])? {
+    guard let found = answers[key], found.0.isLive(at: time) else { return nil }
+    return found
+  }
+
+  mutating func remember(_ record: IdempotencyRecord, _ receipts: [LedgerReceipt]) {
+    if answers.updateValue((record, receipts), forKey: record.key) != nil { return }
+    order.append(record.key)
+    if answers.count > capacity {
+      answers[order[oldest]] = nil
+      oldest += 1
+      if oldest > capacity {
+        order.removeFirst(oldest)
+        oldest = 0
+      }
+    }
+  }
+}

@@ -17,6 +17,7 @@ struct OperatorService: Custos_V1_Operator.SimpleServiceProtocol {
   /// Gives the ledger its sealed signing key once the root key is unsealed, and takes it back on seal.
   let custody: LedgerKeyCustody
   let idempotency: IdempotentCalls
+  let backups: BackupService
   let admin: AdminAuthorization
   /// Argon2id at sealing strength takes 64 MiB and a few hundred milliseconds: one at a time.
   let argon2: ConcurrencyLimit
@@ -134,6 +135,14 @@ struct OperatorService: Custos_V1_Operator.SimpleServiceProtocol {
       $0.previousRootKeyID = result.0.previous
       $0.rootKeyID = result.0.current
       $0.keyringsRewrapped = UInt32(result.1)
+    }
+  }
+
+  func backup(request: Custos_V1_BackupRequest, response: RPCWriter<Custos_V1_BackupChunk>, context: ServerContext) async throws {
+    try await admin.require(.operatorBackup, on: CustosResource.ledger.uid)
+    let caller = Caller.of(context)
+    try await RPCErrors.mapping {
+      _ = try await backups.stream(caller: caller) { chunk in try await response.write(.with { $0.data = Data(chunk) }) }
     }
   }
 

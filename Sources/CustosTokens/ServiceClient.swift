@@ -2,9 +2,9 @@ import CustosCrypto
 
 /// A service that may obtain tokens: its identity, roles and allowed audiences, and its secrets as
 /// Argon2id PHC strings (never the secrets themselves).
-public struct ServiceClient: Sendable, Equatable {
+public struct ServiceClient: Sendable, Equatable, Codable {
   /// A secret's stored form and, for a rotated-out secret, when it stops working.
-  public struct StoredSecret: Sendable, Equatable {
+  public struct StoredSecret: Sendable, Equatable, Codable {
     public var phc: String
     /// Nanoseconds since the epoch; nil for the current secret.
     public var expiresAt: Int64?

@@ -1,5 +1,5 @@
 /// A signing key as stored: the public key in plain, the private key sealed (by the root key).
-public struct StoredSigningKey: Sendable, Equatable {
+public struct StoredSigningKey: Sendable, Equatable, Codable {
   public var kid: String
   public var publicKey: [UInt8]
   public var sealedPrivateKey: [UInt8]
@@ -18,8 +18,8 @@ public struct StoredSigningKey: Sendable, Equatable {
 }
 
 /// A revocation: one token, or every token a client was issued up to `revokedAt`.
-public struct Revocation: Sendable, Equatable, Hashable {
-  public enum Target: Sendable, Equatable, Hashable {
+public struct Revocation: Sendable, Equatable, Hashable, Codable {
+  public enum Target: Sendable, Equatable, Hashable, Codable {
     case token(jti: String)
     case client(id: String)
   }

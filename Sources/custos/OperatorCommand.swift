@@ -10,7 +10,7 @@ import GRPCNIOTransportHTTP2
 struct OperatorCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "operator", abstract: "Initialize, unseal, seal and rotate the root key; move a single node to PostgreSQL.",
-    subcommands: [Init.self, Unseal.self, Seal.self, Status.self, RotateRoot.self, Migrate.self])
+    subcommands: [Init.self, Unseal.self, Seal.self, Status.self, RotateRoot.self, Migrate.self, Backup.self, Restore.self])
 
   static func withOperator<T: Sendable>(
     _ global: GlobalOptions, _ kind: CustosClient.CallKind, _ body: (Custos_V1_Operator.Client<HTTP2ClientTransport.Posix>) async throws -> T

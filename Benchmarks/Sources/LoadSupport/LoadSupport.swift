@@ -9,7 +9,7 @@ import Synchronization
 public enum InProcessDaemon {
   /// Starts it; returns the running task, the bound gRPC port and its directory.
   public static func start(
-    databasePassword: String? = nil, _ configure: (inout CustosServer.Configuration) -> Void = { _ in }
+    databasePassword: String? = nil, _ configure: @Sendable (inout CustosServer.Configuration) -> Void = { _ in }
   ) async throws -> (Task<Void, any Error>, Int, URL) {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("custos-load-\(UUID().uuidString)")
     var configuration = CustosServer.Configuration()

@@ -3329,13 +3329,27 @@ public enum Custos_V1_Operator: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "Backup" metadata.
+        public enum Backup: Sendable {
+            /// Request type for "Backup".
+            public typealias Input = Custos_V1_BackupRequest
+            /// Response type for "Backup".
+            public typealias Output = Custos_V1_BackupChunk
+            /// Descriptor for "Backup".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "custos.v1.Operator"),
+                method: "Backup",
+                type: .serverStreaming
+            )
+        }
         /// Descriptors for all methods in the "custos.v1.Operator" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Initialize.descriptor,
             Unseal.descriptor,
             Seal.descriptor,
             Status.descriptor,
-            RotateRoot.descriptor
+            RotateRoot.descriptor,
+            Backup.descriptor
         ]
     }
 }
@@ -3451,6 +3465,25 @@ extension Custos_V1_Operator {
             request: GRPCCore.StreamingServerRequest<Custos_V1_RotateRootRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Custos_V1_RotateRootResponse>
+
+        /// Handle the "Backup" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An online, consistent backup of the whole deployment (custos-backup/v1: the log, keyrings wrapped,
+        /// > clients, token keys and the ledger key sealed, revocations, the policy set), streamed; recorded first.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Custos_V1_BackupRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Custos_V1_BackupChunk` messages.
+        func backup(
+            request: GRPCCore.StreamingServerRequest<Custos_V1_BackupRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Custos_V1_BackupChunk>
     }
 
     /// Service protocol for the "custos.v1.Operator" service.
@@ -3550,6 +3583,25 @@ extension Custos_V1_Operator {
             request: GRPCCore.ServerRequest<Custos_V1_RotateRootRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Custos_V1_RotateRootResponse>
+
+        /// Handle the "Backup" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An online, consistent backup of the whole deployment (custos-backup/v1: the log, keyrings wrapped,
+        /// > clients, token keys and the ledger key sealed, revocations, the policy set), streamed; recorded first.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Custos_V1_BackupRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Custos_V1_BackupChunk` messages.
+        func backup(
+            request: GRPCCore.ServerRequest<Custos_V1_BackupRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Custos_V1_BackupChunk>
     }
 
     /// Simple service protocol for the "custos.v1.Operator" service.
@@ -3647,6 +3699,26 @@ extension Custos_V1_Operator {
             request: Custos_V1_RotateRootRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Custos_V1_RotateRootResponse
+
+        /// Handle the "Backup" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An online, consistent backup of the whole deployment (custos-backup/v1: the log, keyrings wrapped,
+        /// > clients, token keys and the ledger key sealed, revocations, the policy set), streamed; recorded first.
+        ///
+        /// - Parameters:
+        ///   - request: A `Custos_V1_BackupRequest` message.
+        ///   - response: A response stream of `Custos_V1_BackupChunk` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func backup(
+            request: Custos_V1_BackupRequest,
+            response: GRPCCore.RPCWriter<Custos_V1_BackupChunk>,
+            context: GRPCCore.ServerContext
+        ) async throws
     }
 }
 
@@ -3704,6 +3776,17 @@ extension Custos_V1_Operator.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Custos_V1_RotateRootResponse>(),
             handler: { request, context in
                 try await self.rotateRoot(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Custos_V1_Operator.Method.Backup.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Custos_V1_BackupRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Custos_V1_BackupChunk>(),
+            handler: { request, context in
+                try await self.backup(
                     request: request,
                     context: context
                 )
@@ -3768,6 +3851,17 @@ extension Custos_V1_Operator.ServiceProtocol {
             context: context
         )
         return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func backup(
+        request: GRPCCore.StreamingServerRequest<Custos_V1_BackupRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Custos_V1_BackupChunk> {
+        let response = try await self.backup(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return response
     }
 }
 
@@ -3836,6 +3930,23 @@ extension Custos_V1_Operator.SimpleServiceProtocol {
                 context: context
             ),
             metadata: [:]
+        )
+    }
+
+    public func backup(
+        request: GRPCCore.ServerRequest<Custos_V1_BackupRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Custos_V1_BackupChunk> {
+        return GRPCCore.StreamingServerResponse<Custos_V1_BackupChunk>(
+            metadata: [:],
+            producer: { writer in
+                try await self.backup(
+                    request: request.message,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
         )
     }
 }
@@ -3962,6 +4073,30 @@ extension Custos_V1_Operator {
             deserializer: some GRPCCore.MessageDeserializer<Custos_V1_RotateRootResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Custos_V1_RotateRootResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Backup" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An online, consistent backup of the whole deployment (custos-backup/v1: the log, keyrings wrapped,
+        /// > clients, token keys and the ledger key sealed, revocations, the policy set), streamed; recorded first.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Custos_V1_BackupRequest` message.
+        ///   - serializer: A serializer for `Custos_V1_BackupRequest` messages.
+        ///   - deserializer: A deserializer for `Custos_V1_BackupChunk` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func backup<Result>(
+            request: GRPCCore.ClientRequest<Custos_V1_BackupRequest>,
+            serializer: some GRPCCore.MessageSerializer<Custos_V1_BackupRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Custos_V1_BackupChunk>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Custos_V1_BackupChunk>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -4150,6 +4285,39 @@ extension Custos_V1_Operator {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "Backup" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An online, consistent backup of the whole deployment (custos-backup/v1: the log, keyrings wrapped,
+        /// > clients, token keys and the ledger key sealed, revocations, the policy set), streamed; recorded first.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Custos_V1_BackupRequest` message.
+        ///   - serializer: A serializer for `Custos_V1_BackupRequest` messages.
+        ///   - deserializer: A deserializer for `Custos_V1_BackupChunk` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func backup<Result>(
+            request: GRPCCore.ClientRequest<Custos_V1_BackupRequest>,
+            serializer: some GRPCCore.MessageSerializer<Custos_V1_BackupRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Custos_V1_BackupChunk>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Custos_V1_BackupChunk>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.serverStreaming(
+                request: request,
+                descriptor: Custos_V1_Operator.Method.Backup.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -4292,6 +4460,34 @@ extension Custos_V1_Operator.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Custos_V1_RotateRootRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Custos_V1_RotateRootResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Backup" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > An online, consistent backup of the whole deployment (custos-backup/v1: the log, keyrings wrapped,
+    /// > clients, token keys and the ledger key sealed, revocations, the policy set), streamed; recorded first.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Custos_V1_BackupRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func backup<Result>(
+        request: GRPCCore.ClientRequest<Custos_V1_BackupRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Custos_V1_BackupChunk>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.backup(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Custos_V1_BackupRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Custos_V1_BackupChunk>(),
             options: options,
             onResponse: handleResponse
         )
@@ -4456,6 +4652,38 @@ extension Custos_V1_Operator.ClientProtocol {
             metadata: metadata
         )
         return try await self.rotateRoot(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Backup" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > An online, consistent backup of the whole deployment (custos-backup/v1: the log, keyrings wrapped,
+    /// > clients, token keys and the ledger key sealed, revocations, the policy set), streamed; recorded first.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func backup<Result>(
+        _ message: Custos_V1_BackupRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Custos_V1_BackupChunk>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Custos_V1_BackupRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.backup(
             request: request,
             options: options,
             onResponse: handleResponse

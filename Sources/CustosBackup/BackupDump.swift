@@ -1,0 +1,31 @@
+import CustosLedger
+
+/// Writes a whole deployment's backup from its stores: the log up to the tip read first (the log only
+/// grows, so what lies below the tip never changes while it is read), in chunks, then `contents`.
+public enum BackupDump {
+  public static func write(
+    storage: any LedgerStorage, contents: BackupContents, origin: String, verifierKey: String, createdAt: Int64,
+    sign: ([UInt8]) -> [UInt8], sink: @escaping ([UInt8]) throws -> Void, progress: (UInt64, UInt64) -> Void = { _, _ in }
+  ) throws -> BackupManifest {
+    guard let tip = try storage.tip() else { throw BackupError(part: "ledger", "the log is empty: nothing to back up") }
+    let size = tip.size
+    var writer = try BackupWriter(origin: origin, verifierKey: verifierKey, sink: sink)
+    try writer.beginLedger()
+    var lower: UInt64 = 0
+    while lower < size {
+      let upper = min(size, lower + 4096)
+      writer.expect(try storage.checkpoints(sizes: (lower + 1)...upper))
+      let chunk = try storage.entryBytes(in: lower..<upper)
+      guard chunk.count == Int(upper - lower), chunk.indexes.first == lower, chunk.indexes.last == upper - 1 else {
+        throw BackupError(part: "ledger", index: lower, "the store is missing entries between \(lower) and \(upper): run custos ledger verify")
+      }
+      for i in 0..<chunk.count {
+        let bytes = chunk.withEntry(i) { Array($0) }
+        try writer.append(entry: bytes)
+      }
+      progress(upper, size)
+      lower = upper
+    }
+    return try writer.finish(contents: contents, createdAt: createdAt, sign: sign)
+  }
+}

@@ -1,0 +1,237 @@
+import CustosCrypto
+import CustosLedger
+import Foundation
+
+/// Reads a backup and checks all of it in one pass — the header's key against the one expected, every
+/// entry's canonical form, index, `prev` link and time, every stored node against the tree the entries
+/// make, every checkpoint's signature and root, every part's digest, and the manifest's signature —
+/// handing each verified group commit to `onBatch` as it goes. Holds one record and the compact range.
+public struct BackupReader {
+  /// What a verified backup holds besides its log.
+  public struct Verified: Sendable {
+    public var manifest: BackupManifest
+    public var contents: BackupContents
+    public var verifier: NoteVerifier
+  }
+
+  private var source: ByteSource
+
+  /// Reads `path`.
+  public init(path: String) throws {
+    guard let handle = FileHandle(forReadingAtPath: path) else {
+      throw BackupError(part: "file", "cannot open \(path)")
+    }
+    source = ByteSource(handle: handle)
+  }
+
+  /// Verifies the backup; `verifierKey` (the ledger's, from a trusted source) must be the one it was
+  /// signed with; without it the header's key is taken (and returned, to be compared by a person).
+  public mutating func verify(
+    verifierKey expected: String?, progress: (UInt64, UInt64?) -> Void = { _, _ in }, onBatch: (LedgerBatch) throws -> Void = { _ in }
+  ) throws -> Verified {
+    guard try source.read(BackupFormat.magic.count) == BackupFormat.magic else {
+      throw BackupError(part: "file", "not a custos-backup/v1 file")
+    }
+    guard let (kind, headerBytes) = try nextRecord(part: "header"), kind == .header,
+      let header = try? JSONDecoder().decode(BackupHeader.self, from: Data(headerBytes))
+    else { throw BackupError(part: "header", "missing or malformed") }
+    if let expected, expected != header.verifierKey {
+      throw BackupError(part: "header", "signed by the ledger key \(header.verifierKey), not the expected \(expected)")
+    }
+    let verifier: NoteVerifier
+    do { verifier = try NoteVerifier(verifierKey: header.verifierKey) } catch {
+      throw BackupError(part: "header", "the verifier key does not parse: \(error)")
+    }
+    var log = LogCheck(verifier: verifier)
+    var contents = BackupContents()
+    var digests: [String: BackupManifest.PartDigest] = [:]
+    var part: BackupFormat.Part?
+    var hash = SHA256()
+    var rows: UInt64 = 0
+    var seen: [BackupFormat.Part] = []
+    func closePart() {
+      if let part { digests[part.rawValue] = .init(rows: rows, sha256: hash.finalize().hex) }
+      hash = SHA256()
+      rows = 0
+    }
+    while true {
+      guard let (kind, payload) = try nextRecord(part: part?.rawValue ?? "header") else {
+        throw BackupError(part: part?.rawValue ?? "file", index: part == .ledger ? log.size : nil, "the file ends early (truncated)")
+      }
+      switch kind {
+      case .part:
+        closePart()
+        guard let next = BackupFormat.Part(rawValue: String(decoding: payload, as: UTF8.self)),
+          next == BackupFormat.Part.allCases[seen.count]
+        else { throw BackupError(part: String(decoding: payload.prefix(64), as: UTF8.self), "unexpected part") }
+        if part == .ledger { try log.finish() }
+        part = next
+        seen.append(next)
+      case .row:
+        guard let current = part else { throw BackupError(part: "file", "a row outside any part") }
+        hash.update(BackupFormat.recordHeader(.row, length: payload.count))
+        hash.update(payload)
+        rows += 1
+        if current == .ledger {
+          if let batch = try log.take(payload) {
+            try onBatch(batch)
+            progress(log.size, nil)
+          }
+        } else {
+          try contents.add(payload, to: current)
+        }
+      case .manifest:
+        closePart()
+        if part == .ledger { try log.finish() }
+        guard seen == BackupFormat.Part.allCases else { throw BackupError(part: "manifest", "parts are missing") }
+        let manifest: BackupManifest
+        do { manifest = try JSONDecoder().decode(BackupManifest.self, from: Data(payload)) } catch {
+          throw BackupError(part: "manifest", "does not decode: \(error)")
+        }
+        guard let (signatureKind, signature) = try nextRecord(part: "signature"), signatureKind == .signature else {
+          throw BackupError(part: "signature", "missing (truncated)")
+        }
+        guard verifier.publicKey.isValidSignature(signature, for: BackupFormat.signatureContext + payload) else {
+          throw BackupError(part: "signature", "the manifest's signature does not verify with \(header.verifierKey)")
+        }
+        guard try source.read(1).isEmpty else { throw BackupError(part: "file", "bytes after the signature") }
+        for (name, digest) in manifest.parts where digests[name] != digest {
+          throw BackupError(part: name, "its digest does not match the manifest's")
+        }
+        guard manifest.parts.count == digests.count, manifest.origin == header.origin, manifest.verifierKey == header.verifierKey,
+          manifest.treeSize == log.size, manifest.rootHash == log.root.hex, manifest.checkpoint == log.lastCheckpoint
+        else { throw BackupError(part: "manifest", "does not describe the log it signs (size \(log.size))") }
+        return Verified(manifest: manifest, contents: contents, verifier: verifier)
+      case .header, .signature:
+        throw BackupError(part: part?.rawValue ?? "file", "a \(kind) record out of place")
+      }
+    }
+  }
+
+  private mutating func nextRecord(part: String) throws -> (BackupFormat.RecordKind, [UInt8])? {
+    let header = try source.read(5)
+    if header.isEmpty { return nil }
+    guard header.count == 5, let kind = BackupFormat.RecordKind(rawValue: header[0]) else {
+      throw BackupError(part: part, "a malformed record (truncated or altered)")
+    }
+    let length = Int(header[1..<5].reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
+    guard length <= BackupFormat.maximumRecordBytes else { throw BackupError(part: part, "a record of \(length) bytes is over the limit") }
+    let payload = try source.read(length)
+    guard payload.count == length else { throw BackupError(part: part, "the file ends inside a record (truncated)") }
+    return (kind, payload)
+  }
+}
+
+/// The log's rows checked one by one against the tree they make.
+struct LogCheck {
+  let verifier: NoteVerifier
+  private var range = CompactRange()
+  private var lastLeaf = SHA256Digest.zero
+  private var lastTime: Int64 = 0
+  private var expectedNodes: [(NodeID, SHA256Digest)] = []
+  private var entries: [StoredEntry] = []
+  private var closed: [(NodeID, SHA256Digest)] = []
+  private(set) var lastCheckpoint: String?
+
+  init(verifier: NoteVerifier) { self.verifier = verifier }
+
+  var size: UInt64 { range.size }
+  var root: SHA256Digest { range.rootHash }
+
+  /// Takes one row; returns the group commit a checkpoint row completes.
+  mutating func take(_ row: [UInt8]) throws -> LedgerBatch? {
+    guard let tag = row.first.flatMap(BackupFormat.LedgerRow.init(rawValue:)) else {
+      throw BackupError(part: "ledger", index: size, "a row of unknown kind")
+    }
+    let body = Array(row.dropFirst())
+    switch tag {
+    case .entry:
+      guard expectedNodes.isEmpty else { throw BackupError(part: "ledger", index: size, "stored Merkle nodes are missing") }
+      let index = size
+      guard body.count > 32 else { throw BackupError(part: "ledger", index: index, "an entry row too short") }
+      let storedLeaf = Array(body.prefix(32))
+      let canonical = Array(body.dropFirst(32))
+      let leaf = MerkleHashing.leafHash(canonical)
+      guard leaf.bytes == storedLeaf else {
+        throw BackupError(part: "ledger", index: index, "the entry's bytes do not hash to its stored leaf hash (altered)")
+      }
+      let entry: LedgerEntry
+      do { entry = try LedgerEntry(canonicalBytes: canonical) } catch {
+        throw BackupError(part: "ledger", index: index, "the entry is not canonical: \(error)")
+      }
+      guard entry.index == index else { throw BackupError(part: "ledger", index: index, "the entry says index \(entry.index)") }
+      guard entry.prev == lastLeaf else { throw BackupError(part: "ledger", index: index, "its prev link does not name the entry before") }
+      guard entry.time >= lastTime else { throw BackupError(part: "ledger", index: index, "its time goes backwards") }
+      var made: [(NodeID, SHA256Digest)] = []
+      range.append(leaf: leaf) { made.append(($0, $1)) }
+      expectedNodes = made
+      closed += made
+      lastLeaf = leaf
+      lastTime = entry.time
+      let event = entry.event
+      entries.append(StoredEntry(
+        index: index, canonical: canonical, leafHash: leaf, time: entry.time, kind: event.kind, actor: event.actor, action: event.action,
+        resource: event.resource, outcome: event.outcome))
+      return nil
+    case .node:
+      guard body.count == 1 + 8 + 32, let expected = expectedNodes.first else {
+        throw BackupError(part: "ledger", index: size, "a stored Merkle node that the entries do not make")
+      }
+      let index = body[1..<9].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+      guard body[0] == expected.0.level, index == expected.0.index, Array(body[9...]) == expected.1.bytes else {
+        throw BackupError(part: "ledger", index: size > 0 ? size - 1 : 0, "stored Merkle node (\(body[0]), \(index)) does not match the entries")
+      }
+      expectedNodes.removeFirst()
+      return nil
+    case .checkpoint:
+      let note = String(decoding: body, as: UTF8.self)
+      let signed: SignedCheckpoint
+      do { signed = try SignedCheckpoint(note: note, verifier: verifier) } catch {
+        throw BackupError(part: "ledger", index: size > 0 ? size - 1 : 0, "a checkpoint does not verify: \(error)")
+      }
+      guard signed.checkpoint.size == size, signed.checkpoint.rootHash == root, !entries.isEmpty, expectedNodes.isEmpty else {
+        throw BackupError(part: "ledger", index: size > 0 ? size - 1 : 0, "the checkpoint of size \(signed.checkpoint.size) does not match the entries")
+      }
+      lastCheckpoint = note
+      let batch = LedgerBatch(
+        entries: entries, closedNodes: closed, checkpoint: signed,
+        tip: LedgerTip(size: size, rangeHashes: range.hashes, lastLeafHash: lastLeaf, lastTime: lastTime, checkpointNote: note))
+      entries.removeAll(keepingCapacity: true)
+      closed.removeAll(keepingCapacity: true)
+      return batch
+    }
+  }
+
+  /// The log part ended: it must end at a checkpoint.
+  func finish() throws {
+    guard entries.isEmpty, expectedNodes.isEmpty else {
+      throw BackupError(part: "ledger", index: size > 0 ? size - 1 : 0, "the log does not end at a signed checkpoint")
+    }
+  }
+}
+
+/// Buffered reads from a file.
+struct ByteSource {
+  let handle: FileHandle
+  private var buffer: [UInt8] = []
+  private var position = 0
+
+  init(handle: FileHandle) { self.handle = handle }
+
+  /// Up to `count` bytes (fewer only at the end of the file).
+  mutating func read(_ count: Int) throws -> [UInt8] {
+    var result: [UInt8] = []
+    result.reserveCapacity(count)
+    while result.count < count {
+      if position == buffer.count {
+        guard let data = try handle.read(upToCount: max(1 << 20, count - result.count)), !data.isEmpty else { break }
+        buffer = [UInt8](data)
+        position = 0
+      }
+      let take = min(count - result.count, buffer.count - position)
+      result += buffer[position..<(position + take)]
+      position += take
+    }
+    return result
+  }
+}

@@ -40,6 +40,10 @@ public struct Configuration: Sendable, Equatable {
   public var keyMaintenanceInterval: Duration = .seconds(60)
   /// How long an idempotency key answers retries with the first answer (and is kept), in seconds.
   public var idempotencyWindowSeconds: Int64 = 86_400
+  /// Scheduled backups: how often (nil: none), into which directory, keeping how many.
+  public var backupInterval: Duration?
+  public var backupDirectory = "backups"
+  public var backupRetention = 7
   /// Record encryption-context values in key ledger entries (by default only their keys).
   public var auditContextValues = false
   /// Require a bearer token on every RPC but the bootstrap ones. Off only for benchmarks and experiments.
@@ -95,6 +99,7 @@ public struct Configuration: Sendable, Equatable {
     case store, databaseURL = "database_url", databasePasswordFile = "database_password_file"
     case databaseCallTimeout = "database_call_timeout_ms"
     case idempotencyWindow = "idempotency_window_seconds"
+    case backupInterval = "backup_interval", backupDir = "backup_dir", backupRetention = "backup_retention"
 
     /// The environment variable: `CUSTOS_` + upper-cased key.
     public var environmentName: String { "CUSTOS_" + rawValue.uppercased() }
@@ -187,6 +192,17 @@ public struct Configuration: Sendable, Equatable {
     case .idempotencyWindow:
       guard let seconds = Int64(value), (60...(30 * 86_400)).contains(seconds) else { throw fail("a number of seconds between 60 and 2592000 (30 days)") }
       idempotencyWindowSeconds = seconds
+    case .backupInterval:
+      guard let seconds = Int64(value), (0...(30 * 86_400)).contains(seconds) else {
+        throw fail("a number of seconds up to 2592000, or 0 for none")
+      }
+      backupInterval = seconds == 0 ? nil : .seconds(seconds)
+    case .backupDir:
+      guard !value.isEmpty else { throw fail("a directory") }
+      backupDirectory = value
+    case .backupRetention:
+      guard let count = Int(value), (1...1000).contains(count) else { throw fail("a count between 1 and 1000") }
+      backupRetention = count
     case .auditContextValues:
       guard let flag = Self.boolean(value) else { throw fail("true or false") }
       auditContextValues = flag

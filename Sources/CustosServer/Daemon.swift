@@ -78,13 +78,12 @@ public enum Daemon {
     ])
     let admin = AdminAuthorization(policies: policies, ledger: ledger)
     let idempotency = IdempotentCalls(ledger: ledger, window: configuration.idempotencyWindowSeconds * 1_000_000_000)
+    let backups = BackupService(ledger: ledger, contents: { try backupContents(store, policiesDirectory: configuration.policiesDirectory) })
     let services: [any RegistrableRPCService] = [
       AuditLogService(ledger: ledger, idempotency: idempotency), AuthorizationService(policies: policies, ledger: ledger, idempotency: idempotency),
       PolicyAdminService(policies: policies, admin: admin), KeysService(keys: keys, audit: audit, admin: admin, idempotency: idempotency),
       OperatorService(
-        keys: keys, tokens: tokens, audit: audit, custody: custody, idempotency: idempotency,
-        backups: BackupService(ledger: ledger, contents: { try backupContents(store, policiesDirectory: configuration.policiesDirectory) }),
-        admin: admin, argon2: argon2),
+        keys: keys, tokens: tokens, audit: audit, custody: custody, idempotency: idempotency, backups: backups, admin: admin, argon2: argon2),
       TokensService(tokens: tokens, ledger: ledger, admin: admin, argon2: ConcurrencyLimit(permits: 2)),
       ReportsService(ledger: ledger, admin: admin), health,
       try ReflectionService(),
@@ -108,6 +107,10 @@ public enum Daemon {
     if store.postgres == nil { lifecycle.append(PolicyWatcher(policies: policies, logger: logger)) }
     lifecycle.append(KeyMaintenanceService(
       keys: keys, audit: audit, interval: configuration.keyMaintenanceInterval, logger: logger, tokens: tokens))
+    if let interval = configuration.backupInterval {
+      lifecycle.append(ScheduledBackupService(
+        backups: backups, directory: configuration.backupDirectory, interval: interval, retention: configuration.backupRetention, logger: logger))
+    }
     if let postgres = store.postgres {
       lifecycle.append(DatabaseHealthService(store: postgres, health: health, interval: .seconds(1), logger: logger))
     }

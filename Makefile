@@ -72,6 +72,7 @@ interop-tests: build-tests py-deps test-deps
 	python3 Tests/Interop/run_tls.py --bin .build/debug
 	python3 Tests/Interop/run_reports.py --bin .build/debug
 	python3 Tests/Interop/run_retries.py --bin .build/debug
+	python3 Tests/Interop/run_witness.py --bin .build/debug
 	python3 Tests/Interop/differential_cedarpy.py --bin .build/debug
 	python3 Tests/Interop/differential_validation.py --bin .build/debug
 

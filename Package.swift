@@ -152,7 +152,7 @@ let package = Package(
     .executableTarget(
       name: "custos",
       dependencies: [
-        "CustosClient", "CustosBackup", "CustosCrypto", "CustosJSON", "CustosLedger", "CustosPolicy", "CustosEvidence", "CustosProtocol", "CustosStore",
+        "CustosClient", "CustosBackup", "CustosServer", .product(name: "Logging", package: "swift-log"), "CustosCrypto", "CustosJSON", "CustosLedger", "CustosPolicy", "CustosEvidence", "CustosProtocol", "CustosStore",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

@@ -101,6 +101,16 @@ let package = Package(
       ],
       path: "Sources/VerifyLoad"
     ),
+    .executableTarget(
+      name: "BackupLoad",
+      dependencies: [
+        .product(name: "CustosBackup", package: "Custos"),
+        .product(name: "CustosLedger", package: "Custos"),
+        .product(name: "CustosStore", package: "Custos"),
+        .product(name: "CustosCrypto", package: "Custos"),
+      ],
+      path: "Sources/BackupLoad"
+    ),
     // An in-process custosd and a concurrent call-rate loop, shared by the loopback load tools.
     .target(
       name: "LoadSupport",

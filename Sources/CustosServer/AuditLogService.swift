@@ -8,6 +8,8 @@ import GRPCCore
 struct AuditLogService: Custos_V1_AuditLog.SimpleServiceProtocol {
   let ledger: Ledger
   let idempotency: IdempotentCalls
+  /// Witness cosignatures, when witnesses are configured.
+  var cosignatures: WitnessCosignatures?
   /// Most events in one AppendBatch.
   static let maximumBatchEvents = 10_000
   /// Entries read from storage per chunk while streaming.
@@ -94,7 +96,8 @@ struct AuditLogService: Custos_V1_AuditLog.SimpleServiceProtocol {
         $0.origin = signed.checkpoint.origin
         $0.size = signed.checkpoint.size
         $0.rootHash = Data(signed.checkpoint.rootHash.bytes)
-        $0.signedNote = signed.note
+        // The witnesses' cosignatures follow the log's signature, as further note signature lines.
+        $0.signedNote = signed.note + (cosignatures?.lines(for: signed.checkpoint.size).joined() ?? "")
       }
     }
   }

@@ -40,6 +40,11 @@ public struct Configuration: Sendable, Equatable {
   public var keyMaintenanceInterval: Duration = .seconds(60)
   /// How long an idempotency key answers retries with the first answer (and is kept), in seconds.
   public var idempotencyWindowSeconds: Int64 = 86_400
+  /// Witnesses each new checkpoint is sent to for cosignatures (C2SP tlog-witness).
+  public var witnesses: [WitnessEndpoint] = []
+  /// Start even though a witness holds a newer (or forked) checkpoint than this log: a restored older
+  /// copy. The first entry then says so.
+  public var acceptRollback = false
   /// Scheduled backups: how often (nil: none), into which directory, keeping how many.
   public var backupInterval: Duration?
   public var backupDirectory = "backups"
@@ -100,6 +105,7 @@ public struct Configuration: Sendable, Equatable {
     case databaseCallTimeout = "database_call_timeout_ms"
     case idempotencyWindow = "idempotency_window_seconds"
     case backupInterval = "backup_interval", backupDir = "backup_dir", backupRetention = "backup_retention"
+    case witnesses, acceptRollback = "accept_rollback"
 
     /// The environment variable: `CUSTOS_` + upper-cased key.
     public var environmentName: String { "CUSTOS_" + rawValue.uppercased() }
@@ -192,6 +198,15 @@ public struct Configuration: Sendable, Equatable {
     case .idempotencyWindow:
       guard let seconds = Int64(value), (60...(30 * 86_400)).contains(seconds) else { throw fail("a number of seconds between 60 and 2592000 (30 days)") }
       idempotencyWindowSeconds = seconds
+    case .witnesses:
+      var parsed: [WitnessEndpoint] = []
+      for item in value.split(separator: ",") {
+        do { parsed.append(try WitnessEndpoint(parsing: String(item))) } catch { throw fail("URL VKEY pairs separated by commas (\(error))") }
+      }
+      witnesses = parsed
+    case .acceptRollback:
+      guard let flag = Self.boolean(value) else { throw fail("true or false") }
+      acceptRollback = flag
     case .backupInterval:
       guard let seconds = Int64(value), (0...(30 * 86_400)).contains(seconds) else {
         throw fail("a number of seconds up to 2592000, or 0 for none")

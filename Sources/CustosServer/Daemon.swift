@@ -64,6 +64,10 @@ public enum Daemon {
       keys, passphrase: try rootPassphrase ?? readPassphraseFile(configuration.rootPassphraseFile),
       autoInit: configuration.autoInit, audit: audit, custody: custody, argon2: argon2, logger: logger)
     if initialized { try await writeInitialAdminCredential(tokens: tokens, ledger: ledger, keysDirectory: configuration.keysDirectory, logger: logger) }
+    let cosignatures = WitnessCosignatures()
+    if !configuration.witnesses.isEmpty {
+      try await refuseRollback(ledger: ledger, witnesses: configuration.witnesses, accept: configuration.acceptRollback, logger: logger)
+    }
     let policies: ActivePolicySet
     do {
       policies = try await ActivePolicySet(
@@ -80,7 +84,7 @@ public enum Daemon {
     let idempotency = IdempotentCalls(ledger: ledger, window: configuration.idempotencyWindowSeconds * 1_000_000_000)
     let backups = BackupService(ledger: ledger, contents: { try backupContents(store, policiesDirectory: configuration.policiesDirectory) })
     let services: [any RegistrableRPCService] = [
-      AuditLogService(ledger: ledger, idempotency: idempotency), AuthorizationService(policies: policies, ledger: ledger, idempotency: idempotency),
+      AuditLogService(ledger: ledger, idempotency: idempotency, cosignatures: cosignatures), AuthorizationService(policies: policies, ledger: ledger, idempotency: idempotency),
       PolicyAdminService(policies: policies, admin: admin), KeysService(keys: keys, audit: audit, admin: admin, idempotency: idempotency),
       OperatorService(
         keys: keys, tokens: tokens, audit: audit, custody: custody, idempotency: idempotency, backups: backups, admin: admin, argon2: argon2),
@@ -107,6 +111,9 @@ public enum Daemon {
     if store.postgres == nil { lifecycle.append(PolicyWatcher(policies: policies, logger: logger)) }
     lifecycle.append(KeyMaintenanceService(
       keys: keys, audit: audit, interval: configuration.keyMaintenanceInterval, logger: logger, tokens: tokens))
+    if !configuration.witnesses.isEmpty {
+      lifecycle.append(WitnessPublisher(ledger: ledger, witnesses: configuration.witnesses, cosignatures: cosignatures, logger: logger))
+    }
     if let interval = configuration.backupInterval {
       lifecycle.append(ScheduledBackupService(
         backups: backups, directory: configuration.backupDirectory, interval: interval, retention: configuration.backupRetention, logger: logger))
@@ -140,6 +147,36 @@ public enum Daemon {
       throw failure
     } catch {
       throw StartupFailure(description: "the ledger in \(store.location) does not open: \(error)")
+    }
+  }
+
+  /// A log smaller than, or inconsistent with, a checkpoint a witness cosigned is a restored older copy
+  /// (or a fork): the node does not serve it unless told to, and then the first entry says so.
+  static func refuseRollback(ledger: Ledger, witnesses: [WitnessEndpoint], accept: Bool, logger: Logger) async throws {
+    guard let checkpoint = try await ledger.freshestCheckpoint() else { return }
+    let size = checkpoint.checkpoint.size
+    for witness in witnesses {
+      switch await WitnessPublisher.submit(checkpoint, old: size, to: witness, ledger: ledger) {
+      case let .holds(held) where held >= size:
+        let what = held > size
+          ? "holds a cosigned checkpoint of size \(held), newer than this log's \(size): this looks like a restored older copy"
+          : "holds a different checkpoint of this log's size \(size): the log forked"
+        guard accept else {
+          throw StartupFailure(description: "witness \(witness.key.name) \(what). Start with --accept-rollback only if this is intended.")
+        }
+        guard await ledger.canSign else {
+          throw StartupFailure(description: "--accept-rollback needs the root key unsealed at start (to record the rollback)")
+        }
+        _ = try await ledger.append(LedgerEvent(
+          kind: "ledger.rollback_accepted", actor: "custosd", action: "accept_rollback", resource: "custos/ledger", outcome: "ok",
+          details: ["from_size": .integer(Int64(held)), "to_size": .integer(Int64(size)), "witness": .string(witness.key.name)]))
+        logger.critical("started on a rolled-back log (--accept-rollback), recorded in the ledger", metadata: [
+          "witness": "\(witness.key.name)", "witness_size": "\(held)", "log_size": "\(size)"])
+      case .holds, .cosigned:
+        continue
+      case let .failed(why):
+        logger.warning("a witness could not be asked about rollback at start", metadata: ["witness": "\(witness.key.name)", "error": "\(why)"])
+      }
     }
   }
 

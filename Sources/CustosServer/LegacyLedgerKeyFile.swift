@@ -18,17 +18,7 @@ enum LegacyLedgerKeyFile {
   static func load(keysDirectory: String) throws -> Ed25519.PrivateKey? {
     let path = path(keysDirectory: keysDirectory)
     guard FileManager.default.fileExists(atPath: path) else { return nil }
-    var status = stat()
-    guard stat(path, &status) == 0 else { throw Failure(description: "cannot stat \(path)") }
-    guard status.st_mode & 0o077 == 0 else {
-      throw Failure(description: "\(path) is readable by group or others (mode \(String(status.st_mode & 0o777, radix: 8))); run: chmod 600 \(path)")
-    }
-    var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-    defer { SecretBytes.wipe(&bytes) }
-    guard bytes.count == Ed25519.privateKeyLength else {
-      throw Failure(description: "\(path) must hold 32 bytes, holds \(bytes.count)")
-    }
-    return try Ed25519.PrivateKey(rawRepresentation: SecretBytes(copying: bytes))
+    return try Ed25519KeyFile.load(path)
   }
 
   /// Overwrites the file with zeros, syncs and unlinks it, so the plain key is not left on disk.

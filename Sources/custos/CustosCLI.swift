@@ -7,5 +7,5 @@ struct CustosCLI: AsyncParsableCommand {
     commandName: "custos",
     abstract: "Talk to a running custosd: authorization checks, policies, the audit ledger, keys and tokens.",
     discussion: "The daemon is found by --server HOST:PORT or the CUSTOS_SERVER environment variable (default 127.0.0.1:7443).",
-    subcommands: [LedgerCommand.self, CheckCommand.self, PolicyCommand.self, KeysCommand.self, OperatorCommand.self, ClientsCommand.self, TokenCommand.self, ReportCommand.self])
+    subcommands: [LedgerCommand.self, CheckCommand.self, PolicyCommand.self, KeysCommand.self, OperatorCommand.self, ClientsCommand.self, TokenCommand.self, ReportCommand.self, WitnessCommand.self])
 }

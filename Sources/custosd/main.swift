@@ -38,6 +38,7 @@ struct CustosDaemonCommand: AsyncParsableCommand {
   @Option(help: "Checkpoint origin line (default custos.local/ledger).") var ledgerOrigin: String?
   @Option(help: "A file (mode 0600) holding the root-key passphrase: unseal at start.") var rootPassphraseFile: String?
   @Flag(help: "With a passphrase and no root key yet, create one (development, first install).") var autoInit = false
+  @Flag(help: "Start although a witness holds a newer or forked checkpoint (a restored older copy); the first entry records it.") var acceptRollback = false
   @Option(help: "required (default) or off: off serves every RPC without a token (benchmarks only).") var authentication: String?
   @Option(help: "PEM certificate chain for TLS on the gRPC port.") var tlsCertFile: String?
   @Option(help: "PEM private key for TLS (mode 0600).") var tlsKeyFile: String?
@@ -57,6 +58,7 @@ struct CustosDaemonCommand: AsyncParsableCommand {
     overrides[.ledgerOrigin] = ledgerOrigin
     overrides[.rootPassphraseFile] = rootPassphraseFile
     if autoInit { overrides[.autoInit] = "true" }
+    if acceptRollback { overrides[.acceptRollback] = "true" }
     overrides[.authentication] = authentication
     overrides[.tlsCert] = tlsCertFile
     overrides[.tlsKey] = tlsKeyFile

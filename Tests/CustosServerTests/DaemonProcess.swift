@@ -2,14 +2,13 @@ import Foundation
 
 /// A real `custosd` child process on 127.0.0.1 with throw-away data and keys directories.
 final class DaemonProcess: @unchecked Sendable {
-  // @unchecked Sendable: `process` and the directories are set in init and only read afterwards;
-  // `log` is guarded by `lock`.
+  // @unchecked Sendable: `process`, the directories, the port and `log` (itself Sendable) are set in
+  // init and only read afterwards.
   let process = Process()
   let dataDirectory: URL
   let keysDirectory: URL
   private(set) var grpcPort = 0
-  private let lock = NSLock()
-  private var log = ""
+  private var log: ProcessOutput!
 
   static var packageRoot: URL {
     URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -49,29 +48,12 @@ final class DaemonProcess: @unchecked Sendable {
     var inherited = ProcessInfo.processInfo.environment
     inherited["CUSTOS_ROOT_PASSPHRASE"] = nil
     process.environment = inherited.merging(environment) { $1 }
-    let pipe = Pipe()
-    process.standardError = pipe
-    process.standardOutput = FileHandle.nullDevice
-    pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-      let data = handle.availableData
-      guard let self, !data.isEmpty else { return }
-      self.lock.withLock { self.log += String(decoding: data, as: UTF8.self) }
-    }
+    log = ProcessOutput(of: process)
     try process.run()
-    let deadline = Date().addingTimeInterval(30)
-    while Date() < deadline {
-      if let port = lock.withLock({ Self.port(in: log) }) {
-        grpcPort = port
-        return
-      }
-      guard process.isRunning else { break }
-      Thread.sleep(forTimeInterval: 0.02)
-    }
-    process.terminate()
-    throw DaemonFailure(log: output)
+    grpcPort = try log.wait(for: process) { Self.port(in: $0) }
   }
 
-  var output: String { lock.withLock { log } }
+  var output: String { log.value }
 
   private static func port(in log: String) -> Int? {
     guard let range = log.range(of: "grpc listening on 127.0.0.1:") else { return nil }

@@ -44,8 +44,10 @@ struct RPCLoad {
       }
       // Idempotency keys: a fresh key per call (what CustosClient sends), then retries of one recorded
       // request, answered from its stored key without the write path.
+      let run = UUID().uuidString.prefix(8), sent = Counter()
       let keyed = try await callRate("AuditLog/Append with a fresh idempotency_key (durable)", seconds: seconds, inFlight: inFlight) {
-        _ = try await log.append(.with { $0.event = event; $0.idempotencyKey = UUID().uuidString })
+        let n = sent.value.add(1, ordering: .relaxed).newValue
+        _ = try await log.append(.with { $0.event = event; $0.idempotencyKey = "\(run)-\(n)" })
       }
       let retried = Custos_V1_AppendRequest.with { $0.event = event; $0.idempotencyKey = "rpcload-retried-request" }
       _ = try await log.append(retried)

@@ -69,7 +69,11 @@ final class PrereadStorage: LedgerStorage {
     if let chunk = chunks[range.lowerBound], chunk.count == range.count { return chunk }
     return try base.entryBytes(in: range)
   }
-  func appendBatch(_ build: (LedgerTip?) throws -> LedgerBatch) throws -> LedgerBatch { try base.appendBatch(build) }
+  func appendBatch(
+    claiming claims: [IdempotencyKey], _ build: (LedgerTip?, [IdempotencyKey: IdempotencyRecord]) throws -> LedgerBatch?
+  ) throws -> LedgerBatch? { try base.appendBatch(claiming: claims, build) }
+  func idempotencyRecords(_ keys: [IdempotencyKey]) throws -> [IdempotencyKey: IdempotencyRecord] { try base.idempotencyRecords(keys) }
+  func pruneIdempotencyRecords(expiredBy time: Int64) throws -> Int { try base.pruneIdempotencyRecords(expiredBy: time) }
   func tip() throws -> LedgerTip? { try base.tip() }
   func latestCheckpoint() throws -> SignedCheckpoint? { try base.latestCheckpoint() }
   func checkpoints(sizes: ClosedRange<UInt64>) throws -> [SignedCheckpoint] { try base.checkpoints(sizes: sizes) }

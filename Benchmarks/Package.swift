@@ -105,6 +105,7 @@ let package = Package(
       name: "BackupLoad",
       dependencies: [
         .product(name: "CustosBackup", package: "Custos"),
+        .product(name: "CustosJSON", package: "Custos"),
         .product(name: "CustosLedger", package: "Custos"),
         .product(name: "CustosStore", package: "Custos"),
         .product(name: "CustosCrypto", package: "Custos"),

@@ -1,5 +1,6 @@
 import CustosCrypto
 import CustosLedger
+import Dispatch
 import Foundation
 
 /// Reads a backup and checks all of it in one pass — the header's key against the one expected, every
@@ -27,7 +28,7 @@ public struct BackupReader {
   /// Verifies the backup; `verifierKey` (the ledger's, from a trusted source) must be the one it was
   /// signed with; without it the header's key is taken (and returned, to be compared by a person).
   public mutating func verify(
-    verifierKey expected: String?, progress: (UInt64, UInt64?) -> Void = { _, _ in }, onBatch: (LedgerBatch) throws -> Void = { _ in }
+    verifierKey expected: String?, progress: (UInt64, UInt64?) -> Void = { _, _ in }, onBatch: ((LedgerBatch) throws -> Void)? = nil
   ) throws -> Verified {
     guard try source.read(BackupFormat.magic.count) == BackupFormat.magic else {
       throw BackupError(part: "file", "not a custos-backup/v1 file")
@@ -42,20 +43,28 @@ public struct BackupReader {
     do { verifier = try NoteVerifier(verifierKey: header.verifierKey) } catch {
       throw BackupError(part: "header", "the verifier key does not parse: \(error)")
     }
-    var log = LogCheck(verifier: verifier)
+    var log = LogCheck(verifier: verifier, collectsBatches: onBatch != nil)
     var contents = BackupContents()
     var digests: [String: BackupManifest.PartDigest] = [:]
     var part: BackupFormat.Part?
     var hash = SHA256()
     var rows: UInt64 = 0
     var seen: [BackupFormat.Part] = []
+    var pending: [[UInt8]] = []
+    func flush() throws {
+      for batch in try log.take(pending) { try onBatch?(batch) }
+      pending.removeAll(keepingCapacity: true)
+      progress(log.size, nil)
+    }
     func closePart() {
       if let part { digests[part.rawValue] = .init(rows: rows, sha256: hash.finalize().hex) }
       hash = SHA256()
       rows = 0
     }
     while true {
-      guard let (kind, payload) = try nextRecord(part: part?.rawValue ?? "header") else {
+      let next = try nextRecord(part: part?.rawValue ?? "header")
+      if next?.0 != .row, !pending.isEmpty { try flush() }
+      guard let (kind, payload) = next else {
         throw BackupError(part: part?.rawValue ?? "file", index: part == .ledger ? log.size : nil, "the file ends early (truncated)")
       }
       switch kind {
@@ -69,14 +78,17 @@ public struct BackupReader {
         seen.append(next)
       case .row:
         guard let current = part else { throw BackupError(part: "file", "a row outside any part") }
-        hash.update(BackupFormat.recordHeader(.row, length: payload.count))
-        hash.update(payload)
+        // The log is checked row by row against its signed checkpoints, which authenticate every byte
+        // of it; its digest (for other tools) need not be recomputed here. The other parts have only
+        // their digest in the signed manifest.
+        if current != .ledger {
+          hash.update(BackupFormat.recordHeader(.row, length: payload.count))
+          hash.update(payload)
+        }
         rows += 1
         if current == .ledger {
-          if let batch = try log.take(payload) {
-            try onBatch(batch)
-            progress(log.size, nil)
-          }
+          pending.append(payload)
+          if pending.count == 8192 { try flush() }
         } else {
           try contents.add(payload, to: current)
         }
@@ -95,8 +107,9 @@ public struct BackupReader {
           throw BackupError(part: "signature", "the manifest's signature does not verify with \(header.verifierKey)")
         }
         guard try source.read(1).isEmpty else { throw BackupError(part: "file", "bytes after the signature") }
-        for (name, digest) in manifest.parts where digests[name] != digest {
-          throw BackupError(part: name, "its digest does not match the manifest's")
+        for (name, digest) in manifest.parts {
+          let matches = name == BackupFormat.Part.ledger.rawValue ? digests[name]?.rows == digest.rows : digests[name] == digest
+          guard matches else { throw BackupError(part: name, "its digest does not match the manifest's") }
         }
         guard manifest.parts.count == digests.count, manifest.origin == header.origin, manifest.verifierKey == header.verifierKey,
           manifest.treeSize == log.size, manifest.rootHash == log.root.hex, manifest.checkpoint == log.lastCheckpoint
@@ -131,33 +144,56 @@ struct LogCheck {
   private var expectedNodes: [(NodeID, SHA256Digest)] = []
   private var entries: [StoredEntry] = []
   private var closed: [(NodeID, SHA256Digest)] = []
+  /// Entries since the last checkpoint.
+  private var pendingEntries = 0
   private(set) var lastCheckpoint: String?
+  /// Whether each group commit is assembled for the caller (a restore writes them).
+  let collectsBatches: Bool
 
-  init(verifier: NoteVerifier) { self.verifier = verifier }
+  init(verifier: NoteVerifier, collectsBatches: Bool) {
+    self.verifier = verifier
+    self.collectsBatches = collectsBatches
+  }
 
   var size: UInt64 { range.size }
   var root: SHA256Digest { range.rootHash }
 
+  /// Takes the next rows; returns the group commits their checkpoint rows complete. The entries'
+  /// canonical scans and leaf hashes are computed on every core first; the links, tree and nodes are
+  /// then checked in order.
+  mutating func take(_ rows: [[UInt8]]) throws -> [LedgerBatch] {
+    let entryRows = rows.indices.filter { rows[$0].first == BackupFormat.LedgerRow.entry.rawValue && rows[$0].count > 33 }
+    var scanned = [ScannedEntry?](repeating: nil, count: rows.count)
+    scanned.withUnsafeMutableBufferPointer { results in
+      let out = ScanResults(results)
+      DispatchQueue.concurrentPerform(iterations: entryRows.count) { i in
+        let row = entryRows[i]
+        rows[row].withUnsafeBytes { out.set(row, ScannedEntry(scanning: UnsafeRawBufferPointer(rebasing: $0[33...]))) }
+      }
+    }
+    var batches: [LedgerBatch] = []
+    for (i, row) in rows.enumerated() {
+      if let batch = try take(row, scanned: scanned[i]) { batches.append(batch) }
+    }
+    return batches
+  }
+
   /// Takes one row; returns the group commit a checkpoint row completes.
-  mutating func take(_ row: [UInt8]) throws -> LedgerBatch? {
+  private mutating func take(_ row: [UInt8], scanned: ScannedEntry?) throws -> LedgerBatch? {
     guard let tag = row.first.flatMap(BackupFormat.LedgerRow.init(rawValue:)) else {
       throw BackupError(part: "ledger", index: size, "a row of unknown kind")
     }
-    let body = Array(row.dropFirst())
     switch tag {
     case .entry:
       guard expectedNodes.isEmpty else { throw BackupError(part: "ledger", index: size, "stored Merkle nodes are missing") }
       let index = size
-      guard body.count > 32 else { throw BackupError(part: "ledger", index: index, "an entry row too short") }
-      let storedLeaf = Array(body.prefix(32))
-      let canonical = Array(body.dropFirst(32))
-      let leaf = MerkleHashing.leafHash(canonical)
-      guard leaf.bytes == storedLeaf else {
+      guard let scanned else { throw BackupError(part: "ledger", index: index, "an entry row too short") }
+      let leaf = scanned.leaf
+      guard row[1..<33].elementsEqual(leaf.bytes) else {
         throw BackupError(part: "ledger", index: index, "the entry's bytes do not hash to its stored leaf hash (altered)")
       }
-      let entry: LedgerEntry
-      do { entry = try LedgerEntry(canonicalBytes: canonical) } catch {
-        throw BackupError(part: "ledger", index: index, "the entry is not canonical: \(error)")
+      guard let entry = scanned.fields else {
+        throw BackupError(part: "ledger", index: index, "the entry is \(scanned.failure)")
       }
       guard entry.index == index else { throw BackupError(part: "ledger", index: index, "the entry says index \(entry.index)") }
       guard entry.prev == lastLeaf else { throw BackupError(part: "ledger", index: index, "its prev link does not name the entry before") }
@@ -165,34 +201,49 @@ struct LogCheck {
       var made: [(NodeID, SHA256Digest)] = []
       range.append(leaf: leaf) { made.append(($0, $1)) }
       expectedNodes = made
-      closed += made
+      if collectsBatches { closed += made }
       lastLeaf = leaf
       lastTime = entry.time
-      let event = entry.event
-      entries.append(StoredEntry(
-        index: index, canonical: canonical, leafHash: leaf, time: entry.time, kind: event.kind, actor: event.actor, action: event.action,
-        resource: event.resource, outcome: event.outcome))
+      if collectsBatches {
+        // The query columns are needed only to write the entry (a restore), not to check it.
+        let canonical = Array(row[33...])
+        let event: LedgerEvent
+        do { event = try LedgerEntry(canonicalBytes: canonical).event } catch {
+          throw BackupError(part: "ledger", index: index, "the entry is not canonical: \(error)")
+        }
+        entries.append(StoredEntry(
+          index: index, canonical: canonical, leafHash: leaf, time: entry.time, kind: event.kind, actor: event.actor, action: event.action,
+          resource: event.resource, outcome: event.outcome))
+      }
+      pendingEntries += 1
       return nil
     case .node:
+      let body = row.dropFirst()
       guard body.count == 1 + 8 + 32, let expected = expectedNodes.first else {
         throw BackupError(part: "ledger", index: size, "a stored Merkle node that the entries do not make")
       }
-      let index = body[1..<9].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-      guard body[0] == expected.0.level, index == expected.0.index, Array(body[9...]) == expected.1.bytes else {
-        throw BackupError(part: "ledger", index: size > 0 ? size - 1 : 0, "stored Merkle node (\(body[0]), \(index)) does not match the entries")
+      let level = row[1]
+      let index = row[2..<10].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+      guard level == expected.0.level, index == expected.0.index, row[10...].elementsEqual(expected.1.bytes) else {
+        throw BackupError(part: "ledger", index: size > 0 ? size - 1 : 0, "stored Merkle node (\(level), \(index)) does not match the entries")
       }
       expectedNodes.removeFirst()
       return nil
     case .checkpoint:
-      let note = String(decoding: body, as: UTF8.self)
+      let note = String(decoding: row.dropFirst(), as: UTF8.self)
       let signed: SignedCheckpoint
       do { signed = try SignedCheckpoint(note: note, verifier: verifier) } catch {
         throw BackupError(part: "ledger", index: size > 0 ? size - 1 : 0, "a checkpoint does not verify: \(error)")
       }
-      guard signed.checkpoint.size == size, signed.checkpoint.rootHash == root, !entries.isEmpty, expectedNodes.isEmpty else {
+      guard signed.checkpoint.size == size, signed.checkpoint.rootHash == root, pendingEntries > 0, expectedNodes.isEmpty else {
         throw BackupError(part: "ledger", index: size > 0 ? size - 1 : 0, "the checkpoint of size \(signed.checkpoint.size) does not match the entries")
       }
       lastCheckpoint = note
+      pendingEntries = 0
+      guard collectsBatches else {
+        closed.removeAll(keepingCapacity: true)
+        return nil
+      }
       let batch = LedgerBatch(
         entries: entries, closedNodes: closed, checkpoint: signed,
         tip: LedgerTip(size: size, rangeHashes: range.hashes, lastLeafHash: lastLeaf, lastTime: lastTime, checkpointNote: note))
@@ -204,7 +255,7 @@ struct LogCheck {
 
   /// The log part ended: it must end at a checkpoint.
   func finish() throws {
-    guard entries.isEmpty, expectedNodes.isEmpty else {
+    guard pendingEntries == 0, expectedNodes.isEmpty else {
       throw BackupError(part: "ledger", index: size > 0 ? size - 1 : 0, "the log does not end at a signed checkpoint")
     }
   }
@@ -220,18 +271,28 @@ struct ByteSource {
 
   /// Up to `count` bytes (fewer only at the end of the file).
   mutating func read(_ count: Int) throws -> [UInt8] {
-    var result: [UInt8] = []
+    if buffer.count - position >= count {
+      defer { position += count }
+      return Array(buffer[position..<(position + count)])
+    }
+    var result = Array(buffer[position...])
+    position = buffer.count
     result.reserveCapacity(count)
     while result.count < count {
-      if position == buffer.count {
-        guard let data = try handle.read(upToCount: max(1 << 20, count - result.count)), !data.isEmpty else { break }
-        buffer = [UInt8](data)
-        position = 0
-      }
-      let take = min(count - result.count, buffer.count - position)
-      result += buffer[position..<(position + take)]
-      position += take
+      guard let data = try handle.read(upToCount: max(4 << 20, count - result.count)), !data.isEmpty else { break }
+      buffer = [UInt8](data)
+      let take = min(count - result.count, buffer.count)
+      result += buffer[0..<take]
+      position = take
     }
     return result
   }
+}
+
+/// Where the parallel scans write their results: each worker writes only its own slots, and the
+/// buffer is read only after `concurrentPerform` returned (which waits for every worker).
+private struct ScanResults: @unchecked Sendable {
+  let buffer: UnsafeMutableBufferPointer<ScannedEntry?>
+  init(_ buffer: UnsafeMutableBufferPointer<ScannedEntry?>) { self.buffer = buffer }
+  func set(_ i: Int, _ value: ScannedEntry) { buffer[i] = value }
 }

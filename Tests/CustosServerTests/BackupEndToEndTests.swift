@@ -110,6 +110,8 @@ extension BackupEndToEndTests {
       taken = (try? FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".backup") }) ?? []
       if recorded >= 3 { break }
     }
+    daemon.terminate()  // no further backup prunes a file while it is checked
+    taken = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".backup") }
     #expect(recorded >= 3, "each scheduled backup is recorded")
     #expect(taken.count == 2, "only the newest two are kept: \(taken)")
     for name in taken {

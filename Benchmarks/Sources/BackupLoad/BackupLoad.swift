@@ -1,5 +1,6 @@
 import CustosBackup
 import CustosCrypto
+import CustosJSON
 import CustosLedger
 import CustosStore
 import Foundation
@@ -24,11 +25,7 @@ struct BackupLoad {
       var n = 0
       while n < count {
         let size = min(4096, count - n)
-        _ = try await ledger.append((n..<(n + size)).map { i in
-          LedgerEvent(
-            kind: "authz.decision", actor: "Service::\"billing-worker\"", action: "Action::\"refund\"", resource: "Invoice::\"inv-\(i)\"",
-            outcome: i % 7 == 0 ? "deny" : "allow", details: ["amount_cents": .integer(Int64(i % 100_000)), "hour": .integer(Int64(i % 24))])
-        })
+        _ = try await ledger.append((n..<(n + size)).map(Self.event))
         n += size
       }
     }
@@ -76,7 +73,15 @@ struct BackupLoad {
     print(String(format: "restore verification / ledger verify ratio (verify time / restore check time): %.2f (goal >= 0.8)", verify / restoreCheck))
   }
 
-  static func time(_ body: () async throws -> Void) async throws -> Double {
+  static func event(_ i: Int) -> LedgerEvent {
+    let details: [String: JSONValue] = ["amount_cents": .integer(Int64(i % 100_000)), "hour": .integer(Int64(i % 24))]
+    let outcome = i % 7 == 0 ? "deny" : "allow"
+    return LedgerEvent(
+      kind: "authz.decision", actor: "Service::\"billing-worker\"", action: "Action::\"refund\"", resource: "Invoice::\"inv-\(i)\"",
+      outcome: outcome, details: details)
+  }
+
+  @MainActor static func time(_ body: () async throws -> Void) async throws -> Double {
     let start = ContinuousClock.now
     try await body()
     let elapsed = ContinuousClock.now - start

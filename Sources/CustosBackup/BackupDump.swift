@@ -1,14 +1,16 @@
 import CustosLedger
 
 /// Writes a whole deployment's backup from its stores: the log up to the tip read first (the log only
-/// grows, so what lies below the tip never changes while it is read), in chunks, then `contents`.
+/// grows, so what lies below the tip never changes while it is read) — or up to `size`, a checkpoint
+/// witnesses cosigned, whose `cosignatures` the manifest then carries — in chunks, then `contents`.
 public enum BackupDump {
   public static func write(
     storage: any LedgerStorage, contents: BackupContents, origin: String, verifierKey: String, createdAt: Int64,
-    sign: ([UInt8]) -> [UInt8], sink: @escaping ([UInt8]) throws -> Void, progress: (UInt64, UInt64) -> Void = { _, _ in }
+    sign: ([UInt8]) -> [UInt8], sink: @escaping ([UInt8]) throws -> Void, upTo cosigned: (size: UInt64, cosignatures: [String])? = nil,
+    progress: (UInt64, UInt64) -> Void = { _, _ in }
   ) throws -> BackupManifest {
     guard let tip = try storage.tip() else { throw BackupError(part: "ledger", "the log is empty: nothing to back up") }
-    let size = tip.size
+    let size = min(cosigned?.size ?? tip.size, tip.size)
     var writer = try BackupWriter(origin: origin, verifierKey: verifierKey, sink: sink)
     try writer.beginLedger()
     var lower: UInt64 = 0
@@ -26,6 +28,6 @@ public enum BackupDump {
       progress(upper, size)
       lower = upper
     }
-    return try writer.finish(contents: contents, createdAt: createdAt, sign: sign)
+    return try writer.finish(contents: contents, createdAt: createdAt, cosignatures: cosigned?.cosignatures ?? [], sign: sign)
   }
 }

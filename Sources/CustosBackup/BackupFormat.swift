@@ -74,6 +74,8 @@ public struct BackupManifest: Codable, Sendable, Equatable {
   public var checkpoint: String
   public var createdAt: Int64
   public var parts: [String: PartDigest]
+  /// Witness cosignature lines (C2SP tlog-cosignature) over `checkpoint`, when witnesses cosigned it.
+  public var cosignatures: [String] = []
 }
 
 /// A backup that does not verify, naming the part and (for the ledger) the index.

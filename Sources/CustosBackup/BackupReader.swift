@@ -27,8 +27,10 @@ public struct BackupReader {
 
   /// Verifies the backup; `verifierKey` (the ledger's, from a trusted source) must be the one it was
   /// signed with; without it the header's key is taken (and returned, to be compared by a person).
+  /// With `witnesses`, at least `quorum` of them must have cosigned the backup's checkpoint.
   public mutating func verify(
-    verifierKey expected: String?, progress: (UInt64, UInt64?) -> Void = { _, _ in }, onBatch: ((LedgerBatch) throws -> Void)? = nil
+    verifierKey expected: String?, witnesses: [CosignerKey] = [], quorum: Int = 0, progress: (UInt64, UInt64?) -> Void = { _, _ in },
+    onBatch: ((LedgerBatch) throws -> Void)? = nil
   ) throws -> Verified {
     guard try source.read(BackupFormat.magic.count) == BackupFormat.magic else {
       throw BackupError(part: "file", "not a custos-backup/v1 file")
@@ -114,6 +116,14 @@ public struct BackupReader {
         guard manifest.parts.count == digests.count, manifest.origin == header.origin, manifest.verifierKey == header.verifierKey,
           manifest.treeSize == log.size, manifest.rootHash == log.root.hex, manifest.checkpoint == log.lastCheckpoint
         else { throw BackupError(part: "manifest", "does not describe the log it signs (size \(log.size))") }
+        if !witnesses.isEmpty {
+          let body = String(manifest.checkpoint[..<(manifest.checkpoint.range(of: "\n\n")?.lowerBound ?? manifest.checkpoint.endIndex)]) + "\n"
+          let lines = manifest.cosignatures.map { Substring($0.trimmingCharacters(in: .newlines)) }
+          let cosigned = witnesses.filter { Cosignature.verified(lines: lines, body: body, cosigner: $0) != nil }.count
+          guard cosigned >= quorum else {
+            throw BackupError(part: "manifest", "\(cosigned) of the given witnesses cosigned its checkpoint, fewer than the quorum of \(quorum)")
+          }
+        }
         return Verified(manifest: manifest, contents: contents, verifier: verifier)
       case .header, .signature:
         throw BackupError(part: part?.rawValue ?? "file", "a \(kind) record out of place")

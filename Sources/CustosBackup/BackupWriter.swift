@@ -62,7 +62,9 @@ public struct BackupWriter {
 
   /// Writes the other parts, then the manifest signed by `sign` (the ledger key), and flushes. The
   /// last entry written must be the size of a stored checkpoint.
-  public mutating func finish(contents: BackupContents, createdAt: Int64, sign: ([UInt8]) -> [UInt8]) throws -> BackupManifest {
+  public mutating func finish(
+    contents: BackupContents, createdAt: Int64, cosignatures: [String] = [], sign: ([UInt8]) -> [UInt8]
+  ) throws -> BackupManifest {
     guard let checkpoint = lastCheckpoint, checkpoint.checkpoint.size == range.size else {
       throw BackupError(part: "ledger", index: range.size, "the log does not end at a signed checkpoint")
     }
@@ -73,7 +75,7 @@ public struct BackupWriter {
     try endPart()
     let manifest = BackupManifest(
       origin: header.origin, verifierKey: header.verifierKey, treeSize: range.size, rootHash: range.rootHash.hex, checkpoint: checkpoint.note,
-      createdAt: createdAt, parts: digests)
+      createdAt: createdAt, parts: digests, cosignatures: cosignatures)
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
     let bytes = [UInt8](try encoder.encode(manifest))

@@ -12,6 +12,8 @@ struct BackupService: Sendable {
   let ledger: Ledger
   /// The deployment's state beside the log, read from the stores.
   let contents: @Sendable () throws -> BackupContents
+  /// With witnesses, the newest checkpoint they cosigned and the cosignatures: the backup ends there.
+  var cosigned: @Sendable () -> (size: UInt64, cosignatures: [String])? = { nil }
 
   /// Streams a backup to `write` in chunks of about a MiB; the producer waits while four chunks are
   /// unsent, so a slow reader never makes the daemon hold the database in memory.
@@ -34,7 +36,7 @@ struct BackupService: Sendable {
           window.wait()
           guard !stop.isSet else { throw CancellationError() }
           continuation.yield(chunk)
-        })
+        }, upTo: cosigned())
     }
     do {
       for await chunk in chunks {

@@ -64,7 +64,6 @@ public enum Daemon {
       keys, passphrase: try rootPassphrase ?? readPassphraseFile(configuration.rootPassphraseFile),
       autoInit: configuration.autoInit, audit: audit, custody: custody, argon2: argon2, logger: logger)
     if initialized { try await writeInitialAdminCredential(tokens: tokens, ledger: ledger, keysDirectory: configuration.keysDirectory, logger: logger) }
-    let cosignatures = WitnessCosignatures()
     if !configuration.witnesses.isEmpty {
       try await refuseRollback(ledger: ledger, witnesses: configuration.witnesses, accept: configuration.acceptRollback, logger: logger)
     }
@@ -82,7 +81,12 @@ public enum Daemon {
     ])
     let admin = AdminAuthorization(policies: policies, ledger: ledger)
     let idempotency = IdempotentCalls(ledger: ledger, window: configuration.idempotencyWindowSeconds * 1_000_000_000)
-    let backups = BackupService(ledger: ledger, contents: { try backupContents(store, policiesDirectory: configuration.policiesDirectory) })
+    let cosignatures = WitnessCosignatures()
+    var backups = BackupService(ledger: ledger, contents: { try backupContents(store, policiesDirectory: configuration.policiesDirectory) })
+    if !configuration.witnesses.isEmpty {
+      // A backup ends at a checkpoint the witnesses cosigned, so it can be checked against them offline.
+      backups.cosigned = { [count = configuration.witnesses.count] in cosignatures.newest(quorum: count) }
+    }
     let services: [any RegistrableRPCService] = [
       AuditLogService(ledger: ledger, idempotency: idempotency, cosignatures: cosignatures), AuthorizationService(policies: policies, ledger: ledger, idempotency: idempotency),
       PolicyAdminService(policies: policies, admin: admin), KeysService(keys: keys, audit: audit, admin: admin, idempotency: idempotency),
@@ -112,7 +116,14 @@ public enum Daemon {
     lifecycle.append(KeyMaintenanceService(
       keys: keys, audit: audit, interval: configuration.keyMaintenanceInterval, logger: logger, tokens: tokens))
     if !configuration.witnesses.isEmpty {
-      lifecycle.append(WitnessPublisher(ledger: ledger, witnesses: configuration.witnesses, cosignatures: cosignatures, logger: logger))
+      var publisher = WitnessPublisher(ledger: ledger, witnesses: configuration.witnesses, cosignatures: cosignatures, logger: logger)
+      publisher.report = { [registry] witness, size, failed in
+        if failed {
+          registry.makeCounter(name: "custos_witness_failures_total", labels: [("witness", witness)]).increment()
+        }
+        if let size { registry.makeGauge(name: "custos_witness_cosigned_size", labels: [("witness", witness)]).set(Double(size)) }
+      }
+      lifecycle.append(publisher)
     }
     if let interval = configuration.backupInterval {
       lifecycle.append(ScheduledBackupService(

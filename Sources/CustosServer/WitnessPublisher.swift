@@ -34,6 +34,14 @@ final class WitnessCosignatures: Sendable {
     lines.withLock { $0[size].map { Array($0.values).sorted() } ?? [] }
   }
 
+  /// The newest checkpoint size every one of `witnesses` witnesses cosigned... or, with a quorum
+  /// below that, the newest at least `quorum` of them cosigned; with its cosignature lines.
+  func newest(quorum: Int) -> (size: UInt64, cosignatures: [String])? {
+    lines.withLock { held in
+      held.filter { $0.value.count >= max(1, quorum) }.max { $0.key < $1.key }.map { ($0.key, Array($0.value.values).sorted()) }
+    }
+  }
+
   func record(size: UInt64, witness: String, line: String) {
     lines.withLock { held in
       held[size, default: [:]][witness] = line
@@ -50,6 +58,8 @@ struct WitnessPublisher: Service {
   let witnesses: [WitnessEndpoint]
   let cosignatures: WitnessCosignatures
   let logger: Logger
+  /// Counts and sizes per witness for /metrics.
+  var report: @Sendable (_ witness: String, _ cosignedSize: UInt64?, _ failed: Bool) -> Void = { _, _, _ in }
   var interval: Duration = .milliseconds(200)
 
   func run() async throws {
@@ -63,6 +73,7 @@ struct WitnessPublisher: Service {
             cosignatures.record(size: checkpoint.checkpoint.size, witness: witness.key.name, line: line)
             cosigned[i] = checkpoint.checkpoint.size
             held[i] = checkpoint.checkpoint.size
+            report(witness.key.name, cosigned[i], false)
           case let .holds(size):
             if size > checkpoint.checkpoint.size {
               logger.critical("a witness holds a newer checkpoint than this log: rolled back?", metadata: [
@@ -70,6 +81,7 @@ struct WitnessPublisher: Service {
             }
             held[i] = size
           case let .failed(why):
+            report(witness.key.name, nil, true)
             logger.warning("a witness did not cosign; trying again", metadata: ["witness": "\(witness.key.name)", "error": "\(why)"])
           }
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CustosBackup
 import CustosClient
+import CustosLedger
 import CustosProtocol
 import CustosStore
 import Foundation
@@ -62,14 +63,22 @@ extension OperatorCommand {
         abstract: "Check a backup offline: the manifest's signature, every part's digest, every entry, link, node and checkpoint.")
       @Argument(help: "The backup file.") var file: String
       @Option(help: "The ledger's verifier key (`custos ledger verifier-key`), from a trusted source.") var verifierKey: String
+      @Option(name: .customLong("witness"), help: "A witness's key (vkey) whose cosignature counts; repeatable.") var witnesses: [String] = []
+      @Option(help: "How many of the --witness keys must have cosigned the backup's checkpoint (default: all).") var quorum: Int?
 
       func run() throws {
         var reader = try BackupReader(path: file)
+        let keys = try witnesses.map { text in
+          do { return try CosignerKey(vkey: text) } catch { throw ValidationError("--witness \(text): \(error)") }
+        }
         let bar = ProgressBar(label: "verifying")
         do {
-          let verified = try reader.verify(verifierKey: verifierKey) { done, _ in bar.update(done, of: max(done, 1)) }
+          let verified = try reader.verify(verifierKey: verifierKey, witnesses: keys, quorum: quorum ?? keys.count) { done, _ in
+            bar.update(done, of: max(done, 1))
+          }
           bar.finish()
-          print("ok: \(verified.manifest.treeSize) entries, root \(verified.manifest.rootHash), signed by \(verifierKey)")
+          let witnessed = keys.isEmpty ? "" : ", cosigned by a quorum of \(quorum ?? keys.count) of the \(keys.count) witnesses"
+          print("ok: \(verified.manifest.treeSize) entries, root \(verified.manifest.rootHash), signed by \(verifierKey)\(witnessed)")
         } catch let error as BackupError {
           bar.finish()
           throw CLIError("the backup does not verify: \(error)")

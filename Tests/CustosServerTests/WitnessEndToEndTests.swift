@@ -1,6 +1,7 @@
 import CustosCrypto
 import CustosLedger
 import CustosProtocol
+import CustosStoreTestSupport
 import Foundation
 import Testing
 
@@ -77,6 +78,18 @@ final class WitnessProcess: @unchecked Sendable {
     #expect(cosigned != nil, "the checkpoint carries the witness's cosignature")
     // The log's own signature still verifies on the note with cosignatures.
     if let cosigned { _ = try SignedCheckpoint(note: cosigned.signedNote, verifier: try NoteVerifier(verifierKey: verifierKey)) }
+
+    // A backup ends at the cosigned checkpoint and carries the cosignature: checked offline with the witness's key.
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent("custos-witnessed-\(UUID().uuidString).backup").path
+    defer { try? FileManager.default.removeItem(atPath: file) }
+    _ = try TestPostgresServer.run(MigrationEndToEndTests.cli, ["operator", "backup", "--out", file], environment: ["CUSTOS_SERVER": "127.0.0.1:\(daemon.grpcPort)"])
+    let checked = try TestPostgresServer.run(
+      MigrationEndToEndTests.cli, ["operator", "backup", "verify", file, "--verifier-key", verifierKey, "--witness", witness.vkey])
+    #expect(checked.contains("cosigned by a quorum of 1 of the 1 witnesses"), "\(checked)")
+    let stranger = CosignerKey(name: "witness.test/w1", publicKey: Ed25519.PrivateKey().publicKey).vkey
+    #expect(throws: (any Error).self) {
+      try TestPostgresServer.run(MigrationEndToEndTests.cli, ["operator", "backup", "verify", file, "--verifier-key", verifierKey, "--witness", stranger])
+    }
 
     witness.kill()
     try await withDaemonClients(port: daemon.grpcPort) { log, client in

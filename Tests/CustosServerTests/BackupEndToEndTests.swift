@@ -120,3 +120,53 @@ extension BackupEndToEndTests {
     }
   }
 }
+
+extension BackupEndToEndTests {
+  /// A single node's backup restored into an empty PostgreSQL database: a node there serves the log,
+  /// decrypts what was encrypted before and decides with the backed-up policy set.
+  @Test func aBackupRestoresIntoPostgreSQL() async throws {
+    let daemon = try DaemonProcess()
+    let work = FileManager.default.temporaryDirectory.appendingPathComponent("custos-backup-pg-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: work) }
+    let file = work.appendingPathComponent("custos.backup").path
+    let (ciphertext, size) = try await withDaemonClients(port: daemon.grpcPort) { log, client in
+      let keys = Custos_V1_Keys.Client(wrapping: client)
+      _ = try await keys.createKeyring(.with { $0.name = "ledgerpg" })
+      let ciphertext = try await keys.encrypt(.with { $0.keyring = "ledgerpg"; $0.plaintext = Data("to postgres".utf8) }).ciphertext
+      for i in 0..<30 { _ = try await log.append(.with { $0.event = auditEvent(i) }) }
+      return (ciphertext, try await log.getCheckpoint(.init()).size)
+    }
+    _ = try TestPostgresServer.run(Self.cli, ["operator", "backup", "--out", file], environment: ["CUSTOS_SERVER": "127.0.0.1:\(daemon.grpcPort)"])
+    daemon.terminate()
+
+    let url = try TestPostgresServer.freshDatabaseURL()
+    let environment = ["CUSTOS_DATABASE_PASSWORD": TestPostgresServer.password]
+    let scratch = [work.appendingPathComponent("scratch-data").path, work.appendingPathComponent("scratch-keys").path]
+    _ = try TestPostgresServer.run(
+      Self.cli, ["operator", "restore", file, "--data-dir", scratch[0], "--keys-dir", scratch[1], "--to", url], environment: environment)
+    #expect(!FileManager.default.fileExists(atPath: scratch[0]), "the staging copy is gone")
+    // A second restore into the same (now populated) database is refused.
+    #expect(throws: (any Error).self) {
+      try TestPostgresServer.run(
+        Self.cli, ["operator", "restore", file, "--data-dir", scratch[0], "--keys-dir", scratch[1], "--to", url], environment: environment)
+    }
+    // The node unseals the restored root key with the single node's passphrase.
+    let node = try DaemonProcess(extraArguments: ClusterEndToEndTests.Cluster.arguments(url), environment: environment)
+    try await withDaemonClients(port: node.grpcPort) { log, client in
+      let restored = try await log.getCheckpoint(.init()).size
+      #expect(restored >= size)
+      #expect(try await LedgerKeyEndToEndTests.verified(log))
+      let keys = Custos_V1_Keys.Client(wrapping: client)
+      #expect(try await keys.decrypt(.with { $0.keyring = "ledgerpg"; $0.ciphertext = ciphertext }).plaintext == Data("to postgres".utf8))
+      let authz = Custos_V1_Authorization.Client(wrapping: client)
+      #expect(try await authz.check(AuthorizationEndToEndTests.refund(cents: 100, hour: 10)).decision == .allow)
+    }
+    // And a backup taken from the node on PostgreSQL is the same format, and verifies.
+    let again = work.appendingPathComponent("from-postgres.backup").path
+    _ = try TestPostgresServer.run(Self.cli, ["operator", "backup", "--out", again], environment: ["CUSTOS_SERVER": "127.0.0.1:\(node.grpcPort)"])
+    let key = try await withDaemonClients(port: node.grpcPort) { log, _ in try await log.getVerifierKey(.init()).verifierKey }
+    let checked = try TestPostgresServer.run(Self.cli, ["operator", "backup", "verify", again, "--verifier-key", key])
+    #expect(checked.contains("ok:"), "\(checked)")
+  }
+}

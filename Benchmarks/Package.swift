@@ -102,6 +102,20 @@ let package = Package(
       path: "Sources/VerifyLoad"
     ),
     .executableTarget(
+      name: "WitnessLoad",
+      dependencies: [
+        "LoadSupport",
+        .product(name: "CustosServer", package: "Custos"),
+        .product(name: "CustosProtocol", package: "Custos"),
+        .product(name: "CustosLedger", package: "Custos"),
+        .product(name: "CustosCrypto", package: "Custos"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      path: "Sources/WitnessLoad"
+    ),
+    .executableTarget(
       name: "BackupLoad",
       dependencies: [
         .product(name: "CustosBackup", package: "Custos"),

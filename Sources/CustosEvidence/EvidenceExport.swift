@@ -13,9 +13,17 @@ public enum EvidenceExport {
     public let verifierKey: String
   }
 
-  public static func plan(ledger: Ledger, fromTime: Int64, toTime: Int64) async throws -> Plan {
+  /// `witnessed`: the newest checkpoint witnesses cosigned, with their cosignature lines — the bundle
+  /// then ends there and its `checkpoint.txt` carries the cosignatures; else the freshest checkpoint.
+  public static func plan(
+    ledger: Ledger, fromTime: Int64, toTime: Int64, witnessed: (size: UInt64, cosignatures: [String])? = nil
+  ) async throws -> Plan {
     guard fromTime < toTime else { throw LedgerError.invalidArgument("from must be before to") }
-    guard let checkpoint = try await ledger.freshestCheckpoint() else {
+    var newest = try await ledger.freshestCheckpoint()
+    if let witnessed, let verifier = ledger.verifier, let cosigned = try ledger.storage.checkpoints(sizes: witnessed.size...witnessed.size).first {
+      newest = try SignedCheckpoint(note: cosigned.note + witnessed.cosignatures.joined(), verifier: verifier)
+    }
+    guard let checkpoint = newest else {
       throw LedgerError.outOfRange("the ledger is empty: nothing to export")
     }
     let size = checkpoint.checkpoint.size
@@ -46,10 +54,10 @@ public enum EvidenceExport {
   /// (the caller records the export there).
   public static func stream(
     ledger: Ledger, fromTime: Int64, toTime: Int64, kinds: [String], actors: [String], exportedBy: String, exportedAt: Int64,
-    sign: ([UInt8]) -> [UInt8], before: (Plan) async throws -> Void,
+    sign: ([UInt8]) -> [UInt8], witnessed: (size: UInt64, cosignatures: [String])? = nil, before: (Plan) async throws -> Void,
     write: (String, [UInt8], Bool) async throws -> Void
   ) async throws {
-    let plan = try await plan(ledger: ledger, fromTime: fromTime, toTime: toTime)
+    let plan = try await plan(ledger: ledger, fromTime: fromTime, toTime: toTime, witnessed: witnessed)
     try await before(plan)
     var writer = EvidenceWriter(.init(
       origin: plan.checkpoint.checkpoint.origin, verifierKey: plan.verifierKey, fromTime: fromTime, toTime: toTime,

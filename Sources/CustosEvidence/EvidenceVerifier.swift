@@ -23,10 +23,16 @@ import Foundation
 public struct EvidenceVerifier: Sendable {
   public let verifier: NoteVerifier
 
-  public init(verifierKey: String) throws(EvidenceFailure) {
+  /// Witnesses whose cosignatures on `checkpoint.txt` count, and how many must be there.
+  public let witnesses: [CosignerKey]
+  public let quorum: Int
+
+  public init(verifierKey: String, witnesses: [CosignerKey] = [], quorum: Int = 0) throws(EvidenceFailure) {
     do { verifier = try NoteVerifier(verifierKey: verifierKey) } catch {
       throw EvidenceFailure(file: "--verifier-key", index: nil, reason: "not a verifier key (name+hash+base64): \(error)")
     }
+    self.witnesses = witnesses
+    self.quorum = quorum
   }
 
   /// What a passing bundle proves.
@@ -93,6 +99,15 @@ public struct EvidenceVerifier: Sendable {
     }
     guard checkpoint.checkpoint.origin == manifest.origin, checkpoint.checkpoint.size == manifest.treeSize else {
       throw EvidenceFailure(file: EvidenceBundle.checkpointFile, index: nil, reason: "is for another log or size than the manifest")
+    }
+    if !witnesses.isEmpty {
+      let lines = checkpoint.note.split(separator: "\n")
+      let cosigned = witnesses.filter { Cosignature.verified(lines: lines, body: checkpoint.checkpoint.body, cosigner: $0) != nil }.count
+      guard cosigned >= quorum else {
+        throw EvidenceFailure(
+          file: EvidenceBundle.checkpointFile, index: nil,
+          reason: "\(cosigned) of the given witnesses cosigned it, fewer than the quorum of \(quorum)")
+      }
     }
     // 5. Inclusion of the first and last entries.
     let proofs = try EvidenceProofs(decoding: small[EvidenceBundle.proofsFile]!)

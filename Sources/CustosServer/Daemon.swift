@@ -83,9 +83,12 @@ public enum Daemon {
     let idempotency = IdempotentCalls(ledger: ledger, window: configuration.idempotencyWindowSeconds * 1_000_000_000)
     let cosignatures = WitnessCosignatures()
     var backups = BackupService(ledger: ledger, contents: { try backupContents(store, policiesDirectory: configuration.policiesDirectory) })
+    var reports = ReportsService(ledger: ledger, admin: admin)
     if !configuration.witnesses.isEmpty {
-      // A backup ends at a checkpoint the witnesses cosigned, so it can be checked against them offline.
-      backups.cosigned = { [count = configuration.witnesses.count] in cosignatures.newest(quorum: count) }
+      // Backups and evidence end at a checkpoint the witnesses cosigned, so both can be checked against them offline.
+      let witnessed = { @Sendable [count = configuration.witnesses.count] in cosignatures.newest(quorum: count) }
+      backups.cosigned = witnessed
+      reports.witnessed = witnessed
     }
     let services: [any RegistrableRPCService] = [
       AuditLogService(ledger: ledger, idempotency: idempotency, cosignatures: cosignatures), AuthorizationService(policies: policies, ledger: ledger, idempotency: idempotency),
@@ -93,7 +96,7 @@ public enum Daemon {
       OperatorService(
         keys: keys, tokens: tokens, audit: audit, custody: custody, idempotency: idempotency, backups: backups, admin: admin, argon2: argon2),
       TokensService(tokens: tokens, ledger: ledger, admin: admin, argon2: ConcurrencyLimit(permits: 2)),
-      ReportsService(ledger: ledger, admin: admin), health,
+      reports, health,
       try ReflectionService(),
     ]
     let transport = HTTP2ServerTransport.Posix(

@@ -12,6 +12,8 @@ import GRPCCore
 struct ReportsService: Custos_V1_Reports.SimpleServiceProtocol {
   let ledger: Ledger
   let admin: AdminAuthorization
+  /// With witnesses, the newest checkpoint they cosigned: bundles end there and carry the cosignatures.
+  var witnessed: @Sendable () -> (size: UInt64, cosignatures: [String])? = { nil }
   static let chunkBytes = 1 << 20
   static let knownKindPrefixes = ["audit.", "authz.", "policy.", "key.", "client.", "token.", "report."]
 
@@ -30,7 +32,7 @@ struct ReportsService: Custos_V1_Reports.SimpleServiceProtocol {
       let signer = try await ledger.activeSigner()
       try await EvidenceExport.stream(
         ledger: ledger, fromTime: request.fromUnixNano, toTime: request.toUnixNano, kinds: request.kinds, actors: request.actors,
-        exportedBy: caller, exportedAt: wallClockNanoseconds(), sign: { signer.signature(for: $0) },
+        exportedBy: caller, exportedAt: wallClockNanoseconds(), sign: { signer.signature(for: $0) }, witnessed: witnessed(),
         before: { plan in
           // Recorded (durably) before any byte leaves: an export nobody can see in the ledger never happens.
           _ = try await ledger.append(LedgerEvent(

@@ -79,7 +79,7 @@ public enum TestPostgresServer {
     let errors = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
     // Exited normally with status 0.
     guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else {
-      throw TestSupportFailure(description: "\(program) \(arguments.first ?? ""): \(errors)")
+      throw TestSupportFailure(description: "\(program) \(arguments.first ?? ""): \(errors)\(output.isEmpty ? "" : "\n" + output)")
     }
     return output
   }

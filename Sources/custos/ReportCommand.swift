@@ -1,4 +1,5 @@
 import ArgumentParser
+import CustosLedger
 import CustosClient
 import CustosEvidence
 import CustosProtocol
@@ -109,6 +110,9 @@ struct ReportCommand: AsyncParsableCommand {
       abstract: "Verify a bundle offline (no daemon, no database): prints PASS, or FAIL with the file, index and reason.")
     @Argument(help: "The bundle directory.") var directory: String
     @Option(help: "The ledger's verifier key (from `custos ledger verifier-key`, obtained independently).") var verifierKey: String
+    @Option(name: .customLong("witness"), help: "A witness's key (vkey) whose cosignature on the checkpoint counts; repeatable.")
+    var witnesses: [String] = []
+    @Option(help: "How many of the --witness keys must have cosigned the checkpoint (default: all).") var quorum: Int?
     @Option(help: "text or json.") var output: OutputFormat = .text
 
     func run() throws {
@@ -117,9 +121,14 @@ struct ReportCommand: AsyncParsableCommand {
         throw CLIError("\(directory) is not a bundle directory")
       }
       let files = EvidenceDirectory(path: directory)
+      let keys = try witnesses.map { text in
+        do { return try CosignerKey(vkey: text) } catch { throw ValidationError("--witness \(text): \(error)") }
+      }
       let bar = ProgressBar(label: "verifying")
       do {
-        let verified = try EvidenceVerifier(verifierKey: verifierKey).verify(files) { bar.update($0, of: $1) }
+        let verified = try EvidenceVerifier(verifierKey: verifierKey, witnesses: keys, quorum: quorum ?? keys.count).verify(files) {
+          bar.update($0, of: $1)
+        }
         bar.finish()
         switch output {
         case .json:

@@ -86,7 +86,19 @@ final class WitnessProcess: @unchecked Sendable {
     let checked = try TestPostgresServer.run(
       MigrationEndToEndTests.cli, ["operator", "backup", "verify", file, "--verifier-key", verifierKey, "--witness", witness.vkey])
     #expect(checked.contains("cosigned by a quorum of 1 of the 1 witnesses"), "\(checked)")
+    // So does an evidence bundle.
+    let bundle = FileManager.default.temporaryDirectory.appendingPathComponent("custos-witnessed-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: bundle) }
+    _ = try TestPostgresServer.run(
+      MigrationEndToEndTests.cli, ["report", "export", "--from", "2020-01-01", "--to", "2100-01-01", "--out", bundle],
+      environment: ["CUSTOS_SERVER": "127.0.0.1:\(daemon.grpcPort)"])
+    let report = try TestPostgresServer.run(
+      MigrationEndToEndTests.cli, ["report", "verify", bundle, "--verifier-key", verifierKey, "--witness", witness.vkey])
+    #expect(report.contains("PASS"), "\(report)")
     let stranger = CosignerKey(name: "witness.test/w1", publicKey: Ed25519.PrivateKey().publicKey).vkey
+    #expect(throws: (any Error).self) {
+      try TestPostgresServer.run(MigrationEndToEndTests.cli, ["report", "verify", bundle, "--verifier-key", verifierKey, "--witness", stranger])
+    }
     #expect(throws: (any Error).self) {
       try TestPostgresServer.run(MigrationEndToEndTests.cli, ["operator", "backup", "verify", file, "--verifier-key", verifierKey, "--witness", stranger])
     }

@@ -81,7 +81,10 @@ public enum Daemon {
     ])
     let admin = AdminAuthorization(policies: policies, ledger: ledger)
     let idempotency = IdempotentCalls(ledger: ledger, window: configuration.idempotencyWindowSeconds * 1_000_000_000)
-    let cosignatures = WitnessCosignatures()
+    let cosignatures: WitnessCosignatures
+    do { cosignatures = try WitnessCosignatures(store: store.cosignatures) } catch {
+      throw StartupFailure(description: "the witness cosignatures in \(store.location) do not load: \(error)")
+    }
     var backups = BackupService(ledger: ledger, contents: { try backupContents(store, policiesDirectory: configuration.policiesDirectory) })
     var reports = ReportsService(ledger: ledger, admin: admin)
     if !configuration.witnesses.isEmpty {

@@ -15,6 +15,7 @@ struct NodeStore {
   let tokens: any TokenStorage
   let sealedRootKey: any SealedRootKeyStore
   let ledgerSigningKey: any LedgerSigningKeyStore
+  let cosignatures: any CosignatureStore
   /// Where the state is, for messages: a file path or a URL without password.
   let location: String
   /// The PostgreSQL store, when that is the one (health checks, lock metrics).
@@ -39,7 +40,7 @@ struct NodeStore {
       }
       return NodeStore(
         ledger: store.ledgerStorage, keys: store.keyStorage, tokens: store.tokenStorage, sealedRootKey: sealed,
-        ledgerSigningKey: store.ledgerSigningKeyStore, location: path, postgres: nil)
+        ledgerSigningKey: store.ledgerSigningKeyStore, cosignatures: store.cosignatureStore, location: path, postgres: nil)
     case .postgres:
       guard let url = configuration.databaseURL else { throw Daemon.StartupFailure(description: "store is postgres but database_url is not set") }
       let password = try databasePassword ?? Daemon.readSecretFile(configuration.databasePasswordFile, setting: "database_password_file")
@@ -51,7 +52,8 @@ struct NodeStore {
       }
       return NodeStore(
         ledger: store.ledgerStorage.observingLock(lockTimings), keys: store.keyStorage, tokens: store.tokenStorage,
-        sealedRootKey: store.sealedRootKeyStore, ledgerSigningKey: store.ledgerSigningKeyStore, location: settings.description,
+        sealedRootKey: store.sealedRootKeyStore, ledgerSigningKey: store.ledgerSigningKeyStore, cosignatures: store.cosignatureStore,
+        location: settings.description,
         postgres: store)
     }
   }

@@ -25,9 +25,19 @@ public struct WitnessEndpoint: Sendable, Equatable {
   }
 }
 
-/// The cosignatures the witnesses gave, by checkpoint size, served with `GetCheckpoint`.
+/// The cosignatures the witnesses gave, by checkpoint size, served with `GetCheckpoint`: the newest in
+/// memory, every one kept in the store (so a restarted node has them again).
 final class WitnessCosignatures: Sendable {
   private let lines = Mutex<[UInt64: [String: String]]>([:])
+  private let store: (any CosignatureStore)?
+
+  /// Loads the newest stored cosignatures.
+  init(store: (any CosignatureStore)? = nil) throws {
+    self.store = store
+    for (size, witness, line) in try store?.recentCosignatures(sizes: 64) ?? [] {
+      lines.withLock { $0[size, default: [:]][witness] = line }
+    }
+  }
 
   /// The cosignature lines (each ending in a newline) held for the checkpoint of `size`.
   func lines(for size: UInt64) -> [String] {
@@ -42,7 +52,13 @@ final class WitnessCosignatures: Sendable {
     }
   }
 
-  func record(size: UInt64, witness: String, line: String) {
+  /// Keeps a verified cosignature: stored first (a failure is reported; memory still serves it).
+  func record(size: UInt64, witness: String, line: String) throws {
+    defer { remember(size: size, witness: witness, line: line) }
+    try store?.saveCosignature(size: size, witness: witness, line: line)
+  }
+
+  private func remember(size: UInt64, witness: String, line: String) {
     lines.withLock { held in
       held[size, default: [:]][witness] = line
       // Only recent sizes are asked for; keep the newest few.
@@ -70,7 +86,12 @@ struct WitnessPublisher: Service {
         for (i, witness) in witnesses.enumerated() where cosigned[i] < checkpoint.checkpoint.size {
           switch await Self.submit(checkpoint, old: held[i], to: witness, ledger: ledger) {
           case let .cosigned(line):
-            cosignatures.record(size: checkpoint.checkpoint.size, witness: witness.key.name, line: line)
+            do {
+              let cosignatures = self.cosignatures, size = checkpoint.checkpoint.size, name = witness.key.name
+              try await BlockingWork.run { try cosignatures.record(size: size, witness: name, line: line) }
+            } catch {
+              logger.error("cannot store a witness cosignature; it is served from memory", metadata: ["error": "\(error)"])
+            }
             cosigned[i] = checkpoint.checkpoint.size
             held[i] = checkpoint.checkpoint.size
             report(witness.key.name, cosigned[i], false)

@@ -9,11 +9,13 @@ public protocol Store: Sendable {
   associatedtype Keys: KeyStorage
   associatedtype Tokens: TokenStorage
   associatedtype LedgerKey: LedgerSigningKeyStore
+  associatedtype Cosignatures: CosignatureStore
 
   var ledgerStorage: Ledger { get }
   var keyStorage: Keys { get }
   var tokenStorage: Tokens { get }
   var ledgerSigningKeyStore: LedgerKey { get }
+  var cosignatureStore: Cosignatures { get }
   /// The applied schema migrations, oldest first.
   func appliedMigrations() throws -> [String]
 }

@@ -109,9 +109,19 @@ final class WitnessProcess: @unchecked Sendable {
       #expect(try await authz.check(AuthorizationEndToEndTests.refund(cents: 100, hour: 10)).decision == .allow)
       _ = try await log.append(.with { $0.event = auditEvent(99) })
     }
+    // Restarted while the witness is down, the node still has the cosignatures it stored: a backup ends
+    // at the cosigned checkpoint and verifies with the witness's key.
+    daemon.terminate()
+    let restarted = try DaemonProcess(reusing: daemon, environment: ["CUSTOS_WITNESSES": "\(witness.url) \(witness.vkey)"])
+    let later = FileManager.default.temporaryDirectory.appendingPathComponent("custos-witnessed-\(UUID().uuidString).backup").path
+    defer { try? FileManager.default.removeItem(atPath: later) }
+    _ = try TestPostgresServer.run(MigrationEndToEndTests.cli, ["operator", "backup", "--out", later], environment: ["CUSTOS_SERVER": "127.0.0.1:\(restarted.grpcPort)"])
+    _ = try TestPostgresServer.run(
+      MigrationEndToEndTests.cli, ["operator", "backup", "verify", later, "--verifier-key", verifierKey, "--witness", witness.vkey])
+    restarted.terminate()
+
     // Back (with its state), it cosigns the newer checkpoint from where it was.
     let back = try WitnessProcess(logs: [verifierKey], reusing: witness)
-    daemon.terminate()
     let again = try DaemonProcess(reusing: daemon, environment: ["CUSTOS_WITNESSES": "\(back.url) \(back.vkey)"])
     try await withDaemonClients(port: again.grpcPort) { log, _ in _ = try await log.append(.with { $0.event = auditEvent(100) }) }
     #expect(try await Self.cosignedCheckpoint(port: again.grpcPort, witness: key) != nil)

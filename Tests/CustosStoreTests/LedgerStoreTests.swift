@@ -47,8 +47,8 @@ import Testing
   @Test(arguments: StoreKind.allCases) func migrationsAreVersionedAndRunAtOpen(_ kind: StoreKind) throws {
     let store = try TestStore(kind)
     let expected = kind == .sqlite
-      ? ["v1-ledger", "v2-keys", "v3-tokens", "v4-ledger-node-tiles", "v5-ledger-tip", "v6-ledger-signing-key", "v7-idempotency-keys"]
-      : ["v1-ledger", "v2-keys", "v3-tokens", "v4-policies", "v5-ledger-signing-key", "v6-idempotency-keys"]
+      ? ["v1-ledger", "v2-keys", "v3-tokens", "v4-ledger-node-tiles", "v5-ledger-tip", "v6-ledger-signing-key", "v7-idempotency-keys", "v8-witness-cosignatures"]
+      : ["v1-ledger", "v2-keys", "v3-tokens", "v4-policies", "v5-ledger-signing-key", "v6-idempotency-keys", "v7-witness-cosignatures"]
     #expect(try store.open().appliedMigrations() == expected)
     #expect(try store.open().appliedMigrations() == expected)  // reopening runs nothing twice
   }
@@ -386,5 +386,21 @@ import Testing
     let keys = try TestStore(kind).open().ledgerSigningKeyStore
     #expect(throws: (any Error).self) { try keys.storeSigningKey(StoredLedgerSigningKey(publicKey: [1, 2], sealedPrivateKey: [3])) }
     #expect(try keys.storedSigningKey() == nil)
+  }
+}
+
+/// Witness cosignatures on each store: kept per size and witness, the newest sizes read back.
+@Suite struct CosignatureStoreTests {
+  @Test(arguments: StoreKind.allCases) func theNewestCosignaturesAreReadBack(_ kind: StoreKind) throws {
+    let test = try TestStore(kind)
+    let store = try test.open().cosignatureStore
+    for size in [3, 7, 9] as [UInt64] {
+      try store.saveCosignature(size: size, witness: "w1", line: "\u{2014} w1 line-\(size)\n")
+    }
+    try store.saveCosignature(size: 9, witness: "w2", line: "\u{2014} w2 line-9\n")
+    try store.saveCosignature(size: 9, witness: "w2", line: "\u{2014} w2 again-9\n")  // the newer line replaces it
+    let recent = try test.open().cosignatureStore.recentCosignatures(sizes: 2)
+    #expect(recent.map(\.size) == [9, 9, 7])
+    #expect(recent.map(\.line) == ["\u{2014} w1 line-9\n", "\u{2014} w2 again-9\n", "\u{2014} w1 line-7\n"])
   }
 }

@@ -103,6 +103,10 @@ enum PostgresMigrations {
       """,
       "CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at)",
     ]),
+    // Witness cosignatures of checkpoints, shared by every node.
+    Migration(id: "v7-witness-cosignatures", statements: [
+      "CREATE TABLE witness_cosignatures (size bigint NOT NULL, witness text NOT NULL, line text NOT NULL, PRIMARY KEY (size, witness))",
+    ]),
   ]
 
   /// Applies what is pending; refuses a database that a newer binary migrated.

@@ -54,6 +54,9 @@ public final class PostgresStore: Sendable {
   /// The key manager's storage in this database.
   public var keyStorage: PostgresKeyStorage { PostgresKeyStorage(store: self) }
 
+  /// The witnesses' cosignatures, shared by every node.
+  public var cosignatureStore: PostgresCosignatureStore { PostgresCosignatureStore(store: self) }
+
   /// The ledger's sealed signing key, shared by every node.
   public var ledgerSigningKeyStore: PostgresLedgerSigningKeyStore { PostgresLedgerSigningKeyStore(store: self) }
 

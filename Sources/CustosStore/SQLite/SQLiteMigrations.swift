@@ -172,6 +172,17 @@ enum SQLiteMigrations {
         CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
         """)
     }
+    // Witness cosignatures of checkpoints, served again after a restart.
+    migrator.registerMigration("v8-witness-cosignatures") { db in
+      try db.execute(sql: """
+        CREATE TABLE witness_cosignatures (
+          size INTEGER NOT NULL,
+          witness TEXT NOT NULL,
+          line TEXT NOT NULL,
+          PRIMARY KEY (size, witness)
+        ) WITHOUT ROWID;
+        """)
+    }
     return migrator
   }
 

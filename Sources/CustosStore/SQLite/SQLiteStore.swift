@@ -40,6 +40,9 @@ public final class SQLiteStore: Sendable {
   /// The ledger's sealed signing key in this database.
   public var ledgerSigningKeyStore: SQLiteLedgerSigningKeyStore { SQLiteLedgerSigningKeyStore(pool: pool) }
 
+  /// The witnesses' cosignatures in this database.
+  public var cosignatureStore: SQLiteCosignatureStore { SQLiteCosignatureStore(pool: pool) }
+
   /// The key manager's storage in this database.
   public var keyStorage: SQLiteKeyStorage { SQLiteKeyStorage(pool: pool) }
 

@@ -38,6 +38,8 @@ public struct Configuration: Sendable, Equatable {
   public var autoInit = false
   /// How often scheduled key destructions and periodic rotations are carried out.
   public var keyMaintenanceInterval: Duration = .seconds(60)
+  /// The largest request message accepted, in bytes; larger ones get RESOURCE_EXHAUSTED.
+  public var maximumRequestBytes = 4 << 20
   /// How long an idempotency key answers retries with the first answer (and is kept), in seconds.
   public var idempotencyWindowSeconds: Int64 = 86_400
   /// Witnesses each new checkpoint is sent to for cosignatures (C2SP tlog-witness).
@@ -106,6 +108,7 @@ public struct Configuration: Sendable, Equatable {
     case idempotencyWindow = "idempotency_window_seconds"
     case backupInterval = "backup_interval", backupDir = "backup_dir", backupRetention = "backup_retention"
     case witnesses, acceptRollback = "accept_rollback"
+    case maxRequestBytes = "max_request_bytes"
 
     /// The environment variable: `CUSTOS_` + upper-cased key.
     public var environmentName: String { "CUSTOS_" + rawValue.uppercased() }
@@ -198,6 +201,9 @@ public struct Configuration: Sendable, Equatable {
     case .idempotencyWindow:
       guard let seconds = Int64(value), (60...(30 * 86_400)).contains(seconds) else { throw fail("a number of seconds between 60 and 2592000 (30 days)") }
       idempotencyWindowSeconds = seconds
+    case .maxRequestBytes:
+      guard let n = Int(value), ((64 << 10)...(64 << 20)).contains(n) else { throw fail("a byte count between 65536 and 67108864") }
+      maximumRequestBytes = n
     case .witnesses:
       var parsed: [WitnessEndpoint] = []
       for item in value.split(separator: ",") {

@@ -103,9 +103,12 @@ public enum Daemon {
       try ReflectionService(),
     ]
     let transport = HTTP2ServerTransport.Posix(
-      address: try socketAddress(configuration.listen), transportSecurity: try transportSecurity(configuration), config: .defaults)
+      address: try socketAddress(configuration.listen), transportSecurity: try transportSecurity(configuration),
+      config: .defaults { $0.rpc.maxRequestPayloadSize = RequestSizeLimitInterceptor.transportLimit(for: configuration.maximumRequestBytes) })
     let metrics = ServerMetrics(registry: registry, ledger: ledger, keys: keys, database: store.postgres)
-    var interceptors: [any ServerInterceptor] = [MetricsInterceptor(metrics: metrics)]
+    var interceptors: [any ServerInterceptor] = [
+      MetricsInterceptor(metrics: metrics), RequestSizeLimitInterceptor(limit: configuration.maximumRequestBytes),
+    ]
     if configuration.authentication {
       interceptors.append(AuthenticationInterceptor(tokens: tokens))
     } else {

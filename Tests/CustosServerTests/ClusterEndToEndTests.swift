@@ -290,6 +290,12 @@ import Testing
   }
 
   /// Polls `attempt` until it returns true; returns how long that took, or nil after `limit`.
+  /// The propagation bound the tests hold a change made on one node to on the others (README: "Shared
+  /// state"): one NOTIFY delivery plus the reload takes milliseconds alone, but this runs beside the whole
+  /// suite on 2 cores, where 2 s was once exceeded by 27 ms. Without the notification the change would
+  /// never arrive (nodes do not poll), so the limit still tells the mechanism from its absence.
+  static let propagationBound: Duration = .seconds(5)
+
   static func timeUntil(limit: Duration = .seconds(5), _ attempt: () async -> Bool) async throws -> Duration? {
     let start = ContinuousClock.now
     while ContinuousClock.now - start < limit {
@@ -300,7 +306,7 @@ import Testing
   }
 
   /// A keyring created and a token revoked through one node are in force on the other within the
-  /// stated bound (one NOTIFY delivery; README: "Shared state"): 2 s here, on a loaded test machine.
+  /// stated bound (one NOTIFY delivery; README: "Shared state"): `propagationBound`.
   @Test func aKeyringAndARevocationMadeOnOneNodeHoldOnTheOther() async throws {
     let url = try TestPostgresServer.freshDatabaseURL()
     let first = try DaemonProcess(extraArguments: Cluster.arguments(url) + ["--auto-init"], environment: Cluster.environment, authenticated: true)
@@ -328,31 +334,35 @@ import Testing
     try await Self.connect(first.grpcPort) { client in
       _ = try await Custos_V1_Keys.Client(wrapping: client).createKeyring(.with { $0.name = "late" }, metadata: metadata)
     }
-    let keyringSeen = try await Self.timeUntil {
-      (try? await Self.connect(second.grpcPort) {
-        try await Custos_V1_Keys.Client(wrapping: $0).encrypt(.with { $0.keyring = "late"; $0.plaintext = Data([1]) }, metadata: metadata)
-      }) != nil
+    // Polled over one open connection, so the figure is the propagation, not connection set-up.
+    let keyringSeen = try await Self.connect(second.grpcPort) { client in
+      try await Self.timeUntil(limit: Self.propagationBound * 2) {
+        (try? await Custos_V1_Keys.Client(wrapping: client).encrypt(
+          .with { $0.keyring = "late"; $0.plaintext = Data([1]) }, metadata: metadata)) != nil
+      }
     }
     let keyringBound = try #require(keyringSeen, "the keyring never reached the second node")
-    #expect(keyringBound < .seconds(2), "\(keyringBound)")
+    #expect(keyringBound < Self.propagationBound, "\(keyringBound)")
 
     // The token, revoked through the first node, is refused by the second.
     let claims = try JSONSerialization.jsonObject(with: Data(base64URLPayloadOf: token)) as! [String: Any]
     try await Self.connect(first.grpcPort) { client in
       _ = try await Custos_V1_Tokens.Client(wrapping: client).revoke(.with { $0.jti = claims["jti"] as! String }, metadata: metadata)
     }
-    let refused = try await Self.timeUntil {
-      do {
-        _ = try await Self.connect(second.grpcPort) { try await Custos_V1_AuditLog.Client(wrapping: $0).getCheckpoint(.init(), metadata: metadata) }
-        return false
-      } catch let error as RPCError {
-        return error.code == .unauthenticated
-      } catch {
-        return false
+    let refused = try await Self.connect(second.grpcPort) { client in
+      try await Self.timeUntil(limit: Self.propagationBound * 2) {
+        do {
+          _ = try await Custos_V1_AuditLog.Client(wrapping: client).getCheckpoint(.init(), metadata: metadata)
+          return false
+        } catch let error as RPCError {
+          return error.code == .unauthenticated
+        } catch {
+          return false
+        }
       }
     }
     let revocationBound = try #require(refused, "the second node kept accepting a token revoked through the first")
-    #expect(revocationBound < .seconds(2), "\(revocationBound)")
+    #expect(revocationBound < Self.propagationBound, "\(revocationBound)")
   }
 
   /// `rotate-root` through one node: the other keeps serving without an operator — it opens the new
@@ -402,12 +412,14 @@ import Testing
     let pushed = try await Self.connect(ports[0]) {
       try await Custos_V1_PolicyAdmin.Client(wrapping: $0).pushPolicySet(.with { $0.files = files })
     }
-    let reached = try await Self.timeUntil {
-      guard let decided = try? await decide(ports[1]) else { return false }
-      return decided.decision == .deny && decided.policySetHash == pushed.hash
+    let reached = try await Self.connect(ports[1]) { client in
+      try await Self.timeUntil(limit: Self.propagationBound * 2) {
+        guard let decided = try? await Custos_V1_Authorization.Client(wrapping: client).check(Self.checkRequest(1)) else { return false }
+        return decided.decision == .deny && decided.policySetHash == pushed.hash
+      }
     }
     let bound = try #require(reached, "the second node never decided with the pushed set")
-    #expect(bound < .seconds(2), "\(bound)")
+    #expect(bound < Self.propagationBound, "\(bound)")
 
     // A set that does not validate is refused and changes nothing.
     var broken = files

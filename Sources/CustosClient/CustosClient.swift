@@ -101,7 +101,14 @@ public final class CustosClient: Sendable {
         case let .retry(elsewhere):
           if elsewhere { await health.failed(index) }
           guard attempts < retry.maximumAttempts else { throw CustosClientError(rpc, endpoint: endpoint.description, attempts: attempts) }
-          let wait = min(retry.backoff(beforeAttempt: attempts + 1), deadline - clock.now)
+          var wait = retry.backoff(beforeAttempt: attempts + 1)
+          if let pushback = Self.retryPushback(rpc) {
+            // The server said when it will listen again (a throttled IssueToken): sooner is refused anyway,
+            // and beyond the deadline there is no point in waiting.
+            guard pushback < deadline - clock.now else { throw CustosClientError(rpc, endpoint: endpoint.description, attempts: attempts) }
+            wait = max(wait, pushback)
+          }
+          wait = min(wait, deadline - clock.now)
           if wait > .zero { try await Task.sleep(for: wait) }
         }
       }
@@ -125,6 +132,14 @@ public final class CustosClient: Sendable {
     case .unauthenticated where error.message.contains("expired"): return .renewToken
     default: return .fail
     }
+  }
+
+  /// The wait a server asked for with gRPC's retry pushback (gRFC A6), if any.
+  static func retryPushback(_ error: RPCError) -> Duration? {
+    guard let value = error.metadata[stringValues: "grpc-retry-pushback-ms"].first(where: { _ in true }),
+      let milliseconds = Int64(value), milliseconds >= 0
+    else { return nil }
+    return .milliseconds(milliseconds)
   }
 
   /// The current token, issued (through any node) when none is held or it is due for refresh.

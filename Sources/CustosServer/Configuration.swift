@@ -1,5 +1,6 @@
 import CustosCrypto
 import CustosStore
+import CustosTokens
 import Foundation
 import Logging
 
@@ -62,6 +63,8 @@ public struct Configuration: Sendable, Equatable {
   public var tlsClientCAFile: String?
   /// Argon2id cost for client secrets (OWASP's minimum by default).
   public var clientSecretArgon2 = Argon2id.Parameters.owaspMinimum
+  /// How failed `IssueToken` attempts are held back, per client id and per peer address.
+  public var authenticationThrottle = AuthenticationThrottle.Policy()
   /// Clock skew allowed when checking token times, in seconds.
   public var tokenSkewSeconds: Int64 = 60
   /// How long a new token signing key is published before it signs, in seconds.
@@ -78,6 +81,13 @@ public struct Configuration: Sendable, Equatable {
 
   /// Checks the settings that only make sense together.
   public func validated() throws(Invalid) -> Configuration {
+    let throttle = authenticationThrottle
+    // A count forgotten while its delay still runs would lift the delay early.
+    guard throttle.windowSeconds * 1000 >= throttle.maximumDelayMilliseconds, throttle.firstDelayMilliseconds <= throttle.maximumDelayMilliseconds else {
+      throw Invalid(
+        "token_failure_window_seconds (\(throttle.windowSeconds)) must be at least token_failure_max_delay_seconds "
+          + "(\(throttle.maximumDelayMilliseconds / 1000)), which must be at least token_failure_delay_ms (\(throttle.firstDelayMilliseconds) ms)")
+    }
     switch store {
     case .sqlite:
       guard databaseURL == nil else { throw Invalid("database_url is set but store is sqlite: set store to postgres, or remove database_url") }
@@ -109,6 +119,8 @@ public struct Configuration: Sendable, Equatable {
     case backupInterval = "backup_interval", backupDir = "backup_dir", backupRetention = "backup_retention"
     case witnesses, acceptRollback = "accept_rollback"
     case maxRequestBytes = "max_request_bytes"
+    case tokenFailuresAllowed = "token_failures_allowed", tokenFailureDelay = "token_failure_delay_ms"
+    case tokenFailureMaxDelay = "token_failure_max_delay_seconds", tokenFailureWindow = "token_failure_window_seconds"
 
     /// The environment variable: `CUSTOS_` + upper-cased key.
     public var environmentName: String { "CUSTOS_" + rawValue.uppercased() }
@@ -204,6 +216,18 @@ public struct Configuration: Sendable, Equatable {
     case .maxRequestBytes:
       guard let n = Int(value), ((64 << 10)...(64 << 20)).contains(n) else { throw fail("a byte count between 65536 and 67108864") }
       maximumRequestBytes = n
+    case .tokenFailuresAllowed:
+      guard let count = Int(value), (0...1000).contains(count) else { throw fail("a count between 0 and 1000") }
+      authenticationThrottle.allowedFailures = count
+    case .tokenFailureDelay:
+      guard let milliseconds = Int64(value), (1...60_000).contains(milliseconds) else { throw fail("a number of milliseconds between 1 and 60000") }
+      authenticationThrottle.firstDelayMilliseconds = milliseconds
+    case .tokenFailureMaxDelay:
+      guard let seconds = Int64(value), (1...86_400).contains(seconds) else { throw fail("a number of seconds between 1 and 86400") }
+      authenticationThrottle.maximumDelayMilliseconds = seconds * 1000
+    case .tokenFailureWindow:
+      guard let seconds = Int64(value), (1...(7 * 86_400)).contains(seconds) else { throw fail("a number of seconds between 1 and 604800") }
+      authenticationThrottle.windowSeconds = seconds
     case .witnesses:
       var parsed: [WitnessEndpoint] = []
       for item in value.split(separator: ",") {

@@ -93,19 +93,23 @@ public enum Daemon {
       backups.cosigned = witnessed
       reports.witnessed = witnessed
     }
+    let throttle = AuthenticationThrottle(policy: configuration.authenticationThrottle)
+    // Client-secret checks never take more than half the cores, so a flood of guesses (even from many
+    // addresses, past the throttle) leaves the rest to decisions.
+    let secretCheckPermits = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
     let services: [any RegistrableRPCService] = [
       AuditLogService(ledger: ledger, idempotency: idempotency, cosignatures: cosignatures), AuthorizationService(policies: policies, ledger: ledger, idempotency: idempotency),
       PolicyAdminService(policies: policies, admin: admin), KeysService(keys: keys, audit: audit, admin: admin, idempotency: idempotency),
       OperatorService(
         keys: keys, tokens: tokens, audit: audit, custody: custody, idempotency: idempotency, backups: backups, admin: admin, argon2: argon2),
-      TokensService(tokens: tokens, ledger: ledger, admin: admin, argon2: ConcurrencyLimit(permits: 2)),
+      TokensService(tokens: tokens, ledger: ledger, admin: admin, argon2: ConcurrencyLimit(permits: secretCheckPermits), throttle: throttle),
       reports, health,
       try ReflectionService(),
     ]
     let transport = HTTP2ServerTransport.Posix(
       address: try socketAddress(configuration.listen), transportSecurity: try transportSecurity(configuration),
       config: .defaults { $0.rpc.maxRequestPayloadSize = RequestSizeLimitInterceptor.transportLimit(for: configuration.maximumRequestBytes) })
-    let metrics = ServerMetrics(registry: registry, ledger: ledger, keys: keys, database: store.postgres)
+    let metrics = ServerMetrics(registry: registry, ledger: ledger, keys: keys, throttle: throttle, database: store.postgres)
     var interceptors: [any ServerInterceptor] = [
       MetricsInterceptor(metrics: metrics), RequestSizeLimitInterceptor(limit: configuration.maximumRequestBytes),
     ]

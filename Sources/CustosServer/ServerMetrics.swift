@@ -1,6 +1,7 @@
 import CustosKeys
 import CustosLedger
 import CustosStore
+import CustosTokens
 import GRPCCore
 import Prometheus
 
@@ -16,9 +17,25 @@ final class ServerMetrics: Sendable {
   private let database: PostgresStore?
   private let databaseCalls: Gauge
   private let databaseConnections: Gauge
+  private let throttle: AuthenticationThrottle
+  private let throttledKeys: [AuthenticationThrottle.Scope: Gauge]
+  private let refusedAttempts: [AuthenticationThrottle.Scope: Gauge]
 
-  init(registry: PrometheusCollectorRegistry, ledger: Ledger, keys: KeyManager, database: PostgresStore? = nil) {
+  init(registry: PrometheusCollectorRegistry, ledger: Ledger, keys: KeyManager, throttle: AuthenticationThrottle, database: PostgresStore? = nil) {
     self.registry = registry
+    self.throttle = throttle
+    let scopes: [AuthenticationThrottle.Scope] = [.clientID, .peer]
+    throttledKeys = Dictionary(uniqueKeysWithValues: scopes.map { scope in
+      (scope, registry.makeGauge(
+        name: "custos_token_throttled_keys", labels: [("scope", scope.rawValue)],
+        help: "Client ids and peer addresses whose IssueToken attempts are held back now after failed authentications."))
+    })
+    // A gauge fed from the throttle's own count (swift-prometheus counters cannot be set).
+    refusedAttempts = Dictionary(uniqueKeysWithValues: scopes.map { scope in
+      (scope, registry.makeGauge(
+        name: "custos_token_throttled_attempts", labels: [("scope", scope.rawValue)],
+        help: "IssueToken attempts refused with RESOURCE_EXHAUSTED since start, by the count that held them back."))
+    })
     self.ledger = ledger
     self.keys = keys
     self.database = database
@@ -48,6 +65,10 @@ final class ServerMetrics: Sendable {
       databaseCalls.set(to: Double(database.callsInFlight))
       databaseConnections.set(to: Double(database.settings.maximumConnections))
     }
+    let now = AuthenticationThrottle.monotonicMilliseconds()
+    for (scope, count) in throttle.throttledKeys(nowMilliseconds: now) { throttledKeys[scope]?.set(to: Double(count)) }
+    let refused = throttle.refusedAttempts()
+    for (scope, gauge) in refusedAttempts { gauge.set(to: Double(refused[scope] ?? 0)) }
     unsealed.set(to: { if case .unsealed = keys.status { return 1.0 } else { return 0.0 } }())
     return registry.emitToBuffer()
   }

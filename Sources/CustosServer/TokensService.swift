@@ -16,17 +16,30 @@ struct TokensService: Custos_V1_Tokens.SimpleServiceProtocol {
   let admin: AdminAuthorization
   /// Argon2id verifications of client secrets at once (each needs m=19 MiB by default).
   let argon2: ConcurrencyLimit
+  /// Holds back callers whose secrets keep failing.
+  let throttle: AuthenticationThrottle
 
   func issueToken(request: Custos_V1_IssueTokenRequest, context: ServerContext) async throws -> Custos_V1_IssueTokenResponse {
     var secretBytes = Array(request.clientSecret.utf8)
     let secret = SecretBytes(consuming: &secretBytes)
     let tokens = self.tokens
     let clientID = String(request.clientID.prefix(128))
+    let peer = PeerAddress.host(of: context.remotePeer)
     let audience = request.audience.isEmpty ? tokens.options.audience : request.audience
+    let throttle = self.throttle
+    // Checked before queueing for Argon2id (a throttled caller costs a lookup) and again holding the
+    // permit, so a burst sent at once cannot all slip past the count.
+    if let refusal = throttle.admit(clientID: clientID, peer: peer, nowMilliseconds: AuthenticationThrottle.monotonicMilliseconds()) {
+      throw Self.refused(refusal)
+    }
     do {
       let (token, claims) = try await argon2.run {
-        try tokens.issue(clientID: request.clientID, secret: secret, audience: audience, scope: request.scope)
+        if let refusal = throttle.admit(clientID: clientID, peer: peer, nowMilliseconds: AuthenticationThrottle.monotonicMilliseconds()) {
+          throw ThrottledAttempt(refusal: refusal)
+        }
+        return try tokens.issue(clientID: request.clientID, secret: secret, audience: audience, scope: request.scope)
       }
+      throttle.recordSuccess(clientID: clientID)
       _ = try await record("token.issue", actor: "Service::\"\(claims.clientID)\"", resource: "token/\(claims.id)", outcome: "ok", details: [
         "client_id": .string(claims.clientID), "jti": .string(claims.id), "aud": .string(claims.audience), "exp": .integer(claims.expiresAt),
       ])
@@ -36,14 +49,40 @@ struct TokensService: Custos_V1_Tokens.SimpleServiceProtocol {
         $0.expiresIn = claims.expiresAt - claims.issuedAt
         $0.scope = claims.scope
       }
+    } catch let throttled as ThrottledAttempt {
+      throw Self.refused(throttled.refusal)
     } catch let error as TokenError {
-      // Failed client authentications are evidence too (the compliance report lists them).
-      _ = try await record("token.issue", actor: Caller.of(context), resource: "client/\(clientID)", outcome: "denied", details: [
-        "client_id": .string(clientID), "error": .string(error.description),
-      ])
+      if case .invalidClient = error {
+        try await recordFailedAuthentication(clientID: clientID, peer: peer, error: error, context: context)
+      } else {
+        _ = try await record("token.issue", actor: Caller.of(context), resource: "client/\(clientID)", outcome: "denied", details: [
+          "client_id": .string(clientID), "error": .string(error.description),
+        ])
+      }
       throw Self.map(error)
     } catch {
       throw Self.map(error)
+    }
+  }
+
+  /// Failed client authentications are evidence (the compliance report lists them): each is recorded
+  /// until its client id or peer is throttled; from then on one summary per window stands for them,
+  /// so a flood of guesses cannot flood the ledger.
+  private func recordFailedAuthentication(clientID: String, peer: String, error: TokenError, context: ServerContext) async throws {
+    switch throttle.recordFailure(clientID: clientID, peer: peer, nowMilliseconds: AuthenticationThrottle.monotonicMilliseconds()) {
+    case .recordAttempt:
+      _ = try await record("token.issue", actor: Caller.of(context), resource: "client/\(clientID)", outcome: "denied", details: [
+        "client_id": .string(clientID), "error": .string(error.description),
+      ])
+    case let .summarize(summaries):
+      for summary in summaries {
+        let resource = summary.scope == .clientID ? "client/\(summary.key)" : "peer/\(summary.key)"
+        _ = try await record("token.throttle", actor: Caller.of(context), resource: resource, outcome: "throttled", details: [
+          "scope": .string(summary.scope.rawValue), "key": .string(summary.key), "failures": .integer(Int64(summary.failures)),
+          "refused_since_last_summary": .integer(Int64(summary.refusedSinceLastSummary)),
+          "delay_ms": .integer(summary.delayMilliseconds),
+        ])
+      }
     }
   }
 
@@ -150,6 +189,16 @@ struct TokensService: Custos_V1_Tokens.SimpleServiceProtocol {
     }
   }
 
+  /// RESOURCE_EXHAUSTED with the wait, in the message and as gRPC's retry pushback (gRFC A6), which
+  /// grpcio's and grpc-go's retry policies and `CustosClient` honor.
+  static func refused(_ refusal: AuthenticationThrottle.Refusal) -> RPCError {
+    let whom = refusal.scope == .clientID ? "client_id \"\(refusal.key)\"" : "this address (\(refusal.key))"
+    let seconds = Double((refusal.retryAfterMilliseconds + 99) / 100) / 10
+    return RPCError(
+      code: .resourceExhausted, message: "too many failed authentications for \(whom): retry after \(seconds) s",
+      metadata: ["grpc-retry-pushback-ms": "\(refusal.retryAfterMilliseconds)"])
+  }
+
   static func map(_ error: any Error) -> RPCError {
     if let error = error as? TokenError {
       switch error {
@@ -180,4 +229,9 @@ struct TokensService: Custos_V1_Tokens.SimpleServiceProtocol {
       $0.receipt = AuditLogService.receipt(receipt)
     }
   }
+}
+
+/// Thrown from inside the Argon2id permit when the throttle refuses a caller that was admitted while queueing.
+private struct ThrottledAttempt: Error {
+  let refusal: AuthenticationThrottle.Refusal
 }

@@ -61,13 +61,13 @@ public struct ServiceClient: Sendable, Equatable, Codable {
   /// Whether `secret` is one of the client's unexpired secrets (Argon2id; blocks). A disabled client
   /// authenticates with nothing.
   public func authenticates(_ secret: SecretBytes, now: Int64) -> Bool {
-    guard !disabled else { return false }
     var matched = false
     // Check every live secret, matched or not, so timing does not tell which one matched.
     for stored in secrets where (stored.expiresAt ?? .max) > now {
       let ok = (try? secret.withUnsafeBytes { try Argon2id.verifyPassword($0, phcString: stored.phc) }) ?? false
       matched = matched || ok
     }
-    return matched
+    // Checked after the hashing, so a disabled client answers in the same time as a wrong secret.
+    return matched && !disabled
   }
 }

@@ -44,6 +44,8 @@ public final class TokenAuthority: Sendable {
   let state: Mutex<State>
   /// Serializes changes (storage first, then memory).
   let changes = Mutex<Void>(())
+  /// A hash of a random secret no client has, made on first use (see `spendTheCostOfACheck`).
+  private let decoy = Mutex<String?>(nil)
   static let verifiedCacheLimit = 100_000
 
   public init(storage: any TokenStorage, sealer: any SigningKeySealer, options: Options = Options()) throws {
@@ -154,10 +156,24 @@ public final class TokenAuthority: Sendable {
   /// Client credentials → a signed token (OAuth 2.0 client-credentials grant). Blocks for Argon2id.
   public func issue(clientID: String, secret: SecretBytes, audience: String, scope: String) throws(TokenError) -> (token: String, claims: AccessTokenClaims) {
     let now = options.clock()
-    guard let client = state.withLock({ $0.clients[clientID] }), client.authenticates(secret, now: now) else {
+    guard let client = state.withLock({ $0.clients[clientID] }) else {
+      spendTheCostOfACheck(secret)
       throw .invalidClient
     }
+    guard client.authenticates(secret, now: now) else { throw .invalidClient }
     return try sign(for: client, audience: audience, scope: scope, now: now)
+  }
+
+  /// An unknown client id costs the same Argon2id work as a known one's wrong secret, so the answer's
+  /// timing does not tell which client ids exist.
+  private func spendTheCostOfACheck(_ secret: SecretBytes) {
+    let phc = decoy.withLock { decoy in
+      if let decoy { return decoy }
+      let (_, phc) = (try? ServiceClient.newSecret(parameters: options.secretHashing)) ?? (SecretBytes(copying: []), "")
+      decoy = phc
+      return phc
+    }
+    _ = try? secret.withUnsafeBytes { try Argon2id.verifyPassword($0, phcString: phc) }
   }
 
   /// Signs a token for an already authenticated client (the measured part of issuance).

@@ -30,6 +30,8 @@ import Testing
     (.clientSecretArgon2, "m=1024,t=2,p=1", "m=KIB,t=PASSES,p=LANES"),
     (.autoInit, "perhaps", "true or false"),
     (.keyMaintenanceInterval, "0", "between 1 and 86400"),
+    (.tokenFailuresAllowed, "-1", "between 0 and 1000"),
+    (.tokenFailureDelay, "0", "between 1 and 60000"),
   ])
   func badValuesNameTheSettingItsSourceAndWhatIsAccepted(_ key: Configuration.Key, _ value: String, _ expected: String) {
     #expect {
@@ -51,6 +53,17 @@ import Testing
     #expect(throws: Daemon.StartupFailure.self) { try Daemon.transportSecurity(configuration) }
   }
 
+  @Test func bruteForceSettingsParseAndAWindowShorterThanTheLongestDelayIsRefused() throws {
+    let configuration = try Configuration.load(
+      file: nil, environment: ["CUSTOS_TOKEN_FAILURES_ALLOWED": "2", "CUSTOS_TOKEN_FAILURE_DELAY_MS": "250"],
+      overrides: [.tokenFailureMaxDelay: "30", .tokenFailureWindow: "30"])
+    #expect(configuration.authenticationThrottle == .init(
+      allowedFailures: 2, firstDelayMilliseconds: 250, maximumDelayMilliseconds: 30_000, windowSeconds: 30))
+    #expect {
+      _ = try Configuration.load(file: nil, environment: ["CUSTOS_TOKEN_FAILURE_WINDOW_SECONDS": "60"], overrides: [:])
+    } throws: { "\($0)".contains("token_failure_window_seconds (60) must be at least token_failure_max_delay_seconds (300)") }
+  }
+
   @Test func unknownFileSettingsAreRejected() throws {
     let file = FileManager.default.temporaryDirectory.appendingPathComponent("custos-config-\(UUID().uuidString).json")
     try Data(#"{"listn": "127.0.0.1:9000"}"#.utf8).write(to: file)
@@ -65,5 +78,11 @@ import Testing
     #expect(HostPort("[::1]:7443") == HostPort(host: "::1", port: 7443))
     #expect(HostPort("[::1]:7443")?.description == "[::1]:7443")
     #expect(HostPort("nope") == nil)
+  }
+
+  @Test func bruteForceLimitsCountAPeerByItsHostWithoutThePort() {
+    #expect(PeerAddress.host(of: "ipv4:10.0.0.7:51234") == "10.0.0.7")
+    #expect(PeerAddress.host(of: "ipv6:[2001:db8::1]:51234") == "2001:db8::1")
+    #expect(PeerAddress.host(of: "unix:/run/custos.sock") == "unix:/run/custos.sock")
   }
 }

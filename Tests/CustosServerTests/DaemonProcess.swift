@@ -1,8 +1,12 @@
 import Foundation
+import Testing
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 
 /// A real `custosd` child process on 127.0.0.1 with throw-away data and keys directories.
 final class DaemonProcess: @unchecked Sendable {
-  // @unchecked Sendable: `process`, the directories, the port and `log` (itself Sendable) are set in
+  // @unchecked Sendable: `process`, the directories, the ports and `log` (itself Sendable) are set in
   // init and only read afterwards.
   let process = Process()
   let dataDirectory: URL
@@ -29,7 +33,7 @@ final class DaemonProcess: @unchecked Sendable {
   /// passphrase, as an operator who unseals by hand would.
   init(
     reusing previous: DaemonProcess? = nil, extraArguments: [String] = [], environment: [String: String] = [:],
-    authenticated: Bool = false, sealed: Bool = false
+    authenticated: Bool = false, sealed: Bool = false, httpSidePort: Bool = false
   ) throws {
     let base = FileManager.default.temporaryDirectory.appendingPathComponent("custos-e2e-\(UUID().uuidString)")
     dataDirectory = previous?.dataDirectory ?? base.appendingPathComponent("data")
@@ -43,7 +47,7 @@ final class DaemonProcess: @unchecked Sendable {
     process.executableURL = Self.binary
     let policies = extraArguments.contains("--policies-dir") ? [] : ["--policies-dir", Self.packageRoot.appendingPathComponent("policies").path]
     process.arguments = [
-      "--listen", "127.0.0.1:0", "--http-listen", "off", "--data-dir", dataDirectory.path, "--keys-dir", keysDirectory.path,
+      "--listen", "127.0.0.1:0", "--http-listen", httpSidePort ? "127.0.0.1:0" : "off", "--data-dir", dataDirectory.path, "--keys-dir", keysDirectory.path,
     ] + policies + (authenticated ? [] : ["--authentication", "off"]) + extraArguments
     var inherited = ProcessInfo.processInfo.environment
     inherited["CUSTOS_ROOT_PASSPHRASE"] = nil
@@ -51,12 +55,23 @@ final class DaemonProcess: @unchecked Sendable {
     log = ProcessOutput(of: process)
     try process.run()
     grpcPort = try log.wait(for: process) { Self.port(in: $0) }
+    if httpSidePort { self.httpPort = try log.wait(for: process) { Self.port(in: $0, after: "http listening on 127.0.0.1:") } }
+  }
+
+  /// The HTTP side port (/healthz, /metrics), when started with one.
+  private(set) var httpPort: Int?
+
+  /// The body of GET `path` on the HTTP side port.
+  func httpGet(_ path: String) async throws -> String {
+    let port = try #require(httpPort, "started without the HTTP side port")
+    let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+    return String(decoding: data, as: UTF8.self)
   }
 
   var output: String { log.value }
 
-  private static func port(in log: String) -> Int? {
-    guard let range = log.range(of: "grpc listening on 127.0.0.1:") else { return nil }
+  private static func port(in log: String, after marker: String = "grpc listening on 127.0.0.1:") -> Int? {
+    guard let range = log.range(of: marker) else { return nil }
     return Int(log[range.upperBound...].prefix { $0.isNumber })
   }
 

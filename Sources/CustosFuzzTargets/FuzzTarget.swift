@@ -1,0 +1,31 @@
+/// One parser or verifier that takes untrusted bytes, as libFuzzer drives it: `run` must return for
+/// every input (a thrown error is a correct answer; a trap, a leak or a hang is a bug).
+public struct FuzzTarget: Sendable {
+  /// The name `make fuzz` and the corpus directories use.
+  public let name: String
+  /// What is fuzzed, in a line.
+  public let summary: String
+  /// Feeds one input to the code under test.
+  public let run: @Sendable ([UInt8]) -> Void
+
+  public init(name: String, summary: String, run: @escaping @Sendable ([UInt8]) -> Void) {
+    self.name = name
+    self.summary = summary
+    self.run = run
+  }
+}
+
+/// Every fuzz target, by name.
+public enum FuzzTargets {
+  public static let all: [FuzzTarget] = [
+    json, canonicalEntry, ledgerDetails, cedarPolicy, cedarSchema, schemaJSON, entitiesJSON, contextJSON, jwt,
+    signedNote, checkpoint, verifierKeys, ciphertext, unsealShare, sealedRootKey, evidence,
+  ]
+
+  public static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }
+}
+
+extension String {
+  /// The input as text the way the service sees it: invalid UTF-8 repaired, as Swift strings are.
+  init(fuzzInput bytes: [UInt8]) { self.init(decoding: bytes, as: UTF8.self) }
+}

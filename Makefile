@@ -15,7 +15,7 @@ BIN := $(shell pwd)/.build/$(CONFIG)
 LISTEN ?= 127.0.0.1:7443
 HTTP_LISTEN ?= 127.0.0.1:7080
 
-.PHONY: run run-cluster test deps test-deps py-deps build build-tests unit-tests policy-tests interop-tests check-generated generate clean bench
+.PHONY: run run-cluster test deps test-deps py-deps build build-tests unit-tests policy-tests interop-tests check-generated generate clean bench fuzz fuzz-build fuzz-smoke
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -81,10 +81,29 @@ policy-tests: build-tests
 	.build/debug/custos policy test policies/tests.json --policies policies
 	.build/debug/custos policy test policies/tests.yaml --policies policies
 
-test: check-generated unit-tests policy-tests interop-tests
+# libFuzzer with AddressSanitizer over every parser and verifier that takes untrusted bytes
+# (Sources/CustosFuzzTargets). `make fuzz` runs each target FUZZ_SECONDS (or FUZZ_RUNS inputs, e.g.
+# FUZZ_RUNS=10000000); `make test` runs each for FUZZ_SMOKE_SECONDS. A crash, leak or hang fails and
+# leaves the input in Fuzz/crashes/; copied into Fuzz/regressions/<target>/ it is replayed by the tests.
+FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_SECONDS ?= 5
+FUZZ_BUDGET = $(if $(FUZZ_RUNS),-runs $(FUZZ_RUNS),-seconds $(FUZZ_SECONDS))
+FUZZ_BIN := .build-fuzz/release/custos-fuzz
+
+fuzz-build: deps
+	swift build -c release --build-path .build-fuzz --product custos-fuzz \
+	  -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DCUSTOS_LIBFUZZER
+
+fuzz: fuzz-build build-tests
+	scripts/fuzz.sh $(FUZZ_BIN) .build/debug/custos-fuzz $(FUZZ_BUDGET) $(FUZZ_TARGETS)
+
+fuzz-smoke: fuzz-build build-tests
+	scripts/fuzz.sh $(FUZZ_BIN) .build/debug/custos-fuzz -seconds $(FUZZ_SMOKE_SECONDS)
+
+test: check-generated unit-tests policy-tests interop-tests fuzz-smoke
 
 bench: deps
 	cd Benchmarks && swift package --allow-writing-to-package-directory benchmark
 
 clean:
-	rm -rf .build .build-codegen data
+	rm -rf .build .build-codegen .build-fuzz data

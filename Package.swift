@@ -24,6 +24,7 @@ let package = Package(
     .library(name: "CustosServer", targets: ["CustosServer"]),
     .library(name: "CustosClient", targets: ["CustosClient"]),
     .library(name: "CustosBackup", targets: ["CustosBackup"]),
+    .executable(name: "custos-fuzz", targets: ["custos-fuzz"]),
   ],
   dependencies: [
     .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
@@ -81,6 +82,18 @@ let package = Package(
       swiftSettings: strict
     ),
     // Test doubles shared by the test targets (not a product).
+    // Every parser and verifier that takes untrusted bytes, as libFuzzer targets (`make fuzz`); only
+    // Custos's own modules, so the sanitized build stays small.
+    .target(
+      name: "CustosFuzzTargets",
+      dependencies: ["CustosCrypto", "CustosJSON", "CustosLedger", "CustosPolicy", "CustosKeys", "CustosTokens", "CustosEvidence"],
+      swiftSettings: strict
+    ),
+    .executableTarget(
+      name: "custos-fuzz",
+      dependencies: ["CustosFuzzTargets"],
+      swiftSettings: strict
+    ),
     .target(
       name: "CustosLedgerTestSupport",
       dependencies: ["CustosLedger", "CustosCrypto"],
@@ -193,6 +206,12 @@ let package = Package(
     .testTarget(
       name: "CustosTokensTests",
       dependencies: ["CustosTokens", "CustosCrypto", "CustosJSON"],
+      swiftSettings: strict
+    ),
+    // The fuzz targets over their committed corpus and every crash fuzzing found (regressions).
+    .testTarget(
+      name: "CustosFuzzTargetsTests",
+      dependencies: ["CustosFuzzTargets", "CustosEvidence", "CustosLedger", "CustosCrypto", "CustosLedgerTestSupport"],
       swiftSettings: strict
     ),
     .testTarget(

@@ -7,10 +7,14 @@ public struct FuzzTarget: Sendable {
   public let summary: String
   /// Feeds one input to the code under test.
   public let run: @Sendable ([UInt8]) -> Void
+  /// Builds the fixtures `run` uses once, before fuzzing: state made during an input and kept after it
+  /// would be reported as a leak.
+  public let prepare: @Sendable () -> Void
 
-  public init(name: String, summary: String, run: @escaping @Sendable ([UInt8]) -> Void) {
+  public init(name: String, summary: String, prepare: @escaping @Sendable () -> Void = {}, run: @escaping @Sendable ([UInt8]) -> Void) {
     self.name = name
     self.summary = summary
+    self.prepare = prepare
     self.run = run
   }
 }
@@ -28,4 +32,9 @@ public enum FuzzTargets {
 extension String {
   /// The input as text the way the service sees it: invalid UTF-8 repaired, as Swift strings are.
   init(fuzzInput bytes: [UInt8]) { self.init(decoding: bytes, as: UTF8.self) }
+}
+
+extension String {
+  /// `text` as a signed note's text, which ends in a newline byte (NoteSigner requires it).
+  init(noteText text: String) { self = text.utf8.last == 0x0A ? text : text + "\n" }
 }

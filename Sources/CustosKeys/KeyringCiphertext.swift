@@ -34,7 +34,8 @@ public enum KeyringCiphertext {
     }
   }
 
-  static func open(_ ciphertext: [UInt8], key: AESGCM.PreparedKey, keyring: String, version: UInt32, aadPrefix: [UInt8], context: EncryptionContext) throws(KeyError) -> SecretBytes {
+  /// The plaintext of a ciphertext whose `version(of:)` was read, under that version's key; public for the fuzzer.
+  public static func open(_ ciphertext: [UInt8], key: AESGCM.PreparedKey, keyring: String, version: UInt32, aadPrefix: [UInt8], context: EncryptionContext) throws(KeyError) -> SecretBytes {
     let nonceEnd = 5 + AESGCM.standardNonceLength
     do {
       return try key.open(ciphertext[nonceEnd...], nonce: ciphertext[5..<nonceEnd], associatedData: aadPrefix, moreAssociatedData: context.canonicalBytes)
@@ -45,7 +46,7 @@ public enum KeyringCiphertext {
   }
 
   /// What the AAD starts with for one keyring version; the encryption context's canonical JSON follows.
-  static func associatedDataPrefix(keyring: String, version: UInt32) -> [UInt8] {
+  public static func associatedDataPrefix(keyring: String, version: UInt32) -> [UInt8] {
     var aad = Array("custos/keyring-data/v1".utf8)
     aad.append(0)
     appendUInt32(UInt32(keyring.utf8.count), to: &aad)

@@ -31,7 +31,8 @@ public struct NoteSigner: Sendable {
 
   /// `text` (which must end in "\n") followed by its signature block.
   public func sign(_ text: String) -> String {
-    precondition(text.hasSuffix("\n"))
+    // Bytes, not characters: a text ending in "\r\n" ends in a newline byte too (one Character, not "\n").
+    precondition(text.utf8.last == 0x0A, "a signed note's text ends in a newline")
     let signature = privateKey.signature(for: Array(text.utf8))
     return text + "\n" + "\u{2014} \(name) " + Base64.encode(verifier.keyHash + signature) + "\n"
   }

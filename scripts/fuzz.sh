@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every fuzz target (or those named) under libFuzzer with AddressSanitizer and leak checks, each for
+# SECONDS or RUNS inputs, from a scratch copy of its committed seed corpus; prints the inputs run per
+# target and fails on the first crash, leak or hang, leaving the input in Fuzz/crashes/.
+#
+#   scripts/fuzz.sh FUZZ_BINARY LIST_BINARY [-seconds N | -runs N] [TARGET...]
+set -euo pipefail
+fuzzer=$1 lister=$2 budget=$3 amount=$4
+shift 4
+root=$(cd "$(dirname "$0")/.." && pwd)
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || mapfile -t targets < <("$lister" list | cut -f1)
+case $budget in
+  -seconds) limit=(-max_total_time="$amount") ;;
+  -runs) limit=(-runs="$amount") ;;
+  *) echo "budget: -seconds N or -runs N" >&2; exit 2 ;;
+esac
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+mkdir -p "$root/Fuzz/crashes"
+printf '%-18s %12s %10s %8s\n' target inputs per-second rss-mb
+for target in "${targets[@]}"; do
+  mkdir -p "$scratch/$target"
+  log="$scratch/$target.log"
+  if ! CUSTOS_FUZZ_TARGET=$target SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=symbolize=1:detect_leaks=1 LSAN_OPTIONS=suppressions=$root/Fuzz/lsan.supp "$fuzzer" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 \
+      -max_len=65536 -print_final_stats=1 -artifact_prefix="$root/Fuzz/crashes/$target-" \
+      "$scratch/$target" "$root/Fuzz/corpus/$target" >"$log" 2>&1; then
+    grep -v 'ld.gold' "$log" | tail -40 >&2
+    echo "fuzz target $target failed: the input is in Fuzz/crashes/ (replay: .build/debug/custos-fuzz replay $target FILE)" >&2
+    exit 1
+  fi
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
+  rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log")
+  printf '%-18s %12s %10s %8s\n' "$target" "$runs" "$rate" "$rss"
+done

@@ -132,6 +132,7 @@ let package = Package(
       dependencies: [
         .product(name: "CustosServer", package: "Custos"),
         .product(name: "CustosCrypto", package: "Custos"),
+        .product(name: "CustosProtocol", package: "Custos"),
         .product(name: "Logging", package: "swift-log"),
       ],
       path: "Sources/LoadSupport"
@@ -148,6 +149,30 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
       ],
       path: "Sources/RPCLoad"
+    ),
+    // Check latency for one caller before and during a flood of bad client secrets.
+    .executableTarget(
+      name: "SecretFloodLoad",
+      dependencies: [
+        "LoadSupport",
+        .product(name: "CustosServer", package: "Custos"),
+        .product(name: "CustosProtocol", package: "Custos"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+      ],
+      path: "Sources/SecretFloodLoad"
+    ),
+    // Ten minutes of mixed load at half capacity: errors, RSS growth, latency drift.
+    .executableTarget(
+      name: "SoakLoad",
+      dependencies: [
+        "LoadSupport",
+        .product(name: "CustosServer", package: "Custos"),
+        .product(name: "CustosProtocol", package: "Custos"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+      ],
+      path: "Sources/SoakLoad"
     ),
     // Several nodes on PostgreSQL: appends against raw inserts, the tip lock's hold time, Check on each store.
     .executableTarget(

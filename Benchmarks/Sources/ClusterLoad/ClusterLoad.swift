@@ -27,9 +27,8 @@ import Synchronization
 @main
 struct ClusterLoad {
   static func main() async throws {
-    let arguments = CommandLine.arguments
-    let seconds = arguments.count > 1 ? Double(arguments[1]) ?? 5 : 5
-    let clientsPerNode = arguments.count > 2 ? Int(arguments[2]) ?? 16 : 16
+    let seconds = argument(1, default: 5.0)
+    let clientsPerNode = argument(2, default: 16)
     // Start it first: scripts/test-postgres.sh start (this tool does not start daemons).
     let server = try shell(InProcessDaemon.repositoryRoot.appendingPathComponent("scripts/test-postgres.sh").path, "url")
     let password = try shell(InProcessDaemon.repositoryRoot.appendingPathComponent("scripts/test-postgres.sh").path, "password")
@@ -128,12 +127,7 @@ struct ClusterLoad {
       transport: try .http2NIOPosix(target: .ipv4(host: "127.0.0.1", port: port), transportSecurity: .plaintext)
     ) { client in
       let authz = Custos_V1_Authorization.Client(wrapping: client)
-      let request = Custos_V1_CheckRequest.with {
-        $0.principal = .with { $0.type = "Service"; $0.id = "billing-worker" }
-        $0.action = .with { $0.type = "Action"; $0.id = "refund" }
-        $0.resource = .with { $0.type = "Invoice"; $0.id = "inv-1" }
-        $0.context = Data("{\"amount_cents\": 1299, \"hour\": 10}".utf8)
-      }
+      let request = billingRefundCheck
       _ = try await callRate("warm-up", seconds: 1, inFlight: 64) { _ = try await authz.check(request) }
       return try await callRate("Authorization/Check", seconds: seconds, inFlight: 64) { _ = try await authz.check(request) }
     }

@@ -1,4 +1,5 @@
 import CustosCrypto
+import CustosProtocol
 import CustosServer
 import Foundation
 import Logging
@@ -70,4 +71,69 @@ public func seconds(_ duration: Duration) -> Double {
 public final class Counter: Sendable {
   public let value = Atomic<Int>(0)
   public init() {}
+}
+
+/// Per-call latencies of a load phase, and what they add up to.
+public struct LatencySample: Sendable {
+  public var durations: [Duration]
+  public var errors: Int
+  public var elapsed: Duration
+
+  public init(durations: [Duration], errors: Int, elapsed: Duration) {
+    self.durations = durations
+    self.errors = errors
+    self.elapsed = elapsed
+  }
+
+  public var callsPerSecond: Double { Double(durations.count) / seconds(elapsed) }
+
+  /// The `q`-quantile (0...1) in milliseconds.
+  public func percentile(_ q: Double) -> Double {
+    guard !durations.isEmpty else { return .nan }
+    let sorted = durations.sorted()
+    return seconds(sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))]) * 1000
+  }
+
+  public var summary: String {
+    String(format: "%.0f calls/s, p50 %.2f ms, p99 %.2f ms, %d errors", callsPerSecond, percentile(0.5), percentile(0.99), errors)
+  }
+}
+
+/// Runs `call` from `inFlight` concurrent callers for `seconds`, timing each; errors are counted, not thrown.
+public func sampleLatencies(seconds: Double, inFlight: Int, _ call: @escaping @Sendable () async throws -> Void) async -> LatencySample {
+  let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+  let start = ContinuousClock.now
+  let results = await withTaskGroup(of: ([Duration], Int).self) { group in
+    for _ in 0..<inFlight {
+      group.addTask {
+        var durations: [Duration] = []
+        var errors = 0
+        while ContinuousClock.now < deadline {
+          let begin = ContinuousClock.now
+          do {
+            try await call()
+            durations.append(ContinuousClock.now - begin)
+          } catch {
+            errors += 1
+          }
+        }
+        return (durations, errors)
+      }
+    }
+    return await group.reduce(into: [([Duration], Int)]()) { $0.append($1) }
+  }
+  return LatencySample(durations: results.flatMap(\.0), errors: results.reduce(0) { $0 + $1.1 }, elapsed: ContinuousClock.now - start)
+}
+
+/// The `index`th command-line argument as a `T`, or `value` when it is missing or does not parse.
+public func argument<T: LosslessStringConvertible>(_ index: Int, default value: T) -> T {
+  CommandLine.arguments.count > index ? T(CommandLine.arguments[index]) ?? value : value
+}
+
+/// The shipped policies' example decision: may billing-worker refund an invoice (allowed in hours).
+public let billingRefundCheck = Custos_V1_CheckRequest.with {
+  $0.principal = .with { $0.type = "Service"; $0.id = "billing-worker" }
+  $0.action = .with { $0.type = "Action"; $0.id = "refund" }
+  $0.resource = .with { $0.type = "Invoice"; $0.id = "inv-1" }
+  $0.context = Data("{\"amount_cents\": 1299, \"hour\": 10}".utf8)
 }

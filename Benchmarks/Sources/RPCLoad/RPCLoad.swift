@@ -15,9 +15,8 @@ import LoadSupport
 @main
 struct RPCLoad {
   static func main() async throws {
-    let arguments = CommandLine.arguments
-    let seconds = arguments.count > 1 ? Double(arguments[1]) ?? 5 : 5
-    let inFlight = arguments.count > 2 ? Int(arguments[2]) ?? 64 : 64
+    let seconds = argument(1, default: 5.0)
+    let inFlight = argument(2, default: 64)
 
     let (daemon, port, directory) = try await InProcessDaemon.start { $0.authentication = false }
     let (checksOff, trivialOff) = try await withGRPCClient(
@@ -117,12 +116,7 @@ struct RPCLoad {
     try? FileManager.default.removeItem(at: authDirectory)
   }
 
-  static let checkRequest = Custos_V1_CheckRequest.with {
-    $0.principal = .with { $0.type = "Service"; $0.id = "billing-worker" }
-    $0.action = .with { $0.type = "Action"; $0.id = "refund" }
-    $0.resource = .with { $0.type = "Invoice"; $0.id = "inv-1" }
-    $0.context = Data("{\"amount_cents\": 1299, \"hour\": 10}".utf8)
-  }
+  static let checkRequest = billingRefundCheck
 
   /// Decisions per second through one CheckStream, in rounds of 2,000 requests.
   static func streamRate(seconds: Double, _ round: @escaping @Sendable (Int) async throws -> Int) async throws -> Double {

@@ -15,9 +15,8 @@ import LoadSupport
 @main
 struct WitnessLoad {
   static func main() async throws {
-    let arguments = CommandLine.arguments
-    let seconds = arguments.count > 1 ? Double(arguments[1]) ?? 5 : 5
-    let inFlight = arguments.count > 2 ? Int(arguments[2]) ?? 64 : 64
+    let seconds = argument(1, default: 5.0)
+    let inFlight = argument(2, default: 64)
 
     let (first, firstPort, directory) = try await InProcessDaemon.start { $0.authentication = false }
     let verifierKey = try await withClient(port: firstPort) { try await Custos_V1_AuditLog.Client(wrapping: $0).getVerifierKey(.init()).verifierKey }
@@ -58,12 +57,7 @@ struct WitnessLoad {
     try await withClient(port: port) { client in
       let health = Grpc_Health_V1_Health.Client(wrapping: client)
       let authz = Custos_V1_Authorization.Client(wrapping: client)
-      let request = Custos_V1_CheckRequest.with {
-        $0.principal = .with { $0.type = "Service"; $0.id = "billing-worker" }
-        $0.action = .with { $0.type = "Action"; $0.id = "refund" }
-        $0.resource = .with { $0.type = "Invoice"; $0.id = "inv-1" }
-        $0.context = Data("{\"amount_cents\": 1299, \"hour\": 10}".utf8)
-      }
+      let request = billingRefundCheck
       _ = try await callRate("warm-up (\(label))", seconds: 1, inFlight: inFlight) { _ = try await authz.check(request) }
       let trivial = try await callRate("Health/Check (\(label))", seconds: seconds, inFlight: inFlight) { _ = try await health.check(.init()) }
       let check = try await callRate("Authorization/Check (\(label))", seconds: seconds, inFlight: inFlight) { _ = try await authz.check(request) }

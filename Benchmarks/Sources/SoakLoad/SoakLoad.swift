@@ -1,0 +1,185 @@
+import CustosProtocol
+import CustosServer
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import LoadSupport
+import Synchronization
+
+/// A soak: mixed `Append`, `Check` and `Encrypt` calls (round robin) with authentication on, plus one
+/// `IssueToken` a second, against an in-process custosd for `minutes`, at half the capacity measured
+/// first. Every 10 s it samples the process's RSS and the window's latencies.
+/// Goals: 0 errors, RSS growth < 5 % after the first minute (warm-up), every minute's p99 within 2x of
+/// the first minute's.
+///
+///   swift run -c release SoakLoad [minutes] [capacity-in-flight]
+@main
+struct SoakLoad {
+  static func main() async throws {
+    let minutes = argument(1, default: 10.0)
+    let inFlight = argument(2, default: 32)
+    let (daemon, port, directory) = try await InProcessDaemon.start()
+    let credential = try JSONSerialization.jsonObject(
+      with: Data(contentsOf: directory.appendingPathComponent("keys/initial-admin-credential"))) as! [String: String]
+    try await withGRPCClient(transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)) { client in
+      let tokens = Custos_V1_Tokens.Client(wrapping: client)
+      let issue = Custos_V1_IssueTokenRequest.with { $0.clientID = credential["client_id"]!; $0.clientSecret = credential["client_secret"]! }
+      let bearer: Metadata = ["authorization": "Bearer \(try await tokens.issueToken(issue).accessToken)"]
+      _ = try await Custos_V1_Keys.Client(wrapping: client).createKeyring(.with { $0.name = "soak" }, metadata: bearer)
+      let mixed = MixedCall(client: client, bearer: bearer)
+
+      let capacity = await sampleLatencies(seconds: 10, inFlight: inFlight) { try await mixed.next() }
+      let rate = capacity.callsPerSecond / 2
+      say(String(format: "capacity (%d in flight): %@; soak at %.0f calls/s for %.0f min", inFlight, capacity.summary, rate, minutes))
+
+      let state = SoakState()
+      let issuer = Task {
+        while !Task.isCancelled {
+          let start = ContinuousClock.now
+          do {
+            // The fresh token replaces the callers' one, so a soak may outlast a token's lifetime.
+            let token = try await tokens.issueToken(issue).accessToken
+            mixed.bearer.withLock { $0 = ["authorization": "Bearer \(token)"] }
+            state.current.withLock { $0.tokens += 1 }
+          } catch {
+            state.current.withLock { $0.errors += 1 }
+          }
+          try? await Task.sleep(until: start + .seconds(1))
+        }
+      }
+      let end = ContinuousClock.now + .milliseconds(Int(minutes * 60_000))
+      let interval = Duration.nanoseconds(Int64(1e9 / rate))
+      var next = ContinuousClock.now
+      var nextSample = ContinuousClock.now + .seconds(10)
+      // A discarding group: a plain task group keeps every finished child until it is awaited.
+      await withDiscardingTaskGroup { group in
+        while ContinuousClock.now < end {
+          next += interval
+          try? await Task.sleep(until: next)
+          if state.outstanding.load(ordering: .relaxed) >= 1024 {
+            state.current.withLock { $0.skipped += 1 }
+          } else {
+            state.outstanding.add(1, ordering: .relaxed)
+            group.addTask {
+              let start = ContinuousClock.now
+              do {
+                try await mixed.next()
+                let took = ContinuousClock.now - start
+                state.current.withLock { $0.durations.append(took) }
+              } catch {
+                state.current.withLock { $0.errors += 1 }
+              }
+              state.outstanding.subtract(1, ordering: .relaxed)
+            }
+          }
+          if ContinuousClock.now >= nextSample {
+            nextSample += .seconds(10)
+            var window = state.current.withLock { window in
+              defer { window = Window() }
+              return window
+            }
+            window.residentBytes = residentBytes()
+            say(window.line(index: state.windows.withLock { $0.count }))
+            state.windows.withLock { $0.append(window) }
+          }
+        }
+      }
+      issuer.cancel()
+      report(state.windows.withLock { $0 })
+    }
+    daemon.cancel()
+    _ = await daemon.result
+    try? FileManager.default.removeItem(at: directory)
+  }
+
+  struct Window: Sendable {
+    var durations: [Duration] = []
+    var errors = 0
+    var skipped = 0
+    var tokens = 0
+    var residentBytes = 0
+
+    func percentile(_ q: Double) -> Double {
+      LatencySample(durations: durations, errors: errors, elapsed: .seconds(10)).percentile(q)
+    }
+
+    func line(index: Int) -> String {
+      String(format: "%4d s: %6d calls, p50 %.2f ms, p99 %.2f ms, %d errors, %d tokens, RSS %d MiB",
+        (index + 1) * 10, durations.count, percentile(0.5), percentile(0.99), errors + skipped, tokens, residentBytes >> 20)
+    }
+  }
+
+  static func report(_ windows: [Window]) {
+    guard windows.count >= 12 else { print("too short for a report (needs 2 minutes)"); return }
+    let minutes = stride(from: 0, to: windows.count - 5, by: 6).map { start in
+      windows[start..<(start + 6)].reduce(into: Window()) { $0.durations += $1.durations; $0.errors += $1.errors + $1.skipped }
+    }
+    let firstP99 = minutes[0].percentile(0.99)
+    let worst = minutes.map { $0.percentile(0.99) / firstP99 }.max() ?? 0
+    let errors = windows.reduce(0) { $0 + $1.errors + $1.skipped }
+    let warm = windows[5].residentBytes
+    let last = windows.last!.residentBytes
+    let peak = windows.map(\.residentBytes).max()!
+    print(String(format: """
+      soak: %d calls, %d errors (goal 0); RSS after warm-up %d MiB, at the end %d MiB (%+.1f %%, peak %d MiB; goal < 5 %%); \
+      p99 first minute %.2f ms, worst minute %.2fx of it (goal ≤ 2x); p50 first/last minute %.2f / %.2f ms
+      """, windows.reduce(0) { $0 + $1.durations.count }, errors, warm >> 20, last >> 20, Double(last - warm) / Double(warm) * 100,
+      peak >> 20, firstP99, worst, minutes[0].percentile(0.5), minutes.last!.percentile(0.5)))
+  }
+
+  /// Prints at once, so a run written to a file can be watched.
+  static func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+  }
+
+  static func residentBytes() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+      let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+      let kib = Int(line.split(separator: " ").dropFirst().first ?? "")
+    else { return 0 }
+    return kib * 1024
+  }
+}
+
+/// What the callers record, shared with the sampler.
+final class SoakState: Sendable {
+  let current = Mutex(SoakLoad.Window())
+  let windows = Mutex<[SoakLoad.Window]>([])
+  let outstanding = Atomic<Int>(0)
+}
+
+/// Append, Check and Encrypt in turn, each authenticated.
+final class MixedCall: Sendable {
+  let log: Custos_V1_AuditLog.Client<HTTP2ClientTransport.Posix>
+  let authz: Custos_V1_Authorization.Client<HTTP2ClientTransport.Posix>
+  let keys: Custos_V1_Keys.Client<HTTP2ClientTransport.Posix>
+  let bearer: Mutex<Metadata>
+  let turn = Atomic<Int>(0)
+
+  init(client: GRPCClient<HTTP2ClientTransport.Posix>, bearer: Metadata) {
+    log = Custos_V1_AuditLog.Client(wrapping: client)
+    authz = Custos_V1_Authorization.Client(wrapping: client)
+    keys = Custos_V1_Keys.Client(wrapping: client)
+    self.bearer = Mutex(bearer)
+  }
+
+  func next() async throws {
+    let n = turn.add(1, ordering: .relaxed).newValue
+    let bearer = self.bearer.withLock { $0 }
+    switch n % 3 {
+    case 0:
+      _ = try await log.append(.with {
+        $0.event = .with {
+          $0.kind = "soak.event"
+          $0.actor = "Service::\"soak\""
+          $0.action = "write"
+          $0.resource = "Item::\"\(n)\""
+          $0.outcome = "ok"
+          $0.details = Data("{\"n\":\(n)}".utf8)
+        }
+      }, metadata: bearer)
+    case 1: _ = try await authz.check(billingRefundCheck, metadata: bearer)
+    default: _ = try await keys.encrypt(.with { $0.keyring = "soak"; $0.plaintext = Data(count: 1024) }, metadata: bearer)
+    }
+  }
+}

@@ -8,7 +8,8 @@ import Synchronization
 
 /// A soak: mixed `Append`, `Check` and `Encrypt` calls (round robin) with authentication on, plus one
 /// `IssueToken` a second, against an in-process custosd for `minutes`, at half the capacity measured
-/// first. Every 10 s it samples the process's RSS and the window's latencies.
+/// first. Every 10 s it samples the process's own resident memory (and, apart, the database file pages
+/// SQLite maps) and the window's latencies.
 /// Goals: 0 errors, RSS growth < 5 % after the first minute (warm-up), every minute's p99 within 2x of
 /// the first minute's.
 ///
@@ -78,7 +79,7 @@ struct SoakLoad {
               defer { window = Window() }
               return window
             }
-            window.residentBytes = residentBytes()
+            (window.residentBytes, window.residentFileBytes) = residentBytes()
             say(window.line(index: state.windows.withLock { $0.count }))
             state.windows.withLock { $0.append(window) }
           }
@@ -98,14 +99,15 @@ struct SoakLoad {
     var skipped = 0
     var tokens = 0
     var residentBytes = 0
+    var residentFileBytes = 0
 
     func percentile(_ q: Double) -> Double {
       LatencySample(durations: durations, errors: errors, elapsed: .seconds(10)).percentile(q)
     }
 
     func line(index: Int) -> String {
-      String(format: "%4d s: %6d calls, p50 %.2f ms, p99 %.2f ms, %d errors, %d tokens, RSS %d MiB",
-        (index + 1) * 10, durations.count, percentile(0.5), percentile(0.99), errors + skipped, tokens, residentBytes >> 20)
+      String(format: "%4d s: %6d calls, p50 %.2f ms, p99 %.2f ms, %d errors, %d tokens, RSS %d MiB own + %d MiB mapped file",
+        (index + 1) * 10, durations.count, percentile(0.5), percentile(0.99), errors + skipped, tokens, residentBytes >> 20, residentFileBytes >> 20)
     }
   }
 
@@ -121,7 +123,7 @@ struct SoakLoad {
     let last = windows.last!.residentBytes
     let peak = windows.map(\.residentBytes).max()!
     print(String(format: """
-      soak: %d calls, %d errors (goal 0); RSS after warm-up %d MiB, at the end %d MiB (%+.1f %%, peak %d MiB; goal < 5 %%); \
+      soak: %d calls, %d errors (goal 0); own RSS (anonymous) after warm-up %d MiB, at the end %d MiB (%+.1f %%, peak %d MiB; goal < 5 %%); \
       p99 first minute %.2f ms, worst minute %.2fx of it (goal ≤ 2x); p50 first/last minute %.2f / %.2f ms
       """, windows.reduce(0) { $0 + $1.durations.count }, errors, warm >> 20, last >> 20, Double(last - warm) / Double(warm) * 100,
       peak >> 20, firstP99, worst, minutes[0].percentile(0.5), minutes.last!.percentile(0.5)))
@@ -132,12 +134,17 @@ struct SoakLoad {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
   }
 
-  static func residentBytes() -> Int {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-      let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-      let kib = Int(line.split(separator: " ").dropFirst().first ?? "")
-    else { return 0 }
-    return kib * 1024
+  /// The process's resident memory that is its own (`RssAnon`) and the file pages it maps (`RssFile`:
+  /// SQLite maps the growing database file), from /proc.
+  static func residentBytes() -> (anonymous: Int, file: Int) {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0) }
+    func kib(_ field: String) -> Int {
+      guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
+        let value = Int(line.split(separator: " ").dropFirst().first ?? "")
+      else { return 0 }
+      return value * 1024
+    }
+    return (kib("RssAnon:"), kib("RssFile:"))
   }
 }
 

@@ -130,6 +130,14 @@ public func argument<T: LosslessStringConvertible>(_ index: Int, default value: 
   CommandLine.arguments.count > index ? T(CommandLine.arguments[index]) ?? value : value
 }
 
+/// The `IssueToken` request of the initial admin client that a daemon started by `InProcessDaemon.start`
+/// wrote into `directory`'s keys.
+public func initialAdminTokenRequest(daemonDirectory directory: URL) throws -> Custos_V1_IssueTokenRequest {
+  let credential = try JSONSerialization.jsonObject(
+    with: Data(contentsOf: directory.appendingPathComponent("keys/initial-admin-credential"))) as? [String: String] ?? [:]
+  return .with { $0.clientID = credential["client_id"] ?? ""; $0.clientSecret = credential["client_secret"] ?? "" }
+}
+
 /// The shipped policies' example decision: may billing-worker refund an invoice (allowed in hours).
 public let billingRefundCheck = Custos_V1_CheckRequest.with {
   $0.principal = .with { $0.type = "Service"; $0.id = "billing-worker" }

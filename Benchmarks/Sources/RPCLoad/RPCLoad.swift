@@ -91,15 +91,11 @@ struct RPCLoad {
     // The same Check against a second daemon with authentication on (every call carries a bearer token
     // the server verifies, cached after the first use), back to back with one more run of the first.
     let (authenticated, authPort, authDirectory) = try await InProcessDaemon.start { $0.authentication = true }
-    let credential = try JSONSerialization.jsonObject(
-      with: Data(contentsOf: authDirectory.appendingPathComponent("keys/initial-admin-credential"))) as! [String: String]
+    let admin = try initialAdminTokenRequest(daemonDirectory: authDirectory)
     try await withGRPCClient(
       transport: try .http2NIOPosix(target: .ipv4(host: "127.0.0.1", port: authPort), transportSecurity: .plaintext)
     ) { client in
-      let token = try await Custos_V1_Tokens.Client(wrapping: client).issueToken(.with {
-        $0.clientID = credential["client_id"]!
-        $0.clientSecret = credential["client_secret"]!
-      }).accessToken
+      let token = try await Custos_V1_Tokens.Client(wrapping: client).issueToken(admin).accessToken
       let metadata: Metadata = ["authorization": "Bearer \(token)"]
       let authz = Custos_V1_Authorization.Client(wrapping: client)
       let health = Grpc_Health_V1_Health.Client(wrapping: client)

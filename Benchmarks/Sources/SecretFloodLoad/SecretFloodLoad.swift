@@ -20,7 +20,7 @@ struct SecretFloodLoad {
       let (daemon, port, directory) = try await InProcessDaemon.start { configuration in
         if !throttled { configuration.authenticationThrottle.allowedFailures = .max }
       }
-      try await run(port: port, keys: directory.appendingPathComponent("keys"), floodSeconds: floodSeconds,
+      try await run(port: port, admin: try initialAdminTokenRequest(daemonDirectory: directory), floodSeconds: floodSeconds,
         checkInFlight: checkInFlight, floodInFlight: floodInFlight, label: throttled ? "throttle on (defaults)" : "throttle off")
       daemon.cancel()
       _ = await daemon.result
@@ -28,11 +28,10 @@ struct SecretFloodLoad {
     }
   }
 
-  static func run(port: Int, keys: URL, floodSeconds: Double, checkInFlight: Int, floodInFlight: Int, label: String) async throws {
-    let credential = try JSONSerialization.jsonObject(with: Data(contentsOf: keys.appendingPathComponent("initial-admin-credential"))) as! [String: String]
+  static func run(port: Int, admin: Custos_V1_IssueTokenRequest, floodSeconds: Double, checkInFlight: Int, floodInFlight: Int, label: String) async throws {
     try await withGRPCClient(transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)) { client in
       let tokens = Custos_V1_Tokens.Client(wrapping: client)
-      let token = try await tokens.issueToken(.with { $0.clientID = credential["client_id"]!; $0.clientSecret = credential["client_secret"]! }).accessToken
+      let token = try await tokens.issueToken(admin).accessToken
       let bearer: Metadata = ["authorization": "Bearer \(token)"]
       let authz = Custos_V1_Authorization.Client(wrapping: client)
       let request = billingRefundCheck
@@ -45,7 +44,7 @@ struct SecretFloodLoad {
         try await withGRPCClient(transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)) { attacker in
           let guesses = Custos_V1_Tokens.Client(wrapping: attacker)
           return await sampleLatencies(seconds: floodSeconds, inFlight: floodInFlight) {
-            _ = try await guesses.issueToken(.with { $0.clientID = credential["client_id"]!; $0.clientSecret = "cs_guess-\(UInt64.random(in: 0...UInt64.max))" })
+            _ = try await guesses.issueToken(.with { $0.clientID = admin.clientID; $0.clientSecret = "cs_guess-\(UInt64.random(in: 0...UInt64.max))" })
           }
         }
       }

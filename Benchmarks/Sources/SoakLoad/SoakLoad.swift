@@ -20,11 +20,9 @@ struct SoakLoad {
     let minutes = argument(1, default: 10.0)
     let inFlight = argument(2, default: 32)
     let (daemon, port, directory) = try await InProcessDaemon.start()
-    let credential = try JSONSerialization.jsonObject(
-      with: Data(contentsOf: directory.appendingPathComponent("keys/initial-admin-credential"))) as! [String: String]
+    let issue = try initialAdminTokenRequest(daemonDirectory: directory)
     try await withGRPCClient(transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)) { client in
       let tokens = Custos_V1_Tokens.Client(wrapping: client)
-      let issue = Custos_V1_IssueTokenRequest.with { $0.clientID = credential["client_id"]!; $0.clientSecret = credential["client_secret"]! }
       let bearer: Metadata = ["authorization": "Bearer \(try await tokens.issueToken(issue).accessToken)"]
       _ = try await Custos_V1_Keys.Client(wrapping: client).createKeyring(.with { $0.name = "soak" }, metadata: bearer)
       let mixed = MixedCall(client: client, bearer: bearer)

@@ -10,10 +10,15 @@ struct AuditLogService: Custos_V1_AuditLog.SimpleServiceProtocol {
   let idempotency: IdempotentCalls
   /// Witness cosignatures, when witnesses are configured.
   var cosignatures: WitnessCosignatures?
+  /// Lets each streamed chunk reach flow control before the next is read.
+  var writeBarrier = TransportWriteBarrier.serverTransport
   /// Most events in one AppendBatch.
   static let maximumBatchEvents = 10_000
-  /// Entries read from storage per chunk while streaming.
+  /// Most entries read from storage per chunk while streaming.
   static let streamChunk: UInt64 = 512
+  /// A chunk ends once its entries' canonical bytes reach this: what one stream that is not read may
+  /// hold in memory, whatever the size of the entries (README, "Limits").
+  static let streamChunkBytes = 16 << 10
 
   func append(request: Custos_V1_AppendRequest, context: ServerContext) async throws -> Custos_V1_AppendResponse {
     try await RPCErrors.mapping {
@@ -55,15 +60,22 @@ struct AuditLogService: Custos_V1_AuditLog.SimpleServiceProtocol {
       while cursor < end {
         let chunkEnd = min(end, cursor + Self.streamChunk)
         var chunk: [Custos_V1_Entry] = []
-        try ledger.entries(from: cursor, to: chunkEnd, size: size) { stored in
+        var chunkBytes = 0
+        let first = cursor
+        try ledger.entries(from: first, to: chunkEnd, size: size) { stored in
+          guard stored.index == first + UInt64(chunk.count) else {
+            throw LedgerError.corrupted(index: first + UInt64(chunk.count), reason: "entry is missing from storage")
+          }
           chunk.append(Self.entry(stored))
-          return true
+          chunkBytes += stored.canonical.count
+          return chunkBytes < Self.streamChunkBytes
         }
-        guard chunk.count == Int(chunkEnd - cursor) else {
+        guard chunk.count == Int(chunkEnd - cursor) || chunkBytes >= Self.streamChunkBytes else {
           throw LedgerError.corrupted(index: cursor + UInt64(chunk.count), reason: "entry is missing from storage")
         }
         try await response.write(contentsOf: chunk)
-        cursor = chunkEnd
+        cursor += UInt64(chunk.count)
+        await writeBarrier.wait()
       }
     }
   }

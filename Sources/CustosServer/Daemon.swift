@@ -108,7 +108,8 @@ public enum Daemon {
     ]
     let transport = HTTP2ServerTransport.Posix(
       address: try socketAddress(configuration.listen), transportSecurity: try transportSecurity(configuration),
-      config: .defaults { $0.rpc.maxRequestPayloadSize = RequestSizeLimitInterceptor.transportLimit(for: configuration.maximumRequestBytes) })
+      config: .defaults { $0.rpc.maxRequestPayloadSize = RequestSizeLimitInterceptor.transportLimit(for: configuration.maximumRequestBytes) },
+      eventLoopGroup: TransportWriteBarrier.serverLoops)
     let metrics = ServerMetrics(registry: registry, ledger: ledger, keys: keys, throttle: throttle, database: store.postgres)
     var interceptors: [any ServerInterceptor] = [
       MetricsInterceptor(metrics: metrics), RequestSizeLimitInterceptor(limit: configuration.maximumRequestBytes),

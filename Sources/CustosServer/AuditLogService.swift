@@ -10,8 +10,6 @@ struct AuditLogService: Custos_V1_AuditLog.SimpleServiceProtocol {
   let idempotency: IdempotentCalls
   /// Witness cosignatures, when witnesses are configured.
   var cosignatures: WitnessCosignatures?
-  /// Lets each streamed chunk reach flow control before the next is read.
-  var writeBarrier = TransportWriteBarrier.serverTransport
   /// Most events in one AppendBatch.
   static let maximumBatchEvents = 10_000
   /// Most entries read from storage per chunk while streaming.
@@ -75,7 +73,7 @@ struct AuditLogService: Custos_V1_AuditLog.SimpleServiceProtocol {
         }
         try await response.write(contentsOf: chunk)
         cursor += UInt64(chunk.count)
-        await writeBarrier.wait()
+        await TransportWriteBarrier.serverTransport.wait()
       }
     }
   }

@@ -12,8 +12,6 @@ struct AuthorizationService: Custos_V1_Authorization.SimpleServiceProtocol {
   let policies: ActivePolicySet
   let ledger: Ledger
   let idempotency: IdempotentCalls
-  /// Lets each streamed group of answers reach flow control before the next is written.
-  var writeBarrier = TransportWriteBarrier.serverTransport
   /// Largest context plus request entities, in bytes.
   static let maximumRequestBytes = 1 << 20
   static let maximumBatch = 1000
@@ -110,7 +108,7 @@ struct AuthorizationService: Custos_V1_Authorization.SimpleServiceProtocol {
           while let batch = await gathered.takeAll() {
             let receipts = try await ledger.append(batch.map(\.event))
             try await response.write(contentsOf: zip(batch, receipts).map { $0.response($1) })
-            await writeBarrier.wait()
+            await TransportWriteBarrier.serverTransport.wait()
           }
         }
         try await group.waitForAll()

@@ -53,6 +53,7 @@ struct ReportsService: Custos_V1_Reports.SimpleServiceProtocol {
               $0.data = Data(bytes[offset..<end])
               $0.endOfFile = endOfFile && end == bytes.count
             })
+            await TransportWriteBarrier.serverTransport.wait()
             offset = end
           } while offset < bytes.count
         })

@@ -47,6 +47,8 @@ let package = Package(
     // System-library shims: the only place C headers enter the package.
     .systemLibrary(name: "CCustosOpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
     .systemLibrary(name: "CCustosArgon2", pkgConfig: "libargon2", providers: [.apt(["libargon2-dev"])]),
+    // The C library calls Swift's Glibc module does not expose (malloc_trim), behind plain functions.
+    .target(name: "CCustosSystem"),
 
     .target(
       name: "CustosCrypto",
@@ -124,6 +126,7 @@ let package = Package(
     .target(
       name: "CustosServer",
       dependencies: [
+        "CCustosSystem",
         "CustosBackup",
         "CustosCrypto", "CustosJSON", "CustosKeys", "CustosLedger", "CustosPolicy", "CustosStore", "CustosTokens", "CustosEvidence",
         "CustosProtocol",

@@ -24,6 +24,7 @@ public enum Daemon {
     configuration: Configuration, rootPassphrase: SecretBytes? = nil, databasePassword: SecretBytes? = nil, logger: Logger,
     onListening: @escaping @Sendable (String) -> Void = { _ in }
   ) async throws {
+    MemoryTrimService.fixThresholds()
     let registry = PrometheusCollectorRegistry()
     let lockTimings = TipLockTimings(registry: registry)
     let store = try NodeStore.open(configuration, databasePassword: databasePassword, lockTimings: lockTimings.record, logger: logger)
@@ -127,6 +128,7 @@ public enum Daemon {
     ]
     // A single node's set is its directory, watched; several nodes' set is in the database, pushed.
     if store.postgres == nil { lifecycle.append(PolicyWatcher(policies: policies, logger: logger)) }
+    lifecycle.append(MemoryTrimService(interval: .seconds(10)))
     lifecycle.append(KeyMaintenanceService(
       keys: keys, audit: audit, interval: configuration.keyMaintenanceInterval, logger: logger, tokens: tokens))
     if !configuration.witnesses.isEmpty {

@@ -1,0 +1,13 @@
+#ifndef CCUSTOS_SYSTEM_H
+#define CCUSTOS_SYSTEM_H
+
+/// Releases the allocator's free pages to the system (glibc's malloc_trim(0)); 1 if any were released.
+/// Elsewhere a no-op answering 0.
+int custos_release_free_memory(void);
+
+/// Fixes glibc's mmap threshold at its initial 128 KiB, which also turns off its dynamic raising: every
+/// large buffer is then mapped and unmapped on its own instead of being carved out of the arenas, where
+/// large transient buffers between small long-lived ones fragment them. 1 on success; elsewhere 0.
+int custos_fix_allocator_thresholds(void);
+
+#endif

@@ -1,0 +1,23 @@
+#include "CCustosSystem.h"
+
+// Any libc header defines __GLIBC__ when the C library is glibc.
+#include <stdlib.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+int custos_release_free_memory(void) {
+#if defined(__GLIBC__)
+  return malloc_trim(0);
+#else
+  return 0;
+#endif
+}
+
+int custos_fix_allocator_thresholds(void) {
+#if defined(__GLIBC__)
+  return mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#else
+  return 0;
+#endif
+}

@@ -132,12 +132,10 @@ public struct BackupReader {
   }
 
   private mutating func nextRecord(part: String) throws -> (BackupFormat.RecordKind, [UInt8])? {
-    let header = try source.read(5)
-    if header.isEmpty { return nil }
-    guard header.count == 5, let kind = BackupFormat.RecordKind(rawValue: header[0]) else {
+    guard let (tag, length) = try source.readRecordHeader() else { return nil }
+    guard let kind = tag.flatMap(BackupFormat.RecordKind.init(rawValue:)) else {
       throw BackupError(part: part, "a malformed record (truncated or altered)")
     }
-    let length = Int(header[1..<5].reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
     guard length <= BackupFormat.maximumRecordBytes else { throw BackupError(part: part, "a record of \(length) bytes is over the limit") }
     let payload = try source.read(length)
     guard payload.count == length else { throw BackupError(part: part, "the file ends inside a record (truncated)") }
@@ -151,7 +149,10 @@ struct LogCheck {
   private var range = CompactRange()
   private var lastLeaf = SHA256Digest.zero
   private var lastTime: Int64 = 0
+  /// The nodes the last entry closed, which the next node rows must be, in order.
   private var expectedNodes: [(NodeID, SHA256Digest)] = []
+  private var nextExpectedNode = 0
+  private var nodesOutstanding: Bool { nextExpectedNode < expectedNodes.count }
   private var entries: [StoredEntry] = []
   private var closed: [(NodeID, SHA256Digest)] = []
   /// Entries since the last checkpoint.
@@ -169,33 +170,63 @@ struct LogCheck {
   var root: SHA256Digest { range.rootHash }
 
   /// Takes the next rows; returns the group commits their checkpoint rows complete. The entries'
-  /// canonical scans and leaf hashes are computed on every core first; the links, tree and nodes are
-  /// then checked in order.
+  /// canonical scans and leaf hashes, then the interior nodes of every aligned block of 256 leaves, are
+  /// computed on every core first; the links, the tree's right edge and the stored nodes are then
+  /// checked in order.
   mutating func take(_ rows: [[UInt8]]) throws -> [LedgerBatch] {
     let entryRows = rows.indices.filter { rows[$0].first == BackupFormat.LedgerRow.entry.rawValue && rows[$0].count > 33 }
     var scanned = [ScannedEntry?](repeating: nil, count: rows.count)
     scanned.withUnsafeMutableBufferPointer { results in
-      let out = ScanResults(results)
+      let out = DisjointSlots(results)
       DispatchQueue.concurrentPerform(iterations: entryRows.count) { i in
         let row = entryRows[i]
         rows[row].withUnsafeBytes { out.set(row, ScannedEntry(scanning: UnsafeRawBufferPointer(rebasing: $0[33...]))) }
       }
     }
+    // If every entry row links, the k-th is leaf `size + k`; blocks of entries that do not are never read.
+    let leaves = UInt64(AlignedSubtrees.leaves)
+    let first = size
+    let blockStart = (first + leaves - 1) / leaves * leaves
+    let blockCount = first + UInt64(entryRows.count) >= blockStart ? Int((first + UInt64(entryRows.count) - blockStart) / leaves) : 0
+    var blocks = [AlignedSubtrees?](repeating: nil, count: blockCount)
+    let scannedEntries = scanned
+    blocks.withUnsafeMutableBufferPointer { results in
+      let out = DisjointSlots(results)
+      DispatchQueue.concurrentPerform(iterations: blockCount) { block in
+        let ordinal = Int(blockStart - first) + block * Int(leaves)
+        out.set(block, AlignedSubtrees { scannedEntries[entryRows[ordinal + $0]]?.leaf ?? .zero })
+      }
+    }
+    let aligned = Aligned(start: blockStart, blocks: blocks)
     var batches: [LedgerBatch] = []
     for (i, row) in rows.enumerated() {
-      if let batch = try take(row, scanned: scanned[i]) { batches.append(batch) }
+      if let batch = try take(row, scanned: scanned[i], aligned: aligned) { batches.append(batch) }
     }
     return batches
   }
 
+  /// The aligned blocks hashed ahead for one call of `take`.
+  private struct Aligned {
+    var start: UInt64
+    var blocks: [AlignedSubtrees?]
+
+    /// The merges already hashed for leaf `index` (empty outside the blocks).
+    func merges(leaf index: UInt64) -> ArraySlice<SHA256Digest> {
+      guard index >= start else { return [] }
+      let block = Int((index - start) / UInt64(AlignedSubtrees.leaves))
+      guard block < blocks.count, let subtrees = blocks[block] else { return [] }
+      return subtrees.merges(at: Int((index - start) % UInt64(AlignedSubtrees.leaves)))
+    }
+  }
+
   /// Takes one row; returns the group commit a checkpoint row completes.
-  private mutating func take(_ row: [UInt8], scanned: ScannedEntry?) throws -> LedgerBatch? {
+  private mutating func take(_ row: [UInt8], scanned: ScannedEntry?, aligned: Aligned) throws -> LedgerBatch? {
     guard let tag = row.first.flatMap(BackupFormat.LedgerRow.init(rawValue:)) else {
       throw BackupError(part: "ledger", index: size, "a row of unknown kind")
     }
     switch tag {
     case .entry:
-      guard expectedNodes.isEmpty else { throw BackupError(part: "ledger", index: size, "stored Merkle nodes are missing") }
+      guard !nodesOutstanding else { throw BackupError(part: "ledger", index: size, "stored Merkle nodes are missing") }
       let index = size
       guard let scanned else { throw BackupError(part: "ledger", index: index, "an entry row too short") }
       let leaf = scanned.leaf
@@ -209,8 +240,11 @@ struct LogCheck {
       guard entry.prev == lastLeaf else { throw BackupError(part: "ledger", index: index, "its prev link does not name the entry before") }
       guard entry.time >= lastTime else { throw BackupError(part: "ledger", index: index, "its time goes backwards") }
       var made: [(NodeID, SHA256Digest)] = []
-      range.append(leaf: leaf) { made.append(($0, $1)) }
+      swap(&made, &expectedNodes)
+      made.removeAll(keepingCapacity: true)
+      range.append(leaf: leaf, merged: aligned.merges(leaf: index)) { made.append(($0, $1)) }
       expectedNodes = made
+      nextExpectedNode = 0
       if collectsBatches { closed += made }
       lastLeaf = leaf
       lastTime = entry.time
@@ -229,15 +263,16 @@ struct LogCheck {
       return nil
     case .node:
       let body = row.dropFirst()
-      guard body.count == 1 + 8 + 32, let expected = expectedNodes.first else {
+      guard body.count == 1 + 8 + 32, nodesOutstanding else {
         throw BackupError(part: "ledger", index: size, "a stored Merkle node that the entries do not make")
       }
+      let expected = expectedNodes[nextExpectedNode]
       let level = row[1]
       let index = row[2..<10].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
       guard level == expected.0.level, index == expected.0.index, row[10...].elementsEqual(expected.1.bytes) else {
         throw BackupError(part: "ledger", index: size > 0 ? size - 1 : 0, "stored Merkle node (\(level), \(index)) does not match the entries")
       }
-      expectedNodes.removeFirst()
+      nextExpectedNode += 1
       return nil
     case .checkpoint:
       let note = String(decoding: row.dropFirst(), as: UTF8.self)
@@ -245,7 +280,7 @@ struct LogCheck {
       do { signed = try SignedCheckpoint(note: note, verifier: verifier) } catch {
         throw BackupError(part: "ledger", index: size > 0 ? size - 1 : 0, "a checkpoint does not verify: \(error)")
       }
-      guard signed.checkpoint.size == size, signed.checkpoint.rootHash == root, pendingEntries > 0, expectedNodes.isEmpty else {
+      guard signed.checkpoint.size == size, signed.checkpoint.rootHash == root, pendingEntries > 0, !nodesOutstanding else {
         throw BackupError(part: "ledger", index: size > 0 ? size - 1 : 0, "the checkpoint of size \(signed.checkpoint.size) does not match the entries")
       }
       lastCheckpoint = note
@@ -265,7 +300,7 @@ struct LogCheck {
 
   /// The log part ended: it must end at a checkpoint.
   func finish() throws {
-    guard pendingEntries == 0, expectedNodes.isEmpty else {
+    guard pendingEntries == 0, !nodesOutstanding else {
       throw BackupError(part: "ledger", index: size > 0 ? size - 1 : 0, "the log does not end at a signed checkpoint")
     }
   }
@@ -278,6 +313,23 @@ struct ByteSource {
   private var position = 0
 
   init(handle: FileHandle) { self.handle = handle }
+
+  /// The next record's kind byte and length: nil at the end of the file, a nil kind when the file ends
+  /// inside the 5-byte header.
+  mutating func readRecordHeader() throws -> (UInt8?, Int)? {
+    let header: ArraySlice<UInt8>
+    if buffer.count - position >= 5 {
+      header = buffer[position..<(position + 5)]
+      position += 5
+    } else {
+      header = try read(5)[...]
+      if header.isEmpty { return nil }
+      guard header.count == 5 else { return (nil, 0) }
+    }
+    let i = header.startIndex
+    let length = Int(header[i + 1]) << 24 | Int(header[i + 2]) << 16 | Int(header[i + 3]) << 8 | Int(header[i + 4])
+    return (header[i], length)
+  }
 
   /// Up to `count` bytes (fewer only at the end of the file).
   mutating func read(_ count: Int) throws -> [UInt8] {
@@ -299,10 +351,10 @@ struct ByteSource {
   }
 }
 
-/// Where the parallel scans write their results: each worker writes only its own slots, and the
-/// buffer is read only after `concurrentPerform` returned (which waits for every worker).
-private struct ScanResults: @unchecked Sendable {
-  let buffer: UnsafeMutableBufferPointer<ScannedEntry?>
-  init(_ buffer: UnsafeMutableBufferPointer<ScannedEntry?>) { self.buffer = buffer }
-  func set(_ i: Int, _ value: ScannedEntry) { buffer[i] = value }
+/// Where parallel jobs write their results: each job writes only its own slots, and the buffer is read
+/// only after `concurrentPerform` returned (which waits for every job).
+private struct DisjointSlots<Value>: @unchecked Sendable {
+  let buffer: UnsafeMutableBufferPointer<Value?>
+  init(_ buffer: UnsafeMutableBufferPointer<Value?>) { self.buffer = buffer }
+  func set(_ i: Int, _ value: Value) { buffer[i] = value }
 }

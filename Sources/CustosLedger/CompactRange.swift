@@ -27,17 +27,32 @@ public struct CompactRange: Sendable, Equatable {
     append(subtree: leaf, level: 0, closed: closed)
   }
 
+  /// Appends one leaf hash whose first `merged.count` merges were hashed elsewhere — the same hashes,
+  /// lowest level first, from the same leaves (`AlignedSubtrees`, on another core) — and hashes the rest.
+  public mutating func append(leaf: SHA256Digest, merged: ArraySlice<SHA256Digest>, closed: (NodeID, SHA256Digest) -> Void) {
+    append(subtree: leaf, level: 0, merged: merged, closed: closed)
+  }
+
   /// Appends the root of a perfect subtree of height `level` whose first leaf is `size`
   /// (`size` must be a multiple of 2^level).
-  public mutating func append(subtree hash: SHA256Digest, level: UInt8, closed: (NodeID, SHA256Digest) -> Void = { _, _ in }) {
+  public mutating func append(
+    subtree hash: SHA256Digest, level: UInt8, merged: ArraySlice<SHA256Digest> = [], closed: (NodeID, SHA256Digest) -> Void = { _, _ in }
+  ) {
     precondition(size & ((UInt64(1) << UInt64(level)) - 1) == 0, "subtree is not aligned to the range's end")
     let added = UInt64(1) << UInt64(level)
     var hash = hash
     var level = level
     var index = size >> UInt64(level)
+    var known = merged.startIndex
     // Merge while the subtree to our left has the same height, like carrying in binary addition.
     while index & 1 == 1 {
-      hash = MerkleHashing.nodeHash(hashes.removeLast(), hash)
+      let left = hashes.removeLast()
+      if known < merged.endIndex {
+        hash = merged[known]
+        known += 1
+      } else {
+        hash = MerkleHashing.nodeHash(left, hash)
+      }
       level += 1
       index >>= 1
       closed(NodeID(level: level, index: index), hash)

@@ -82,6 +82,13 @@ import Testing
     let nodeRow = offset(of: [BackupFormat.RecordKind.row.rawValue, 0, 0, 0, 42, BackupFormat.LedgerRow.node.rawValue], in: bytes)
     node[nodeRow + 5 + 1 + 1 + 8] ^= 1
     #expect(refused(node)?.reason.contains("node") == true)
+    // The root of the first aligned block of 256 leaves (level 8), whose hash the reader computes on
+    // another core ahead of the in-order walk.
+    var blockRoot = bytes
+    let blockRow = offset(of: [BackupFormat.RecordKind.row.rawValue, 0, 0, 0, 42, BackupFormat.LedgerRow.node.rawValue, 8] + [UInt8](repeating: 0, count: 8), in: bytes)
+    blockRoot[blockRow + 5 + 1 + 1 + 8 + 31] ^= 0x80
+    let blockError = refused(blockRoot)
+    #expect(blockError?.part == "ledger" && blockError?.index == 255 && blockError?.reason.contains("(8, 0)") == true, "\(String(describing: blockError))")
     // The manifest (its tree size) and the signature.
     var manifest = bytes
     let size = offset(of: Array("\"treeSize\":300".utf8), in: bytes)

@@ -63,10 +63,19 @@ public final class PostgresLedgerStorage: LedgerStorage {
       let clock = ContinuousClock()
       let start = clock.now
       var written = false
-      for try await count in try await connection.execute(ConditionalBatchInsert(batch: batch, expected: expected), logger: logger) {
+      var waited = Duration.zero
+      for try await (count, waitedMicroseconds) in try await connection.execute(
+        ConditionalBatchInsert(batch: batch, expected: expected), logger: logger)
+      {
         written = count == 1
+        waited = .microseconds(waitedMicroseconds)
       }
-      if written { timings(.zero, clock.now - start) }
+      // The statement waits inside itself while another node's commit holds the row; the server says
+      // how long (from the statement's start to the row's update), and only the rest is holding it.
+      if written {
+        let total = clock.now - start
+        timings(min(waited, total), total - min(waited, total))
+      }
       return written
     }
   }
@@ -143,9 +152,9 @@ public final class PostgresLedgerStorage: LedgerStorage {
   struct BatchInsert: PostgresPreparedStatement {
     let batch: LedgerBatch
 
-    typealias Row = Int64
+    typealias Row = (Int64, Int64)
     static let sql = BatchInsert.text(tipCondition: "")
-    func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
+    func decodeRow(_ row: PostgresRow) throws -> (Int64, Int64) { try row.decode((Int64, Int64).self) }
     func makeBindings() throws -> PostgresBindings { Self.bindings(batch) }
 
     /// $1...$9 the entries' columns, $10...$12 the closed nodes, $13...$15 the checkpoint, $16...$20 the tip,
@@ -181,7 +190,7 @@ public final class PostgresLedgerStorage: LedgerStorage {
       """
       WITH tip AS (
         UPDATE ledger_tip SET size = $16, range_hashes = $17, last_leaf_hash = $18, last_time = $19, checkpoint_note = $20
-        WHERE id = 1\(tipCondition) RETURNING 1
+        WHERE id = 1\(tipCondition) RETURNING clock_timestamp() AS locked_at
       ), entries AS (
         \(insertEntriesSQL) WHERE EXISTS (SELECT 1 FROM tip)
       ), nodes AS (
@@ -196,7 +205,7 @@ public final class PostgresLedgerStorage: LedgerStorage {
         ON CONFLICT (caller, key) DO UPDATE SET fingerprint = excluded.fingerprint, response = excluded.response,
           expires_at = excluded.expires_at, first_index = excluded.first_index, entry_count = excluded.entry_count
       )
-      SELECT count(*) FROM tip
+      SELECT count(*), COALESCE((EXTRACT(EPOCH FROM max(locked_at) - statement_timestamp()) * 1000000)::bigint, 0) FROM tip
       """
     }
   }
@@ -208,10 +217,11 @@ public final class PostgresLedgerStorage: LedgerStorage {
     /// Nil: an empty log.
     let expected: LedgerTip?
 
-    typealias Row = Int64
+    /// 1 if it wrote, and the microseconds the statement waited for the tip row.
+    typealias Row = (Int64, Int64)
     // The whole row as this node knows it: any other change sends the batch through the checked path.
     static let sql = BatchInsert.text(tipCondition: " AND size = $28 AND last_leaf_hash = $29 AND checkpoint_note = $30")
-    func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
+    func decodeRow(_ row: PostgresRow) throws -> (Int64, Int64) { try row.decode((Int64, Int64).self) }
 
     func makeBindings() throws -> PostgresBindings {
       var binds = BatchInsert.bindings(batch)

@@ -197,18 +197,22 @@ struct LogCheck {
         out.set(block, AlignedSubtrees { scannedEntries[entryRows[ordinal + $0]]?.leaf ?? .zero })
       }
     }
-    let aligned = Aligned(start: blockStart, blocks: blocks)
+    aligned = Aligned(start: blockStart, blocks: blocks)
+    defer { aligned = Aligned() }
     var batches: [LedgerBatch] = []
-    for (i, row) in rows.enumerated() {
-      if let batch = try take(row, scanned: scanned[i], aligned: aligned) { batches.append(batch) }
+    for i in rows.indices {
+      if let batch = try take(rows[i], scanned: scanned[i]) { batches.append(batch) }
     }
     return batches
   }
 
-  /// The aligned blocks hashed ahead for one call of `take`.
+  /// The aligned blocks hashed ahead for the rows being taken.
+  private var aligned = Aligned()
+
+  /// Aligned blocks of leaves hashed ahead.
   private struct Aligned {
-    var start: UInt64
-    var blocks: [AlignedSubtrees?]
+    var start: UInt64 = 0
+    var blocks: [AlignedSubtrees?] = []
 
     /// The merges already hashed for leaf `index` (empty outside the blocks).
     func merges(leaf index: UInt64) -> ArraySlice<SHA256Digest> {
@@ -220,7 +224,7 @@ struct LogCheck {
   }
 
   /// Takes one row; returns the group commit a checkpoint row completes.
-  private mutating func take(_ row: [UInt8], scanned: ScannedEntry?, aligned: Aligned) throws -> LedgerBatch? {
+  private mutating func take(_ row: [UInt8], scanned: ScannedEntry?) throws -> LedgerBatch? {
     guard let tag = row.first.flatMap(BackupFormat.LedgerRow.init(rawValue:)) else {
       throw BackupError(part: "ledger", index: size, "a row of unknown kind")
     }
@@ -230,7 +234,7 @@ struct LogCheck {
       let index = size
       guard let scanned else { throw BackupError(part: "ledger", index: index, "an entry row too short") }
       let leaf = scanned.leaf
-      guard row[1..<33].elementsEqual(leaf.bytes) else {
+      guard Self.digest(in: row, at: 1) == leaf else {
         throw BackupError(part: "ledger", index: index, "the entry's bytes do not hash to its stored leaf hash (altered)")
       }
       guard let entry = scanned.fields else {
@@ -269,7 +273,7 @@ struct LogCheck {
       let expected = expectedNodes[nextExpectedNode]
       let level = row[1]
       let index = row[2..<10].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-      guard level == expected.0.level, index == expected.0.index, row[10...].elementsEqual(expected.1.bytes) else {
+      guard level == expected.0.level, index == expected.0.index, Self.digest(in: row, at: 10) == expected.1 else {
         throw BackupError(part: "ledger", index: size > 0 ? size - 1 : 0, "stored Merkle node (\(level), \(index)) does not match the entries")
       }
       nextExpectedNode += 1
@@ -296,6 +300,13 @@ struct LogCheck {
       closed.removeAll(keepingCapacity: true)
       return batch
     }
+  }
+
+  /// The 32-byte digest at `offset` of `row`, read in place (nil if the row is too short).
+  @inline(__always)
+  private static func digest(in row: [UInt8], at offset: Int) -> SHA256Digest? {
+    guard row.count >= offset + SHA256Digest.byteCount else { return nil }
+    return row.withUnsafeBytes { SHA256Digest(bytes: UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + SHA256Digest.byteCount)])) }
   }
 
   /// The log part ended: it must end at a checkpoint.

@@ -127,11 +127,13 @@ struct SoakLoad {
     let warm = windows[5].residentBytes
     let last = windows.last!.residentBytes
     let peak = windows.map(\.residentBytes).max()!
+    // Memory reaches its steady state later than latency: also from the third minute on.
+    let warmLater = windows.count > 23 ? windows[17].residentBytes : warm
     print(String(format: """
       soak: %d calls, %d errors (goal 0); own RSS (anonymous) after warm-up %d MiB, at the end %d MiB (%+.1f %%, peak %d MiB; goal < 5 %%); \
-      p99 first minute %.2f ms, worst minute %.2fx of it (goal ≤ 2x); p50 first/last minute %.2f / %.2f ms
+      from the third minute %d MiB → %+.1f %%; p99 first minute %.2f ms, worst minute %.2fx of it (goal ≤ 2x); p50 first/last minute %.2f / %.2f ms
       """, windows.reduce(0) { $0 + $1.calls }, errors, warm >> 20, last >> 20, Double(last - warm) / Double(warm) * 100,
-      peak >> 20, firstP99, worst, minutes[0].p50, minutes.last!.p50))
+      peak >> 20, warmLater >> 20, Double(last - warmLater) / Double(warmLater) * 100, firstP99, worst, minutes[0].p50, minutes.last!.p50))
   }
 
   /// Prints at once, so a run written to a file can be watched.

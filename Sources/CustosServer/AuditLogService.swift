@@ -71,9 +71,8 @@ struct AuditLogService: Custos_V1_AuditLog.SimpleServiceProtocol {
         guard chunk.count == Int(chunkEnd - cursor) || chunkBytes >= Self.streamChunkBytes else {
           throw LedgerError.corrupted(index: cursor + UInt64(chunk.count), reason: "entry is missing from storage")
         }
-        try await response.write(contentsOf: chunk)
+        try await response.writeChunk(contentsOf: chunk)
         cursor += UInt64(chunk.count)
-        await TransportWriteBarrier.serverTransport.wait()
       }
     }
   }

@@ -107,8 +107,7 @@ struct AuthorizationService: Custos_V1_Authorization.SimpleServiceProtocol {
         group.addTask {
           while let batch = await gathered.takeAll() {
             let receipts = try await ledger.append(batch.map(\.event))
-            try await response.write(contentsOf: zip(batch, receipts).map { $0.response($1) })
-            await TransportWriteBarrier.serverTransport.wait()
+            try await response.writeChunk(contentsOf: zip(batch, receipts).map { $0.response($1) })
           }
         }
         try await group.waitForAll()

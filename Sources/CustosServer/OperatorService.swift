@@ -142,10 +142,7 @@ struct OperatorService: Custos_V1_Operator.SimpleServiceProtocol {
     try await admin.require(.operatorBackup, on: CustosResource.ledger.uid)
     let caller = Caller.of(context)
     try await RPCErrors.mapping {
-      _ = try await backups.stream(caller: caller) { chunk in
-        try await response.write(.with { $0.data = Data(chunk) })
-        await TransportWriteBarrier.serverTransport.wait()
-      }
+      _ = try await backups.stream(caller: caller) { chunk in try await response.writeChunk(.with { $0.data = Data(chunk) }) }
     }
   }
 

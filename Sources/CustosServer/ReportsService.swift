@@ -48,12 +48,11 @@ struct ReportsService: Custos_V1_Reports.SimpleServiceProtocol {
           var offset = 0
           repeat {
             let end = min(bytes.count, offset + Self.chunkBytes)
-            try await response.write(.with {
+            try await response.writeChunk(.with {
               $0.file = name
               $0.data = Data(bytes[offset..<end])
               $0.endOfFile = endOfFile && end == bytes.count
             })
-            await TransportWriteBarrier.serverTransport.wait()
             offset = end
           } while offset < bytes.count
         })

@@ -1,3 +1,4 @@
+import GRPCCore
 import NIOCore
 import NIOPosix
 
@@ -28,5 +29,19 @@ struct TransportWriteBarrier: Sendable {
     for loop in loops {
       try? await loop.submit {}.get()
     }
+  }
+}
+
+extension RPCWriter {
+  /// Writes one chunk of a streamed answer, then waits for the transport to take it in
+  /// (`TransportWriteBarrier`), so the next chunk is produced only if flow control allows it.
+  func writeChunk(contentsOf elements: some Sequence<Element>) async throws {
+    try await write(contentsOf: elements)
+    await TransportWriteBarrier.serverTransport.wait()
+  }
+
+  /// `writeChunk(contentsOf:)` for a chunk that is one message.
+  func writeChunk(_ element: Element) async throws {
+    try await writeChunk(contentsOf: CollectionOfOne(element))
   }
 }

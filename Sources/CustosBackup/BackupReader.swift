@@ -15,14 +15,25 @@ public struct BackupReader {
     public var verifier: NoteVerifier
   }
 
-  private var source: ByteSource
+  private let stream: InputStream
+  private let readBytes: Int
 
   /// Reads `path`.
   public init(path: String) throws {
-    guard let handle = FileHandle(forReadingAtPath: path) else {
+    try self.init(path: path, readBytes: RecordBlockReader.readBytes)
+  }
+
+  /// Reads `path`, `readBytes` at a time (tests make blocks tiny to cut records across them).
+  init(path: String, readBytes: Int) throws {
+    guard FileManager.default.isReadableFile(atPath: path), let stream = InputStream(fileAtPath: path) else {
       throw BackupError(part: "file", "cannot open \(path)")
     }
-    source = ByteSource(handle: handle)
+    stream.open()
+    guard stream.streamStatus == .open else {
+      throw BackupError(part: "file", "cannot open \(path): \(stream.streamError.map { "\($0)" } ?? "unknown error")")
+    }
+    self.stream = stream
+    self.readBytes = readBytes
   }
 
   /// Verifies the backup; `verifierKey` (the ledger's, from a trusted source) must be the one it was
@@ -32,11 +43,9 @@ public struct BackupReader {
     verifierKey expected: String?, witnesses: [CosignerKey] = [], quorum: Int = 0, progress: (UInt64, UInt64?) -> Void = { _, _ in },
     onBatch: ((LedgerBatch) throws -> Void)? = nil
   ) throws -> Verified {
-    guard try source.read(BackupFormat.magic.count) == BackupFormat.magic else {
-      throw BackupError(part: "file", "not a custos-backup/v1 file")
-    }
-    guard let (kind, headerBytes) = try nextRecord(part: "header"), kind == .header,
-      let header = try? JSONDecoder().decode(BackupHeader.self, from: Data(headerBytes))
+    var cursor = try RecordCursor(stream: stream, readBytes: readBytes)
+    guard let (kind, headerRange) = try cursor.next(part: "header", checking: { _, _, _ in }), kind == .header,
+      let header = try? JSONDecoder().decode(BackupHeader.self, from: Data(cursor.block.bytes[headerRange]))
     else { throw BackupError(part: "header", "missing or malformed") }
     if let expected, expected != header.verifierKey {
       throw BackupError(part: "header", "signed by the ledger key \(header.verifierKey), not the expected \(expected)")
@@ -46,18 +55,21 @@ public struct BackupReader {
       throw BackupError(part: "header", "the verifier key does not parse: \(error)")
     }
     var log = LogCheck(verifier: verifier, collectsBatches: onBatch != nil)
+    let blocks = cursor.blocks
+    func check(_ bytes: [UInt8], _ rows: [Range<Int>], readingAhead: Bool) throws {
+      for batch in try log.take(bytes, rows: rows, sideJobs: readingAhead ? 1 : 0, sideJob: { _ in blocks.readNext() }) {
+        try onBatch?(batch)
+      }
+      progress(log.size, nil)
+    }
+    func nextRecord(part: String) throws -> (BackupFormat.RecordKind, Range<Int>)? { try cursor.next(part: part, checking: check) }
+    func payload(_ range: Range<Int>) -> [UInt8] { Array(cursor.block.bytes[range]) }
     var contents = BackupContents()
     var digests: [String: BackupManifest.PartDigest] = [:]
     var part: BackupFormat.Part?
     var hash = SHA256()
     var rows: UInt64 = 0
     var seen: [BackupFormat.Part] = []
-    var pending: [[UInt8]] = []
-    func flush() throws {
-      for batch in try log.take(pending) { try onBatch?(batch) }
-      pending.removeAll(keepingCapacity: true)
-      progress(log.size, nil)
-    }
     func closePart() {
       if let part { digests[part.rawValue] = .init(rows: rows, sha256: hash.finalize().hex) }
       hash = SHA256()
@@ -65,16 +77,17 @@ public struct BackupReader {
     }
     while true {
       let next = try nextRecord(part: part?.rawValue ?? "header")
-      if next?.0 != .row, !pending.isEmpty { try flush() }
-      guard let (kind, payload) = next else {
+      if next?.0 != .row { try cursor.checkPendingRows(check) }
+      guard let (kind, record) = next else {
         throw BackupError(part: part?.rawValue ?? "file", index: part == .ledger ? log.size : nil, "the file ends early (truncated)")
       }
       switch kind {
       case .part:
         closePart()
-        guard let next = BackupFormat.Part(rawValue: String(decoding: payload, as: UTF8.self)),
+        let name = cursor.block.bytes[record]
+        guard let next = BackupFormat.Part(rawValue: String(decoding: name, as: UTF8.self)),
           next == BackupFormat.Part.allCases[seen.count]
-        else { throw BackupError(part: String(decoding: payload.prefix(64), as: UTF8.self), "unexpected part") }
+        else { throw BackupError(part: String(decoding: name.prefix(64), as: UTF8.self), "unexpected part") }
         if part == .ledger { try log.finish() }
         part = next
         seen.append(next)
@@ -83,32 +96,33 @@ public struct BackupReader {
         // The log is checked row by row against its signed checkpoints, which authenticate every byte
         // of it; its digest (for other tools) need not be recomputed here. The other parts have only
         // their digest in the signed manifest.
-        if current != .ledger {
-          hash.update(BackupFormat.recordHeader(.row, length: payload.count))
-          hash.update(payload)
-        }
         rows += 1
         if current == .ledger {
-          pending.append(payload)
-          if pending.count == 8192 { try flush() }
+          cursor.pendingRows.append(record)
         } else {
-          try contents.add(payload, to: current)
+          let row = payload(record)
+          hash.update(BackupFormat.recordHeader(.row, length: row.count))
+          hash.update(row)
+          try contents.add(row, to: current)
         }
       case .manifest:
         closePart()
         if part == .ledger { try log.finish() }
         guard seen == BackupFormat.Part.allCases else { throw BackupError(part: "manifest", "parts are missing") }
         let manifest: BackupManifest
-        do { manifest = try JSONDecoder().decode(BackupManifest.self, from: Data(payload)) } catch {
+        let signed = payload(record)
+        do { manifest = try JSONDecoder().decode(BackupManifest.self, from: Data(signed)) } catch {
           throw BackupError(part: "manifest", "does not decode: \(error)")
         }
-        guard let (signatureKind, signature) = try nextRecord(part: "signature"), signatureKind == .signature else {
+        guard let (signatureKind, signatureRange) = try nextRecord(part: "signature"), signatureKind == .signature else {
           throw BackupError(part: "signature", "missing (truncated)")
         }
-        guard verifier.publicKey.isValidSignature(signature, for: BackupFormat.signatureContext + payload) else {
+        guard verifier.publicKey.isValidSignature(payload(signatureRange), for: BackupFormat.signatureContext + signed) else {
           throw BackupError(part: "signature", "the manifest's signature does not verify with \(header.verifierKey)")
         }
-        guard try source.read(1).isEmpty else { throw BackupError(part: "file", "bytes after the signature") }
+        guard try cursor.isAtEndOfFile() else {
+          throw BackupError(part: "file", "bytes after the signature")
+        }
         for (name, digest) in manifest.parts {
           let matches = name == BackupFormat.Part.ledger.rawValue ? digests[name]?.rows == digest.rows : digests[name] == digest
           guard matches else { throw BackupError(part: name, "its digest does not match the manifest's") }
@@ -129,17 +143,6 @@ public struct BackupReader {
         throw BackupError(part: part?.rawValue ?? "file", "a \(kind) record out of place")
       }
     }
-  }
-
-  private mutating func nextRecord(part: String) throws -> (BackupFormat.RecordKind, [UInt8])? {
-    guard let (tag, length) = try source.readRecordHeader() else { return nil }
-    guard let kind = tag.flatMap(BackupFormat.RecordKind.init(rawValue:)) else {
-      throw BackupError(part: part, "a malformed record (truncated or altered)")
-    }
-    guard length <= BackupFormat.maximumRecordBytes else { throw BackupError(part: part, "a record of \(length) bytes is over the limit") }
-    let payload = try source.read(length)
-    guard payload.count == length else { throw BackupError(part: part, "the file ends inside a record (truncated)") }
-    return (kind, payload)
   }
 }
 
@@ -169,19 +172,17 @@ struct LogCheck {
   var size: UInt64 { range.size }
   var root: SHA256Digest { range.rootHash }
 
-  /// Takes the next rows; returns the group commits their checkpoint rows complete. The entries'
-  /// canonical scans and leaf hashes, then the interior nodes of every aligned block of 256 leaves, are
-  /// computed on every core first; the links, the tree's right edge and the stored nodes are then
-  /// checked in order.
-  mutating func take(_ rows: [[UInt8]]) throws -> [LedgerBatch] {
-    let entryRows = rows.indices.filter { rows[$0].first == BackupFormat.LedgerRow.entry.rawValue && rows[$0].count > 33 }
-    var scanned = [ScannedEntry?](repeating: nil, count: rows.count)
-    scanned.withUnsafeMutableBufferPointer { results in
-      let out = DisjointSlots(results)
-      DispatchQueue.concurrentPerform(iterations: entryRows.count) { i in
-        let row = entryRows[i]
-        rows[row].withUnsafeBytes { out.set(row, ScannedEntry(scanning: UnsafeRawBufferPointer(rebasing: $0[33...]))) }
-      }
+  /// Takes the next rows (`rows` of `bytes`); returns the group commits their checkpoint rows complete.
+  /// The entries' canonical scans and leaf hashes — beside `sideJobs` more jobs — then the interior nodes
+  /// of every aligned block of 256 leaves, are computed on every core first; the links, the tree's right
+  /// edge and the stored nodes are then checked in order.
+  mutating func take(_ bytes: [UInt8], rows: [Range<Int>], sideJobs: Int = 0, sideJob: (Int) -> Void = { _ in }) throws -> [LedgerBatch] {
+    let entryTag = BackupFormat.LedgerRow.entry.rawValue
+    let entryRows = rows.indices.filter { rows[$0].count > 33 && bytes[rows[$0].lowerBound] == entryTag }
+    var scanned = [ScannedRow](repeating: ScannedRow(), count: entryRows.count)
+    ConcurrentJobs.fill(&scanned, sideJobs: sideJobs, sideJob: sideJob) { i, scanned in
+      let row = rows[entryRows[i]]
+      bytes.withUnsafeBytes { scanned = ScannedRow(UnsafeRawBufferPointer(rebasing: $0[row])) }
     }
     // If every entry row links, the k-th is leaf `size + k`; blocks of entries that do not are never read.
     let leaves = UInt64(AlignedSubtrees.leaves)
@@ -190,20 +191,44 @@ struct LogCheck {
     let blockCount = first + UInt64(entryRows.count) >= blockStart ? Int((first + UInt64(entryRows.count) - blockStart) / leaves) : 0
     var blocks = [AlignedSubtrees?](repeating: nil, count: blockCount)
     let scannedEntries = scanned
-    blocks.withUnsafeMutableBufferPointer { results in
-      let out = DisjointSlots(results)
-      DispatchQueue.concurrentPerform(iterations: blockCount) { block in
-        let ordinal = Int(blockStart - first) + block * Int(leaves)
-        out.set(block, AlignedSubtrees { scannedEntries[entryRows[ordinal + $0]]?.leaf ?? .zero })
-      }
+    ConcurrentJobs.fill(&blocks) { block, subtrees in
+      let ordinal = Int(blockStart - first) + block * Int(leaves)
+      subtrees = AlignedSubtrees { scannedEntries[ordinal + $0].leaf }
     }
     aligned = Aligned(start: blockStart, blocks: blocks)
     defer { aligned = Aligned() }
     var batches: [LedgerBatch] = []
-    for i in rows.indices {
-      if let batch = try take(rows[i], scanned: scanned[i]) { batches.append(batch) }
+    var nextEntry = 0
+    try bytes.withUnsafeBytes { bytes in
+      for (i, row) in rows.enumerated() {
+        var entry: ScannedRow?
+        if nextEntry < entryRows.count, entryRows[nextEntry] == i {
+          entry = scanned[nextEntry]
+          nextEntry += 1
+        }
+        if let batch = try take(UnsafeRawBufferPointer(rebasing: bytes[row]), scanned: entry) { batches.append(batch) }
+      }
     }
     return batches
+  }
+
+  /// What the parallel phase learned of one entry row; plain values, so the in-order walk copies them
+  /// for free.
+  struct ScannedRow {
+    var fields: CanonicalEntryScanner.Fields?
+    var leaf = SHA256Digest.zero
+    /// Whether the row's stored leaf hash is the hash of its bytes.
+    var storedLeafMatches = false
+
+    init() {}
+
+    /// Scans an entry row: the stored leaf hash (32 bytes after the tag), then the canonical entry.
+    init(_ row: UnsafeRawBufferPointer) {
+      let entry = UnsafeRawBufferPointer(rebasing: row[33...])
+      if case let .success(fields) = CanonicalEntryScanner.scan(entry) { self.fields = fields }
+      leaf = MerkleHashing.leafHash(entry)
+      storedLeafMatches = LogCheck.digest(in: row, at: 1) == leaf
+    }
   }
 
   /// The aligned blocks hashed ahead for the rows being taken.
@@ -224,7 +249,7 @@ struct LogCheck {
   }
 
   /// Takes one row; returns the group commit a checkpoint row completes.
-  private mutating func take(_ row: [UInt8], scanned: ScannedEntry?) throws -> LedgerBatch? {
+  private mutating func take(_ row: UnsafeRawBufferPointer, scanned: ScannedRow?) throws -> LedgerBatch? {
     guard let tag = row.first.flatMap(BackupFormat.LedgerRow.init(rawValue:)) else {
       throw BackupError(part: "ledger", index: size, "a row of unknown kind")
     }
@@ -234,11 +259,13 @@ struct LogCheck {
       let index = size
       guard let scanned else { throw BackupError(part: "ledger", index: index, "an entry row too short") }
       let leaf = scanned.leaf
-      guard Self.digest(in: row, at: 1) == leaf else {
+      guard scanned.storedLeafMatches else {
         throw BackupError(part: "ledger", index: index, "the entry's bytes do not hash to its stored leaf hash (altered)")
       }
       guard let entry = scanned.fields else {
-        throw BackupError(part: "ledger", index: index, "the entry is \(scanned.failure)")
+        // Scanned again for the reason, which the parallel phase does not keep.
+        let failure = ScannedEntry(scanning: UnsafeRawBufferPointer(rebasing: row[33...])).failure
+        throw BackupError(part: "ledger", index: index, "the entry is \(failure)")
       }
       guard entry.index == index else { throw BackupError(part: "ledger", index: index, "the entry says index \(entry.index)") }
       guard entry.prev == lastLeaf else { throw BackupError(part: "ledger", index: index, "its prev link does not name the entry before") }
@@ -304,9 +331,9 @@ struct LogCheck {
 
   /// The 32-byte digest at `offset` of `row`, read in place (nil if the row is too short).
   @inline(__always)
-  private static func digest(in row: [UInt8], at offset: Int) -> SHA256Digest? {
+  static func digest(in row: UnsafeRawBufferPointer, at offset: Int) -> SHA256Digest? {
     guard row.count >= offset + SHA256Digest.byteCount else { return nil }
-    return row.withUnsafeBytes { SHA256Digest(bytes: UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + SHA256Digest.byteCount)])) }
+    return SHA256Digest(bytes: UnsafeRawBufferPointer(rebasing: row[offset..<(offset + SHA256Digest.byteCount)]))
   }
 
   /// The log part ended: it must end at a checkpoint.
@@ -315,57 +342,4 @@ struct LogCheck {
       throw BackupError(part: "ledger", index: size > 0 ? size - 1 : 0, "the log does not end at a signed checkpoint")
     }
   }
-}
-
-/// Buffered reads from a file.
-struct ByteSource {
-  let handle: FileHandle
-  private var buffer: [UInt8] = []
-  private var position = 0
-
-  init(handle: FileHandle) { self.handle = handle }
-
-  /// The next record's kind byte and length: nil at the end of the file, a nil kind when the file ends
-  /// inside the 5-byte header.
-  mutating func readRecordHeader() throws -> (UInt8?, Int)? {
-    let header: ArraySlice<UInt8>
-    if buffer.count - position >= 5 {
-      header = buffer[position..<(position + 5)]
-      position += 5
-    } else {
-      header = try read(5)[...]
-      if header.isEmpty { return nil }
-      guard header.count == 5 else { return (nil, 0) }
-    }
-    let i = header.startIndex
-    let length = Int(header[i + 1]) << 24 | Int(header[i + 2]) << 16 | Int(header[i + 3]) << 8 | Int(header[i + 4])
-    return (header[i], length)
-  }
-
-  /// Up to `count` bytes (fewer only at the end of the file).
-  mutating func read(_ count: Int) throws -> [UInt8] {
-    if buffer.count - position >= count {
-      defer { position += count }
-      return Array(buffer[position..<(position + count)])
-    }
-    var result = Array(buffer[position...])
-    position = buffer.count
-    result.reserveCapacity(count)
-    while result.count < count {
-      guard let data = try handle.read(upToCount: max(4 << 20, count - result.count)), !data.isEmpty else { break }
-      buffer = [UInt8](data)
-      let take = min(count - result.count, buffer.count)
-      result += buffer[0..<take]
-      position = take
-    }
-    return result
-  }
-}
-
-/// Where parallel jobs write their results: each job writes only its own slots, and the buffer is read
-/// only after `concurrentPerform` returned (which waits for every job).
-private struct DisjointSlots<Value>: @unchecked Sendable {
-  let buffer: UnsafeMutableBufferPointer<Value?>
-  init(_ buffer: UnsafeMutableBufferPointer<Value?>) { self.buffer = buffer }
-  func set(_ i: Int, _ value: Value) { buffer[i] = value }
 }

@@ -170,14 +170,14 @@ public struct LedgerVerifier: Sendable {
   private func forEachLinkedChunk(_ range: Range<UInt64>, _ body: (EntryBytesChunk, [CheckedRun]) throws -> Void) throws {
     guard !range.isEmpty else { return }
     let storage = self.storage
-    let next = NextStorageChunk()
+    var next: Result<EntryBytesChunk, any Error>?
     func read(_ lower: UInt64) {
-      next.result = Result { try storage.entryBytes(in: lower..<min(range.upperBound, lower + Self.chunkEntries)) }
+      next = Result { try storage.entryBytes(in: lower..<min(range.upperBound, lower + Self.chunkEntries)) }
     }
     read(range.lowerBound)
     var lower = range.lowerBound
     while lower < range.upperBound {
-      let chunk = try next.result!.get()
+      let chunk = try next!.get()
       let chunkStart = lower
       lower = min(range.upperBound, lower + Self.chunkEntries)
       let readsNext = lower < range.upperBound
@@ -190,15 +190,9 @@ public struct LedgerVerifier: Sendable {
       }
       bounds.append(chunk.count)
       var runs = (0..<(bounds.count - 1)).map { CheckedRun(run: LinkedRun(span: bounds[$0]..<bounds[$0 + 1])) }
-      let sideJobs = readsNext ? 1 : 0
       let nextLower = lower
-      runs.withUnsafeMutableBufferPointer { buffer in
-        let out = DisjointWrites(buffer)
-        let reader = NextRead(read: { read(nextLower) })
-        DispatchQueue.concurrentPerform(iterations: sideJobs + buffer.count) { job in
-          guard job >= sideJobs else { return reader.read() }
-          Self.check(chunk, from: chunkStart, into: &out.buffer[job - sideJobs])
-        }
+      ConcurrentJobs.fill(&runs, sideJobs: readsNext ? 1 : 0, sideJob: { _ in read(nextLower) }) { _, run in
+        Self.check(chunk, from: chunkStart, into: &run)
       }
       try body(chunk, runs)
     }
@@ -245,17 +239,4 @@ public struct LedgerVerifier: Sendable {
     }
     return range
   }
-}
-
-/// The next storage chunk, read as one of the jobs beside a chunk's checks.
-private final class NextStorageChunk: @unchecked Sendable {
-  // @unchecked Sendable: written by exactly one job of a `concurrentPerform` (or before the first) and
-  // read only after that call has returned, which waits for every job.
-  var result: Result<EntryBytesChunk, any Error>?
-}
-
-/// The read job itself.
-private struct NextRead: @unchecked Sendable {
-  // @unchecked Sendable: run exactly once, by one job, and `concurrentPerform` returns only after it has.
-  let read: () -> Void
 }

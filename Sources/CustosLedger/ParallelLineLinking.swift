@@ -17,16 +17,9 @@ extension CanonicalEntryScanner {
     let parts = consumed == 0 ? 0 : max(1, min(slices, consumed / 256))
     let bounds = (0...parts).map { parts == 0 ? 0 : lineStart(in: bytes, atOrAfter: $0 * consumed / parts) }
     var runs = (0..<parts).map { LinkedRun(span: bounds[$0]..<bounds[$0 + 1]) }
-    withoutActuallyEscaping(sideJob) { sideJob in
-      let side = SideJobs(run: sideJob)
-      runs.withUnsafeMutableBufferPointer { buffer in
-        let out = DisjointWrites(buffer)
-        let input = SharedBytes(bytes: bytes)
-        DispatchQueue.concurrentPerform(iterations: sideJobs + parts) { job in
-          guard job >= sideJobs else { return side.run(job) }
-          link(input.bytes, into: &out.buffer[job - sideJobs], accept: accept)
-        }
-      }
+    let input = SharedBytes(bytes: bytes)
+    ConcurrentJobs.fill(&runs, sideJobs: sideJobs, sideJob: sideJob) { _, run in
+      link(input.bytes, into: &run, accept: accept)
     }
     return (runs, consumed)
   }
@@ -61,23 +54,8 @@ extension CanonicalEntryScanner {
   }
 }
 
-/// An output buffer that parallel workers fill at disjoint indexes.
-struct DisjointWrites<Element>: @unchecked Sendable {
-  // @unchecked Sendable: each worker writes only the indexes of its own slice, and the buffer is read
-  // only after `concurrentPerform` has returned, which waits for every worker.
-  let buffer: UnsafeMutableBufferPointer<Element>
-  init(_ buffer: UnsafeMutableBufferPointer<Element>) { self.buffer = buffer }
-}
-
 /// Bytes every worker reads and none writes.
 private struct SharedBytes: @unchecked Sendable {
   // @unchecked Sendable: read-only for the duration of `concurrentPerform`, which the owner outlives.
   let bytes: UnsafeRawBufferPointer
-}
-
-/// The jobs that run beside the workers.
-private struct SideJobs: @unchecked Sendable {
-  // @unchecked Sendable: each job number is run exactly once, by one worker, and `concurrentPerform`
-  // returns only after every job has.
-  let run: (Int) -> Void
 }

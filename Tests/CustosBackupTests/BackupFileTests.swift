@@ -36,11 +36,15 @@ import Testing
     return (bytes, storage)
   }
 
-  func verify(_ bytes: [UInt8], key: String? = nil) throws -> BackupReader.Verified {
+  /// Reads of the whole file at once, and of 1,000 bytes at a time: records cut across reads, and a
+  /// block's rows checked while the next one is read.
+  static let readSizes = [4 << 20, 1000]
+
+  func verify(_ bytes: [UInt8], key: String? = nil, readBytes: Int = 4 << 20) throws -> BackupReader.Verified {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("custos-backup-\(UUID().uuidString)").path
     FileManager.default.createFile(atPath: path, contents: Data(bytes))
     defer { try? FileManager.default.removeItem(atPath: path) }
-    var reader = try BackupReader(path: path)
+    var reader = try BackupReader(path: path, readBytes: readBytes)
     return try reader.verify(verifierKey: key ?? signer.verifier.verifierKey)
   }
 
@@ -54,20 +58,20 @@ import Testing
     return -1
   }
 
-  @Test func aBackupReadsBackWhole() async throws {
+  @Test(arguments: readSizes) func aBackupReadsBackWhole(readBytes: Int) async throws {
     let (bytes, storage) = try await backup()
-    let verified = try verify(bytes)
+    let verified = try verify(bytes, readBytes: readBytes)
     #expect(verified.manifest.treeSize == 300)
     #expect(verified.manifest.checkpoint == (try storage.latestCheckpoint())?.note)
     #expect(verified.contents.keyrings.first?.name == "orders" && verified.contents.sealedRootKey.current == [1, 2, 3])
     #expect(verified.contents.policyFiles.count == 1 && verified.contents.rootKeyID == "0123456789abcdef")
   }
 
-  @Test func everyAlterationIsRefusedNamingThePart() async throws {
+  @Test(arguments: readSizes) func everyAlterationIsRefusedNamingThePart(readBytes: Int) async throws {
     let (bytes, _) = try await backup()
     func refused(_ altered: [UInt8], key: String? = nil) -> BackupError? {
       do {
-        _ = try verify(altered, key: key)
+        _ = try verify(altered, key: key, readBytes: readBytes)
         return nil
       } catch let error as BackupError { return error } catch { return BackupError(part: "?", "\(error)") }
     }
@@ -106,6 +110,14 @@ import Testing
     #expect(refused(Array(bytes.dropLast(10))) != nil)
     let truncated = refused(Array(bytes.prefix(bytes.count / 3)))
     #expect(truncated?.part == "ledger" && truncated?.reason.contains("truncated") == true, "\(String(describing: truncated))")
+    // A record header cut short, a record announcing more than the limit, bytes after the signature.
+    #expect(refused(Array(bytes.prefix(bytes.count / 3 + 2)))?.reason.contains("truncated") == true)
+    let body = BackupFormat.magic.count
+    var oversized = bytes
+    oversized.replaceSubrange((body + 1)..<(body + 5), with: [0x7f, 0, 0, 0])
+    #expect(refused(oversized)?.reason.contains("over the limit") == true)
+    #expect(refused(bytes + [0])?.reason == "bytes after the signature")
+    #expect(refused(Array("custos-backup/v2\n".utf8) + bytes.dropFirst(body))?.reason == "not a custos-backup/v1 file")
     // Another ledger's key.
     let other = NoteSigner(name: "custos.test/ledger", privateKey: Ed25519.PrivateKey()).verifier.verifierKey
     #expect(refused(bytes, key: other)?.part == "header")

@@ -39,6 +39,8 @@ public struct Configuration: Sendable, Equatable {
   public var autoInit = false
   /// How often scheduled key destructions and periodic rotations are carried out.
   public var keyMaintenanceInterval: Duration = .seconds(60)
+  /// How long a SIGTERM waits for in-flight calls (streams included) before cancelling them.
+  public var shutdownGracePeriod: Duration = .seconds(30)
   /// The largest request message accepted, in bytes; larger ones get RESOURCE_EXHAUSTED.
   public var maximumRequestBytes = 4 << 20
   /// How long an idempotency key answers retries with the first answer (and is kept), in seconds.
@@ -110,6 +112,7 @@ public struct Configuration: Sendable, Equatable {
     case logLevel = "log_level", ledgerOrigin = "ledger_origin", maxEntryBytes = "max_entry_bytes"
     case rootPassphraseFile = "root_passphrase_file", autoInit = "auto_init"
     case keyMaintenanceInterval = "key_maintenance_interval", auditContextValues = "audit_context_values"
+    case shutdownGrace = "shutdown_grace_seconds"
     case failpoint, authentication, tokenSkew = "token_skew_seconds", signingKeyLead = "signing_key_lead_seconds"
     case tlsCert = "tls_cert_file", tlsKey = "tls_key_file", tlsClientCA = "tls_client_ca_file"
     case clientSecretArgon2 = "client_secret_argon2"
@@ -210,6 +213,9 @@ public struct Configuration: Sendable, Equatable {
     case .keyMaintenanceInterval:
       guard let seconds = Int(value), (1...86_400).contains(seconds) else { throw fail("a number of seconds between 1 and 86400") }
       keyMaintenanceInterval = .seconds(seconds)
+    case .shutdownGrace:
+      guard let seconds = Int(value), (1...3600).contains(seconds) else { throw fail("a number of seconds between 1 and 3600") }
+      shutdownGracePeriod = .seconds(seconds)
     case .idempotencyWindow:
       guard let seconds = Int64(value), (60...(30 * 86_400)).contains(seconds) else { throw fail("a number of seconds between 60 and 2592000 (30 days)") }
       idempotencyWindowSeconds = seconds

@@ -151,9 +151,14 @@ public enum Daemon {
     if let http = configuration.httpListen {
       lifecycle.append(HTTPSidePort.application(address: http, health: health, tokens: tokens, metrics: metrics, logger: logger))
     }
-    let group = ServiceGroup(
-      configuration: .init(
-        services: lifecycle.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    var groupConfiguration = ServiceGroupConfiguration(
+      services: lifecycle.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+    // A call that never ends (a stream its caller keeps open) must not keep a node from stopping: after
+    // the grace period the calls left are cancelled, and a service that ignores cancellation ends the
+    // process, so a supervisor's restart is never blocked.
+    groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownGracePeriod
+    groupConfiguration.maximumCancellationDuration = .seconds(10)
+    let group = ServiceGroup(configuration: groupConfiguration)
     let size = await ledger.size
     logger.info("custosd starting", metadata: [
       "store": "\(store.location)", "ledger_size": "\(size)",

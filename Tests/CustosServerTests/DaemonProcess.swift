@@ -81,10 +81,17 @@ final class DaemonProcess: @unchecked Sendable {
     process.waitUntilExit()
   }
 
-  /// SIGTERM and wait; returns the exit status.
+  /// SIGTERM and wait; returns the exit status. A daemon still running after a minute (twice its
+  /// default shutdown grace period) is a test failure, with its log, and is killed.
   @discardableResult
   func terminate() -> Int32 {
     if process.isRunning { process.terminate() }
+    let deadline = Date().addingTimeInterval(60)
+    while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+    if process.isRunning {
+      Issue.record("custosd did not stop within 60 s of SIGTERM; its log ends:\n\(log.value.suffix(4000))")
+      Foundation.kill(process.processIdentifier, SIGKILL)
+    }
     process.waitUntilExit()
     return process.terminationStatus
   }

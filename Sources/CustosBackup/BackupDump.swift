@@ -13,18 +13,26 @@ public enum BackupDump {
     let size = min(cosigned?.size ?? tip.size, tip.size)
     var writer = try BackupWriter(origin: origin, verifierKey: verifierKey, sink: sink)
     try writer.beginLedger()
-    var lower: UInt64 = 0
-    while lower < size {
+    // Each chunk is written while the next one is read, on the other core.
+    func read(_ lower: UInt64) throws -> (EntryBytesChunk, [SignedCheckpoint])? {
+      guard lower < size else { return nil }
       let upper = min(size, lower + 4096)
-      writer.expect(try storage.checkpoints(sizes: (lower + 1)...upper))
       let chunk = try storage.entryBytes(in: lower..<upper)
       guard chunk.count == Int(upper - lower), chunk.indexes.first == lower, chunk.indexes.last == upper - 1 else {
         throw BackupError(part: "ledger", index: lower, "the store is missing entries between \(lower) and \(upper): run custos ledger verify")
       }
-      for i in 0..<chunk.count {
-        let bytes = chunk.withEntry(i) { Array($0) }
-        try writer.append(entry: bytes)
-      }
+      return (chunk, try storage.checkpoints(sizes: (lower + 1)...upper))
+    }
+    var next = try read(0)
+    var lower: UInt64 = 0
+    while let (chunk, checkpoints) = next {
+      writer.expect(checkpoints)
+      let upper = lower + UInt64(chunk.count)
+      (_, next) = try ConcurrentJobs.overlapping({
+        for i in 0..<chunk.count {
+          try chunk.withEntry(i) { try writer.append(entry: $0, storedLeafHash: chunk.storedLeafHashes[i]) }
+        }
+      }, { try read(upper) })
       progress(upper, size)
       lower = upper
     }

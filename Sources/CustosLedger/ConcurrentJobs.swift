@@ -21,6 +21,39 @@ public enum ConcurrentJobs {
   }
 }
 
+extension ConcurrentJobs {
+  /// Runs `first` and `second` at the same time (one of them on another core) and returns both
+  /// results once both are done; an error from either is thrown after both have finished.
+  public static func overlapping<A, B>(_ first: () throws -> A, _ second: () throws -> B) throws -> (A, B) {
+    try withoutActuallyEscaping(first) { first in
+      try withoutActuallyEscaping(second) { second in
+        let pair = OverlappedPair(first: first, second: second)
+        DispatchQueue.concurrentPerform(iterations: 2) { i in pair.run(i) }
+        return (try pair.firstResult!.get(), try pair.secondResult!.get())
+      }
+    }
+  }
+}
+
+/// Two jobs and their results, for `overlapping`.
+private final class OverlappedPair<A, B>: @unchecked Sendable {
+  // @unchecked Sendable: job 0 touches only `first`/`firstResult` and job 1 only `second`/`secondResult`,
+  // each run exactly once, and the results are read only after `concurrentPerform` has returned.
+  let first: () throws -> A
+  let second: () throws -> B
+  var firstResult: Result<A, any Error>?
+  var secondResult: Result<B, any Error>?
+
+  init(first: @escaping () throws -> A, second: @escaping () throws -> B) {
+    self.first = first
+    self.second = second
+  }
+
+  func run(_ job: Int) {
+    if job == 0 { firstResult = Result { try first() } } else { secondResult = Result { try second() } }
+  }
+}
+
 /// An output buffer that parallel workers fill at disjoint indexes.
 private struct DisjointWrites<Element>: @unchecked Sendable {
   // @unchecked Sendable: each worker writes only its own index, and the buffer is read only after

@@ -33,6 +33,13 @@ public final class InMemoryLedgerStorage: LedgerStorage, Sendable {
   /// Writes attempted so far.
   public var writes: Int { state.withLock { $0.writes } }
 
+  /// Changes a stored entry in place, as damage to the store would (tests of what notices it).
+  public func tamper(entryAt index: UInt64, _ change: (inout StoredEntry) -> Void) {
+    state.withLock { state in
+      if let i = state.entries.firstIndex(where: { $0.index == index }) { change(&state.entries[i]) }
+    }
+  }
+
   public func tip() throws -> LedgerTip? { state.withLock { $0.tip } }
 
   @discardableResult

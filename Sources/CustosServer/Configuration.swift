@@ -47,6 +47,11 @@ public struct Configuration: Sendable, Equatable {
   public var idempotencyWindowSeconds: Int64 = 86_400
   /// Witnesses each new checkpoint is sent to for cosignatures (C2SP tlog-witness).
   public var witnesses: [WitnessEndpoint] = []
+  /// How many of `witnesses` must have cosigned the checkpoint a backup or evidence bundle ends at
+  /// (nil: all of them).
+  public var witnessQuorum: Int?
+  /// The witness quorum in force: the setting, or every configured witness.
+  public var effectiveWitnessQuorum: Int { witnessQuorum ?? witnesses.count }
   /// Start even though a witness holds a newer (or forked) checkpoint than this log: a restored older
   /// copy. The first entry then says so.
   public var acceptRollback = false
@@ -90,6 +95,9 @@ public struct Configuration: Sendable, Equatable {
         "token_failure_window_seconds (\(throttle.windowSeconds)) must be at least token_failure_max_delay_seconds "
           + "(\(throttle.maximumDelayMilliseconds / 1000)), which must be at least token_failure_delay_ms (\(throttle.firstDelayMilliseconds) ms)")
     }
+    if let quorum = witnessQuorum, quorum > witnesses.count {
+      throw Invalid("witness_quorum (\(quorum)) is more than the \(witnesses.count) configured witnesses: lower it, or add witnesses")
+    }
     switch store {
     case .sqlite:
       guard databaseURL == nil else { throw Invalid("database_url is set but store is sqlite: set store to postgres, or remove database_url") }
@@ -120,7 +128,7 @@ public struct Configuration: Sendable, Equatable {
     case databaseCallTimeout = "database_call_timeout_ms"
     case idempotencyWindow = "idempotency_window_seconds"
     case backupInterval = "backup_interval", backupDir = "backup_dir", backupRetention = "backup_retention"
-    case witnesses, acceptRollback = "accept_rollback"
+    case witnesses, witnessQuorum = "witness_quorum", acceptRollback = "accept_rollback"
     case maxRequestBytes = "max_request_bytes"
     case tokenFailuresAllowed = "token_failures_allowed", tokenFailureDelay = "token_failure_delay_ms"
     case tokenFailureMaxDelay = "token_failure_max_delay_seconds", tokenFailureWindow = "token_failure_window_seconds"
@@ -240,6 +248,9 @@ public struct Configuration: Sendable, Equatable {
         do { parsed.append(try WitnessEndpoint(parsing: String(item))) } catch { throw fail("URL VKEY pairs separated by commas (\(error))") }
       }
       witnesses = parsed
+    case .witnessQuorum:
+      guard let count = Int(value), (1...100).contains(count) else { throw fail("a count of witnesses between 1 and 100") }
+      witnessQuorum = count
     case .acceptRollback:
       guard let flag = Self.boolean(value) else { throw fail("true or false") }
       acceptRollback = flag

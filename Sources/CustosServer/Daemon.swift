@@ -90,7 +90,8 @@ public enum Daemon {
     var reports = ReportsService(ledger: ledger, admin: admin)
     if !configuration.witnesses.isEmpty {
       // Backups and evidence end at a checkpoint the witnesses cosigned, so both can be checked against them offline.
-      let witnessed = { @Sendable [count = configuration.witnesses.count] in cosignatures.newest(quorum: count) }
+      let names = Set(configuration.witnesses.map(\.key.name))
+      let witnessed = { @Sendable [quorum = configuration.effectiveWitnessQuorum] in cosignatures.newest(quorum: quorum, among: names) }
       backups.cosigned = witnessed
       reports.witnessed = witnessed
     }

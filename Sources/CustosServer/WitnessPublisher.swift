@@ -44,11 +44,14 @@ final class WitnessCosignatures: Sendable {
     lines.withLock { $0[size].map { Array($0.values).sorted() } ?? [] }
   }
 
-  /// The newest checkpoint size every one of `witnesses` witnesses cosigned... or, with a quorum
-  /// below that, the newest at least `quorum` of them cosigned; with its cosignature lines.
-  func newest(quorum: Int) -> (size: UInt64, cosignatures: [String])? {
+  /// The newest checkpoint size at least `quorum` of the witnesses named in `witnesses` cosigned, with
+  /// those witnesses' cosignature lines. Cosignatures kept from witnesses no longer configured do not count.
+  func newest(quorum: Int, among witnesses: Set<String>) -> (size: UInt64, cosignatures: [String])? {
     lines.withLock { held in
-      held.filter { $0.value.count >= max(1, quorum) }.max { $0.key < $1.key }.map { ($0.key, Array($0.value.values).sorted()) }
+      held.compactMap { size, byWitness -> (UInt64, [String])? in
+        let counted = byWitness.filter { witnesses.contains($0.key) }
+        return counted.count >= max(1, quorum) ? (size, counted.values.sorted()) : nil
+      }.max { $0.0 < $1.0 }
     }
   }
 

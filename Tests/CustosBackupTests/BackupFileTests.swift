@@ -67,6 +67,27 @@ import Testing
     #expect(verified.contents.policyFiles.count == 1 && verified.contents.rootKeyID == "0123456789abcdef")
   }
 
+  @Test func aDamagedStoreIsRefusedAtBackupTimeNamingTheEntry() async throws {
+    let (_, storage) = try await backup()
+    func backupError() -> BackupError? {
+      do {
+        _ = try BackupDump.write(
+          storage: storage, contents: BackupContents(), origin: signer.name, verifierKey: signer.verifier.verifierKey, createdAt: 1,
+          sign: { signer.signature(for: $0) }, sink: { _ in })
+        return nil
+      } catch { return error as? BackupError }
+    }
+    // Bytes that no longer hash to the stored leaf hash.
+    storage.tamper(entryAt: 150) { $0.canonical[$0.canonical.count - 2] ^= 1 }
+    let altered = try #require(backupError())
+    #expect(altered.index == 150 && altered.reason.contains("do not hash to its stored leaf hash"))
+    // Bytes and leaf hash changed together: the entries no longer make the signed checkpoints' roots.
+    storage.tamper(entryAt: 150) { $0.leafHash = MerkleHashing.leafHash($0.canonical) }
+    let rewritten = try #require(backupError())
+    #expect(rewritten.reason.contains("is not the root the entries make"))
+    #expect(rewritten.index.map { $0 >= 150 } == true)
+  }
+
   @Test(arguments: readSizes) func everyAlterationIsRefusedNamingThePart(readBytes: Int) async throws {
     let (bytes, _) = try await backup()
     func refused(_ altered: [UInt8], key: String? = nil) -> BackupError? {

@@ -1,3 +1,5 @@
+import CustosCrypto
+import CustosLedger
 import Foundation
 import Testing
 
@@ -62,6 +64,19 @@ import Testing
     #expect {
       _ = try Configuration.load(file: nil, environment: ["CUSTOS_TOKEN_FAILURE_WINDOW_SECONDS": "60"], overrides: [:])
     } throws: { "\($0)".contains("token_failure_window_seconds (60) must be at least token_failure_max_delay_seconds (300)") }
+  }
+
+  @Test func aWitnessQuorumAboveTheConfiguredWitnessesIsRefused() throws {
+    let vkey = CosignerKey(name: "witness.test/w1", publicKey: Ed25519.PrivateKey().publicKey).vkey
+    let one = "http://127.0.0.1:7490 \(vkey)"
+    #expect(try Configuration.load(file: nil, environment: ["CUSTOS_WITNESSES": one], overrides: [:]).effectiveWitnessQuorum == 1)
+    #expect(try Configuration.load(file: nil, environment: ["CUSTOS_WITNESSES": one, "CUSTOS_WITNESS_QUORUM": "1"], overrides: [:]).witnessQuorum == 1)
+    #expect {
+      _ = try Configuration.load(file: nil, environment: ["CUSTOS_WITNESSES": one, "CUSTOS_WITNESS_QUORUM": "2"], overrides: [:])
+    } throws: { "\($0)".contains("witness_quorum (2) is more than the 1 configured witnesses") }
+    #expect {
+      _ = try Configuration.load(file: nil, environment: ["CUSTOS_WITNESS_QUORUM": "0"], overrides: [:])
+    } throws: { "\($0)".contains("a count of witnesses between 1 and 100") }
   }
 
   @Test func unknownFileSettingsAreRejected() throws {

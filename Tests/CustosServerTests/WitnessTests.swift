@@ -73,4 +73,20 @@ import Testing
     #expect(try CosignerKey(vkey: key.vkey) == key)
     #expect(throws: LedgerError.self) { try CosignerKey(vkey: key.vkey.replacingOccurrences(of: "witness.test/w1", with: "other/w")) }
   }
+
+  @Test func backupsEndAtTheNewestCheckpointAQuorumOfTheConfiguredWitnessesCosigned() throws {
+    let held = try WitnessCosignatures()
+    try held.record(size: 10, witness: "w1", line: "— w1 a\n")
+    try held.record(size: 10, witness: "w2", line: "— w2 a\n")
+    try held.record(size: 20, witness: "w1", line: "— w1 b\n")
+    try held.record(size: 30, witness: "retired", line: "— retired c\n")
+    try held.record(size: 30, witness: "w2", line: "— w2 c\n")
+    let configured: Set = ["w1", "w2"]
+    #expect(held.newest(quorum: 2, among: configured)?.size == 10)
+    #expect(held.newest(quorum: 2, among: configured)?.cosignatures == ["— w1 a\n", "— w2 a\n"])
+    #expect(held.newest(quorum: 1, among: configured)?.size == 30)
+    // A witness no longer configured neither counts towards the quorum nor is carried.
+    #expect(held.newest(quorum: 1, among: configured)?.cosignatures == ["— w2 c\n"])
+    #expect(held.newest(quorum: 2, among: ["w1", "retired"]) == nil)
+  }
 }

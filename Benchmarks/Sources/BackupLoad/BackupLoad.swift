@@ -47,18 +47,21 @@ struct BackupLoad {
       }
     }
     let file = directory.appendingPathComponent("custos.backup").path
-    FileManager.default.createFile(atPath: file, contents: nil)
+    _ = FileManager.default.createFile(atPath: file, contents: nil)
     let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: file))
+    var written = 0.0
     let backedUp = try await time {
-      _ = try BackupDump.write(
-        storage: store.ledgerStorage, contents: BackupContents(), origin: signer.name, verifierKey: signer.verifier.verifierKey,
-        createdAt: 0, sign: { signer.signature(for: $0) }, sink: { try handle.write(contentsOf: $0) })
+      written = try await time {
+        _ = try BackupDump.write(
+          storage: store.ledgerStorage, contents: BackupContents(), origin: signer.name, verifierKey: signer.verifier.verifierKey,
+          createdAt: 0, sign: { signer.signature(for: $0) }, sink: { try handle.write(contentsOf: $0) })
+      }
       try handle.synchronize()
     }
     try handle.close()
     let backupBytes = try FileManager.default.attributesOfItem(atPath: file)[.size] as? Int ?? 0
     print(String(format: "cp of the database (%.0f MiB): %.2f s", Double(bytes) / 1_048_576, copied))
-    print(String(format: "backup to a file (%.0f MiB): %.2f s", Double(backupBytes) / 1_048_576, backedUp))
+    print(String(format: "backup to a file (%.0f MiB): %.2f s (written %.2f s, then fsync %.2f s)", Double(backupBytes) / 1_048_576, backedUp, written, backedUp - written))
     print(String(format: "backup / cp ratio (cp time / backup time): %.2f (goal >= 0.5)", copied / backedUp))
 
     let verify = try await time {

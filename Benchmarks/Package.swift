@@ -168,6 +168,7 @@ let package = Package(
       dependencies: [
         "LoadSupport",
         .product(name: "CustosServer", package: "Custos"),
+        .product(name: "CustosStore", package: "Custos"),
         .product(name: "CustosProtocol", package: "Custos"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

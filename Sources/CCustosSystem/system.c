@@ -21,3 +21,11 @@ int custos_fix_allocator_thresholds(void) {
   return 0;
 #endif
 }
+
+int custos_limit_allocator_arenas(int count) {
+#if defined(__GLIBC__)
+  return mallopt(M_ARENA_MAX, count);
+#else
+  return 0;
+#endif
+}

@@ -1,8 +1,10 @@
+import Foundation
 import CCustosSystem
 import ServiceLifecycle
 
 /// Keeps the allocator's resident memory from creeping up under a steady load: large buffers mapped on
-/// their own (`fixThresholds`, at start) and free pages handed back every `interval`.
+/// their own and the arenas capped at one per core (`fixThresholds`, at start), and free pages handed
+/// back every `interval`.
 ///
 /// Why: glibc's malloc raises its mmap threshold each time a mapped buffer is freed, after which large
 /// transient buffers are carved out of the per-thread arenas between small long-lived allocations. In a
@@ -18,9 +20,11 @@ struct MemoryTrimService: Service {
     }
   }
 
-  /// Fixes the allocator's mmap threshold (call once, before the load starts).
+  /// Fixes the allocator's mmap threshold and caps its arenas at one per core (call once, before the
+  /// load starts).
   static func fixThresholds() {
     _ = custos_fix_allocator_thresholds()
+    _ = custos_limit_allocator_arenas(Int32(max(2, ProcessInfo.processInfo.activeProcessorCount)))
   }
 
   /// Releases the allocator's free pages now.

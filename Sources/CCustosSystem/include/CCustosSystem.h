@@ -10,4 +10,9 @@ int custos_release_free_memory(void);
 /// large transient buffers between small long-lived ones fragment them. 1 on success; elsewhere 0.
 int custos_fix_allocator_thresholds(void);
 
+/// Caps glibc's malloc arenas at `count` (by default up to eight per core). Threads share them instead
+/// of each new thread taking an arena of its own: Dispatch starts extra worker threads while others
+/// block (Argon2id, fsync), and every arena they created kept its free fragments. 1 on success; elsewhere 0.
+int custos_limit_allocator_arenas(int count);
+
 #endif

@@ -1,4 +1,5 @@
 import GRDB
+import GRDBSQLite
 
 /// The embedded store: one SQLite database in WAL mode with `synchronous=FULL`, migrated at open.
 ///
@@ -50,6 +51,9 @@ public final class SQLiteStore: Sendable {
 
   /// The token authority's storage in this database.
   public var tokenStorage: SQLiteTokenStorage { SQLiteTokenStorage(pool: pool) }
+
+  /// The memory SQLite holds in this process (page caches, schemas, prepared statements), in bytes.
+  public static var memoryInUse: Int { Int(sqlite3_memory_used()) }
 
   /// The applied migration identifiers, oldest first.
   public func appliedMigrations() throws -> [String] {

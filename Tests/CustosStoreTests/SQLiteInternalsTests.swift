@@ -23,6 +23,15 @@ import Testing
     }
   }
 
+  /// Every commit is synced before it returns: the writer runs with `synchronous = FULL` (GRDB's pool
+  /// turns it to NORMAL when it sets up WAL, which syncs only at checkpoints).
+  @Test func theWriterSyncsEveryCommit() throws {
+    let store = try TestStore(.sqlite)
+    let sqlite = try SQLiteStore(path: store.location)
+    #expect(try sqlite.pool.write { try Int.fetchOne($0, sql: "PRAGMA synchronous") } == 2)
+    #expect(try sqlite.pool.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "wal")
+  }
+
   /// The WAL is checkpointed in the background as the ledger writes: it is reused from its start
   /// instead of growing with everything written (SQLite's own checkpoint is held back to 64 MiB).
   @Test func theWALStaysSmallWhileTheLedgerGrows() async throws {

@@ -12,7 +12,8 @@ public final class SQLiteStore: Sendable {
   public init(path: String) throws(StoreError) {
     var configuration = Configuration()
     configuration.prepareDatabase { db in
-      // FULL: a commit is on disk before it returns, so an acknowledged append survives power loss.
+      // FULL: a commit is on disk before it returns, so an acknowledged append survives power loss
+      // (set again on the writer below, after the pool's WAL setup).
       try db.execute(sql: "PRAGMA synchronous = FULL")
       // Proofs and verification read scattered pages of a large file: map it (reads become memory
       // accesses instead of syscalls, and need no page cache). The cache then holds mostly the pages a
@@ -30,6 +31,15 @@ public final class SQLiteStore: Sendable {
     configuration.busyMode = .timeout(5)
     do {
       pool = try DatabasePool(path: path, configuration: configuration)
+      // GRDB's pool sets `synchronous = NORMAL` on its writer when it turns WAL on, after
+      // `prepareDatabase` ran: a commit would then return before the WAL is synced (it survives a
+      // killed process, not a power loss). Only the writer commits; set FULL on it again, and check.
+      try pool.writeWithoutTransaction { db in
+        try db.execute(sql: "PRAGMA synchronous = FULL")
+        guard try Int.fetchOne(db, sql: "PRAGMA synchronous") == 2 else {
+          throw StoreError.cannotOpen(path: path, reason: "SQLite did not accept synchronous = FULL")
+        }
+      }
       try SQLiteMigrations.migrator.migrate(pool)
       checkpointer = try WALCheckpointer(path: path)
     } catch {

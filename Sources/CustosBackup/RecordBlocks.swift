@@ -31,18 +31,20 @@ struct RecordBlock: Sendable {
 }
 
 /// Reads a backup file ahead of its checks, a block of whole records at a time, straight into a buffer
-/// that the block before last used (so a long file costs no fresh pages); the bytes after the last whole
+/// that the block three back used (so a long file costs no fresh pages); the bytes after the last whole
 /// record are carried into the next block.
 final class RecordBlockReader: @unchecked Sendable {
-  // @unchecked Sendable: `readNext` runs either on the owner's thread or as the one side job of a
-  // `ConcurrentJobs.fill` while the owner waits for it, and the owner calls `takeNext` and `recycle`
-  // only after that.
+  // @unchecked Sendable: `readNext` runs either on the owner's thread or as a side job of a
+  // `ConcurrentJobs.fill` while the owner waits for it (no other job of that fill touches the reader),
+  // and the owner calls `takeNext` and `recycle` only after that.
   private let stream: InputStream
   private let magic: [UInt8]
   private let readBytes: Int
   private var carry: [UInt8] = []
   private var startsFile = true
-  private var spare: [UInt8] = []
+  /// Buffers of blocks no longer read, oldest first. A buffer is reused only once a newer one has been
+  /// handed back too: a reader still walks the block before the current one.
+  private var spares: [[UInt8]] = []
   private var next: Result<RecordBlock, any Error>?
 
   /// Bytes read from the file at a time, by default.
@@ -64,14 +66,15 @@ final class RecordBlockReader: @unchecked Sendable {
 
   /// Hands back the bytes of a block no longer used, to read a later block into.
   func recycle(_ bytes: inout [UInt8]) {
-    swap(&spare, &bytes)
+    var handedBack: [UInt8] = []
+    swap(&handedBack, &bytes)
+    spares.append(handedBack)
   }
 
   /// Reads the next block: at least one whole record, or what ends the file.
   func readNext() {
     next = Result {
-      var bytes: [UInt8] = []
-      swap(&bytes, &spare)
+      var bytes: [UInt8] = spares.count >= 2 ? spares.removeFirst() : []
       var filled = carry.count
       if bytes.count < filled { bytes = [UInt8](repeating: 0, count: filled) }
       bytes.replaceSubrange(0..<filled, with: carry)
@@ -182,6 +185,18 @@ struct RecordCursor {
     position += 1
     guard let kind = BackupFormat.RecordKind(rawValue: record.kind) else { throw malformed }
     return (kind, record.payload)
+  }
+
+  /// Takes the row records that follow in this block, up to the first record of another kind, into
+  /// `pendingRows`; returns how many.
+  mutating func takeRows() -> Int {
+    let row = BackupFormat.RecordKind.row.rawValue
+    let start = position
+    while position < block.records.count, block.records[position].kind == row {
+      pendingRows.append(block.records[position].payload)
+      position += 1
+    }
+    return position - start
   }
 
   /// Checks the pending rows now.

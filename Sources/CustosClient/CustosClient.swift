@@ -211,9 +211,9 @@ public func withCustosClient<Result: Sendable>(
 
 private func target(_ endpoint: CustosClientConfiguration.Endpoint) -> any ResolvableTarget {
   let host = endpoint.host == "localhost" ? "127.0.0.1" : endpoint.host
-  if host.contains(":") { return .ipv6(host: host, port: endpoint.port) }
+  if host.contains(":") { return .ipv6(address: host, port: endpoint.port) }
   let parts = host.split(separator: ".")
-  if parts.count == 4, parts.allSatisfy({ UInt8($0) != nil }) { return .ipv4(host: host, port: endpoint.port) }
+  if parts.count == 4, parts.allSatisfy({ UInt8($0) != nil }) { return .ipv4(address: host, port: endpoint.port) }
   return .dns(host: host, port: endpoint.port)
 }
 

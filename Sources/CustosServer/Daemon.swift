@@ -136,9 +136,17 @@ public enum Daemon {
       var publisher = WitnessPublisher(ledger: ledger, witnesses: configuration.witnesses, cosignatures: cosignatures, logger: logger)
       publisher.report = { [registry] witness, size, failed in
         if failed {
-          registry.makeCounter(name: "custos_witness_failures_total", labels: [("witness", witness)]).increment()
+          registry.makeCounter(
+            descriptor: .custos("custos_witness_failures_total", help: "Checkpoints a witness did not cosign (down, or it refused), by witness."),
+            labels: [("witness", witness)]
+          ).increment()
         }
-        if let size { registry.makeGauge(name: "custos_witness_cosigned_size", labels: [("witness", witness)]).set(Double(size)) }
+        if let size {
+          registry.makeGauge(
+            descriptor: .custos("custos_witness_cosigned_size", help: "The size of the newest checkpoint each witness cosigned."),
+            labels: [("witness", witness)]
+          ).set(Double(size))
+        }
       }
       lifecycle.append(publisher)
     }

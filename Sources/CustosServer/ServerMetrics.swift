@@ -27,34 +27,38 @@ final class ServerMetrics: Sendable {
     let scopes: [AuthenticationThrottle.Scope] = [.clientID, .peer]
     throttledKeys = Dictionary(uniqueKeysWithValues: scopes.map { scope in
       (scope, registry.makeGauge(
-        name: "custos_token_throttled_keys", labels: [("scope", scope.rawValue)],
-        help: "Client ids and peer addresses whose IssueToken attempts are held back now after failed authentications."))
+        descriptor: .custos(
+          "custos_token_throttled_keys",
+          help: "Client ids and peer addresses whose IssueToken attempts are held back now after failed authentications."),
+        labels: [("scope", scope.rawValue)]))
     })
     // A gauge fed from the throttle's own count (swift-prometheus counters cannot be set).
     refusedAttempts = Dictionary(uniqueKeysWithValues: scopes.map { scope in
       (scope, registry.makeGauge(
-        name: "custos_token_throttled_attempts", labels: [("scope", scope.rawValue)],
-        help: "IssueToken attempts refused with RESOURCE_EXHAUSTED since start, by the count that held them back."))
+        descriptor: .custos(
+          "custos_token_throttled_attempts",
+          help: "IssueToken attempts refused with RESOURCE_EXHAUSTED since start, by the count that held them back."),
+        labels: [("scope", scope.rawValue)]))
     })
     self.ledger = ledger
     self.keys = keys
     self.database = database
     databaseCalls = registry.makeGauge(
-      name: "custos_database_calls_in_flight", help: "Database calls running now, each on one pooled connection (PostgreSQL store).")
+      descriptor: .custos("custos_database_calls_in_flight", help: "Database calls running now, each on one pooled connection (PostgreSQL store)."))
     databaseConnections = registry.makeGauge(
-      name: "custos_database_connections_max", help: "The most pooled connections this node opens to the database (PostgreSQL store).")
-    ledgerEntries = registry.makeGauge(name: "custos_ledger_entries", help: "Entries in the audit ledger.")
-    unsealed = registry.makeGauge(name: "custos_root_key_unsealed", help: "1 while the root key is unsealed, else 0.")
+      descriptor: .custos("custos_database_connections_max", help: "The most pooled connections this node opens to the database (PostgreSQL store)."))
+    ledgerEntries = registry.makeGauge(descriptor: .custos("custos_ledger_entries", help: "Entries in the audit ledger."))
+    unsealed = registry.makeGauge(descriptor: .custos("custos_root_key_unsealed", help: "1 while the root key is unsealed, else 0."))
   }
 
   func record(method: String, code: String, duration: Duration) {
     registry.makeCounter(
-      name: "custos_rpc_total", labels: [("method", method), ("code", code)], help: "gRPC calls answered, by method and status."
+      descriptor: .custos("custos_rpc_total", help: "gRPC calls answered, by method and status."), labels: [("method", method), ("code", code)]
     ).increment()
     registry.makeDurationHistogram(
-      name: "custos_rpc_duration_seconds", labels: [("method", method)],
-      buckets: [.microseconds(100), .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100), .seconds(1)],
-      help: "Time to answer a gRPC call (until its response is ready)."
+      descriptor: .custos("custos_rpc_duration_seconds", help: "Time to answer a gRPC call (until its response is ready)."),
+      labels: [("method", method)],
+      buckets: [.microseconds(100), .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100), .seconds(1)]
     ).record(duration)
   }
 
@@ -100,5 +104,12 @@ struct MetricsInterceptor: ServerInterceptor {
       metrics.record(method: method, code: "unknown", duration: ContinuousClock.now - start)
       throw error
     }
+  }
+}
+
+extension MetricNameDescriptor {
+  /// A metric named whole: Custos's names carry their namespace and unit already.
+  static func custos(_ name: String, help: String) -> MetricNameDescriptor {
+    MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
   }
 }

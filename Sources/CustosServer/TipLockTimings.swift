@@ -12,11 +12,11 @@ final class TipLockTimings: Sendable {
       .milliseconds(10), .milliseconds(25), .milliseconds(100), .seconds(1),
     ]
     wait = registry.makeDurationHistogram(
-      name: "custos_ledger_tip_lock_wait_seconds", buckets: buckets,
-      help: "Time a batch waited for the shared ledger's tip lock (PostgreSQL store).")
+      descriptor: .custos("custos_ledger_tip_lock_wait_seconds", help: "Time a batch waited for the shared ledger's tip lock (PostgreSQL store)."),
+      buckets: buckets)
     hold = registry.makeDurationHistogram(
-      name: "custos_ledger_tip_lock_hold_seconds", buckets: buckets,
-      help: "Time a batch held the shared ledger's tip lock, commit included (PostgreSQL store).")
+      descriptor: .custos("custos_ledger_tip_lock_hold_seconds", help: "Time a batch held the shared ledger's tip lock, commit included (PostgreSQL store)."),
+      buckets: buckets)
   }
 
   var record: @Sendable (Duration, Duration) -> Void {

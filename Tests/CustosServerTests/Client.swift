@@ -8,7 +8,7 @@ func withDaemonClients<T: Sendable>(
   _ body: (Custos_V1_AuditLog.Client<HTTP2ClientTransport.Posix>, GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
 ) async throws -> T {
   try await withGRPCClient(
-    transport: try .http2NIOPosix(target: .ipv4(host: "127.0.0.1", port: port), transportSecurity: .plaintext)
+    transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
   ) { client in
     try await body(Custos_V1_AuditLog.Client(wrapping: client), client)
   }

@@ -55,7 +55,7 @@ import Testing
   }
 
   static func connect<T: Sendable>(_ port: Int, _ body: (GRPCClient<Transport>) async throws -> T) async throws -> T {
-    try await withGRPCClient(transport: try .http2NIOPosix(target: .ipv4(host: "127.0.0.1", port: port), transportSecurity: .plaintext)) {
+    try await withGRPCClient(transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)) {
       try await body($0)
     }
   }

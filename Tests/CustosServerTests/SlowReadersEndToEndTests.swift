@@ -73,7 +73,7 @@ import Testing
   /// `count` unary Checks from a fresh caller, one after another: p50 and p99 (ms) and how many failed.
   static func checkLatencies(port: Int, count: Int) async throws -> ((p50: String, p99: String), Int) {
     try await withGRPCClient(
-      transport: try .http2NIOPosix(target: .ipv4(host: "127.0.0.1", port: port), transportSecurity: .plaintext)
+      transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
     ) { client in
       let authz = Custos_V1_Authorization.Client(wrapping: client)
       var durations: [Duration] = []

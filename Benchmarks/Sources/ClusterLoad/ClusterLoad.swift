@@ -124,7 +124,7 @@ struct ClusterLoad {
       try? FileManager.default.removeItem(at: directory)
     }
     return try await withGRPCClient(
-      transport: try .http2NIOPosix(target: .ipv4(host: "127.0.0.1", port: port), transportSecurity: .plaintext)
+      transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
     ) { client in
       let authz = Custos_V1_Authorization.Client(wrapping: client)
       let request = billingRefundCheck

@@ -20,7 +20,7 @@ struct RPCLoad {
 
     let (daemon, port, directory) = try await InProcessDaemon.start { $0.authentication = false }
     let (checksOff, trivialOff) = try await withGRPCClient(
-      transport: try .http2NIOPosix(target: .ipv4(host: "127.0.0.1", port: port), transportSecurity: .plaintext)
+      transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
     ) { client in
       let health = Grpc_Health_V1_Health.Client(wrapping: client)
       let log = Custos_V1_AuditLog.Client(wrapping: client)
@@ -93,7 +93,7 @@ struct RPCLoad {
     let (authenticated, authPort, authDirectory) = try await InProcessDaemon.start { $0.authentication = true }
     let admin = try initialAdminTokenRequest(daemonDirectory: authDirectory)
     try await withGRPCClient(
-      transport: try .http2NIOPosix(target: .ipv4(host: "127.0.0.1", port: authPort), transportSecurity: .plaintext)
+      transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: authPort), transportSecurity: .plaintext)
     ) { client in
       let token = try await Custos_V1_Tokens.Client(wrapping: client).issueToken(admin).accessToken
       let metadata: Metadata = ["authorization": "Bearer \(token)"]

@@ -38,6 +38,8 @@ struct SoakLoad {
           let start = ContinuousClock.now
           do {
             // The fresh token replaces the callers' one, so a soak may outlast a token's lifetime.
+            state.issuing.store(true, ordering: .sequentiallyConsistent)
+            defer { state.issuing.store(false, ordering: .sequentiallyConsistent) }
             let token = try await tokens.issueToken(issue).accessToken
             mixed.bearer.withLock { $0 = ["authorization": "Bearer \(token)"] }
             state.current.withLock { $0.tokens += 1 }
@@ -47,13 +49,16 @@ struct SoakLoad {
           try? await Task.sleep(until: start + .seconds(1))
         }
       }
-      // Memory is sampled every second and each window reports the median: a sample taken while an
-      // IssueToken's Argon2id check holds its 19 MiB buffer (mapped for the check, unmapped after it)
-      // says nothing about growth.
+      // Memory is sampled every second, between IssueToken calls, and each window reports the median:
+      // a sample taken while an IssueToken's Argon2id check holds its 19 MiB buffer (mapped for the
+      // check, unmapped after it) says nothing about growth, and on a busy machine the check can take
+      // more than half of every second.
       let sampler = Task {
         while !Task.isCancelled {
+          for _ in 0..<50 where state.issuing.load(ordering: .sequentiallyConsistent) { try? await Task.sleep(for: .milliseconds(20)) }
           let resident = residentBytes()
           state.current.withLock { $0.residentSamples.append(resident) }
+          state.memoryTrace.withLock { $0.append(resident.anonymous) }
           try? await Task.sleep(for: .seconds(1))
         }
       }
@@ -98,6 +103,7 @@ struct SoakLoad {
       issuer.cancel()
       sampler.cancel()
       report(state.windows.withLock { $0 }, minutes: state.minutes.withLock { $0 })
+      reportMemoryTrend(state.memoryTrace.withLock { $0 })
     }
     daemon.cancel()
     _ = await daemon.result
@@ -153,6 +159,26 @@ struct SoakLoad {
       peak >> 20, warmLater >> 20, Double(last - warmLater) / Double(warmLater) * 100, firstP99, worst, minutes[0].p50, minutes.last!.p50))
   }
 
+  /// The own-memory growth from every per-second sample, not from two 10-second windows (which the
+  /// load's own swings — a queue of calls, a 19 MiB Argon2id buffer — move by more than 5 %): the
+  /// median of the second minute (the first is warm-up) against the median of the last, and the
+  /// least-squares trend of every sample from the second minute on, which a leak would show.
+  static func reportMemoryTrend(_ trace: [Int]) {
+    guard trace.count >= 180 else { return }
+    func median(_ samples: ArraySlice<Int>) -> Double { Double(samples.sorted()[samples.count / 2]) }
+    let second = median(trace[60..<120]), last = median(trace[(trace.count - 60)...])
+    let points = trace[60...].enumerated().map { (Double($0.offset), Double($0.element)) }
+    let n = Double(points.count)
+    let meanX = points.reduce(0) { $0 + $1.0 } / n, meanY = points.reduce(0) { $0 + $1.1 } / n
+    let slope = points.reduce(0) { $0 + ($1.0 - meanX) * ($1.1 - meanY) } / points.reduce(0) { $0 + ($1.0 - meanX) * ($1.0 - meanX) }
+    let fittedStart = meanY - slope * meanX
+    say(String(format: """
+      own RSS from %d per-second samples: second-minute median %.1f MiB, last-minute median %.1f MiB (%+.1f %%; goal < 5 %%); \
+      least-squares trend from the second minute %+.1f KiB/min, %+.1f %% over the %.0f min fitted
+      """, trace.count, second / 1_048_576, last / 1_048_576, (last - second) / second * 100, slope * 60 / 1024,
+      slope * (n - 1) / fittedStart * 100, (n - 1) / 60))
+  }
+
   /// Prints at once, so a run written to a file can be watched.
   static func say(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
@@ -192,6 +218,14 @@ final class SoakState: Sendable {
   let minute = Mutex<[Duration]>([])
   let minutes = Mutex<[SoakLoad.Minute]>([])
   let outstanding = Atomic<Int>(0)
+  /// True while an IssueToken call is in flight.
+  let issuing = Atomic<Bool>(false)
+  /// The own (anonymous) resident memory, sampled every second.
+  let memoryTrace = Mutex<[Int]>({
+    var trace: [Int] = []
+    trace.reserveCapacity(4 * 3600)
+    return trace
+  }())
 
   /// Files a finished window: its latencies join the minute's, and every sixth window closes a minute.
   func keep(_ window: SoakLoad.Window) {

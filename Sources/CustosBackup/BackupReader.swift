@@ -6,7 +6,8 @@ import Foundation
 /// Reads a backup and checks all of it in one pass — the header's key against the one expected, every
 /// entry's canonical form, index, `prev` link and time, every stored node against the tree the entries
 /// make, every checkpoint's signature and root, every part's digest, and the manifest's signature —
-/// handing each verified group commit to `onBatch` as it goes. Holds one record and the compact range.
+/// handing each verified group commit to `onBatch` as it goes. Holds three 4 MiB blocks of the file (the
+/// one walked, the one scanned, the one read ahead) and the compact range, never the whole log.
 public struct BackupReader {
   /// What a verified backup holds besides its log.
   public struct Verified: Sendable {

@@ -58,7 +58,8 @@ struct SoakLoad {
           for _ in 0..<50 where state.issuing.load(ordering: .sequentiallyConsistent) { try? await Task.sleep(for: .milliseconds(20)) }
           let resident = residentBytes()
           state.current.withLock { $0.residentSamples.append(resident) }
-          state.memoryTrace.withLock { $0.append(resident.anonymous) }
+          let inFlight = state.outstanding.load(ordering: .relaxed)
+          state.memoryTrace.withLock { $0.append((resident.anonymous, inFlight)) }
           try? await Task.sleep(for: .seconds(1))
         }
       }
@@ -160,23 +161,34 @@ struct SoakLoad {
   }
 
   /// The own-memory growth from every per-second sample, not from two 10-second windows (which the
-  /// load's own swings — a queue of calls, a 19 MiB Argon2id buffer — move by more than 5 %): the
-  /// median of the second minute (the first is warm-up) against the median of the last, and the
-  /// least-squares trend of every sample from the second minute on, which a leak would show.
-  static func reportMemoryTrend(_ trace: [Int]) {
+  /// load's own swings move by more than 5 %): the median of the second minute (the first is warm-up)
+  /// against the median of the last; the least-squares trend of every sample from the second minute
+  /// on, which a leak would show; and that trend at equal calls in flight (a regression on time and
+  /// calls in flight), since the load runs at a fixed rate and a slower machine holds more calls, each
+  /// with its buffers, at once.
+  static func reportMemoryTrend(_ trace: [(bytes: Int, inFlight: Int)]) {
     guard trace.count >= 180 else { return }
-    func median(_ samples: ArraySlice<Int>) -> Double { Double(samples.sorted()[samples.count / 2]) }
+    func median(_ samples: ArraySlice<(bytes: Int, inFlight: Int)>) -> Double { Double(samples.map(\.bytes).sorted()[samples.count / 2]) }
     let second = median(trace[60..<120]), last = median(trace[(trace.count - 60)...])
-    let points = trace[60...].enumerated().map { (Double($0.offset), Double($0.element)) }
+    let points = trace[60...].enumerated().map { (t: Double($0.offset), load: Double($0.element.inFlight), y: Double($0.element.bytes)) }
     let n = Double(points.count)
-    let meanX = points.reduce(0) { $0 + $1.0 } / n, meanY = points.reduce(0) { $0 + $1.1 } / n
-    let slope = points.reduce(0) { $0 + ($1.0 - meanX) * ($1.1 - meanY) } / points.reduce(0) { $0 + ($1.0 - meanX) * ($1.0 - meanX) }
-    let fittedStart = meanY - slope * meanX
+    let mean = (t: points.reduce(0) { $0 + $1.t } / n, load: points.reduce(0) { $0 + $1.load } / n, y: points.reduce(0) { $0 + $1.y } / n)
+    func sum(_ term: ((t: Double, load: Double, y: Double)) -> Double) -> Double { points.reduce(0) { $0 + term($1) } }
+    let tt = sum { ($0.t - mean.t) * ($0.t - mean.t) }, ll = sum { ($0.load - mean.load) * ($0.load - mean.load) }
+    let tl = sum { ($0.t - mean.t) * ($0.load - mean.load) }
+    let yt = sum { ($0.y - mean.y) * ($0.t - mean.t) }, yl = sum { ($0.y - mean.y) * ($0.load - mean.load) }
+    let slope = yt / tt
+    let determinant = tt * ll - tl * tl
+    let (slopeAtEqualLoad, perCall) = determinant > 0 ? ((yt * ll - yl * tl) / determinant, (yl * tt - yt * tl) / determinant) : (slope, 0)
+    let span = n - 1
     say(String(format: """
       own RSS from %d per-second samples: second-minute median %.1f MiB, last-minute median %.1f MiB (%+.1f %%; goal < 5 %%); \
-      least-squares trend from the second minute %+.1f KiB/min, %+.1f %% over the %.0f min fitted
-      """, trace.count, second / 1_048_576, last / 1_048_576, (last - second) / second * 100, slope * 60 / 1024,
-      slope * (n - 1) / fittedStart * 100, (n - 1) / 60))
+      least-squares trend from the second minute %+.1f KiB/min (%+.1f %% over the %.0f min fitted); at equal calls in flight \
+      %+.1f KiB/min (%+.1f %%), and %.1f KiB per call in flight (%.1f in flight on average, %d at most)
+      """, trace.count, second / 1_048_576, last / 1_048_576, (last - second) / second * 100,
+      slope * 60 / 1024, slope * span / (mean.y - slope * mean.t) * 100, span / 60,
+      slopeAtEqualLoad * 60 / 1024, slopeAtEqualLoad * span / mean.y * 100, perCall / 1024, mean.load,
+      trace[60...].map(\.inFlight).max() ?? 0))
   }
 
   /// Prints at once, so a run written to a file can be watched.
@@ -220,9 +232,9 @@ final class SoakState: Sendable {
   let outstanding = Atomic<Int>(0)
   /// True while an IssueToken call is in flight.
   let issuing = Atomic<Bool>(false)
-  /// The own (anonymous) resident memory, sampled every second.
-  let memoryTrace = Mutex<[Int]>({
-    var trace: [Int] = []
+  /// The own (anonymous) resident memory, sampled every second, with the calls in flight then.
+  let memoryTrace = Mutex<[(bytes: Int, inFlight: Int)]>({
+    var trace: [(bytes: Int, inFlight: Int)] = []
     trace.reserveCapacity(4 * 3600)
     return trace
   }())

@@ -8,8 +8,10 @@ import Testing
 /// Guessing client secrets: after the allowed failures a client id and a peer are held back with
 /// RESOURCE_EXHAUSTED and a retry delay, the ledger records the attack once per window, /metrics shows it.
 @Suite struct BruteForceEndToEndTests {
+  // The delay outlasts the steps between the fourth guess and the /metrics scrape that sees it held back,
+  // even with the whole suite running beside this test on 2 cores (1.5 s did not, once).
   static let environment = [
-    "CUSTOS_TOKEN_FAILURES_ALLOWED": "3", "CUSTOS_TOKEN_FAILURE_DELAY_MS": "1500", "CUSTOS_TOKEN_FAILURE_MAX_DELAY_SECONDS": "20",
+    "CUSTOS_TOKEN_FAILURES_ALLOWED": "3", "CUSTOS_TOKEN_FAILURE_DELAY_MS": "5000", "CUSTOS_TOKEN_FAILURE_MAX_DELAY_SECONDS": "20",
     "CUSTOS_TOKEN_FAILURE_WINDOW_SECONDS": "60",
   ]
 
@@ -34,7 +36,7 @@ import Testing
       } catch let error as RPCError {
         #expect(error.code == .resourceExhausted && error.message.contains("too many failed authentications for client_id \"\(adminID)\": retry after"))
         let pushback = error.metadata[stringValues: "grpc-retry-pushback-ms"].first { _ in true }.flatMap { Int($0) }
-        #expect(pushback.map { (1...1500).contains($0) } == true, "retry pushback \(String(describing: pushback))")
+        #expect(pushback.map { (1...5000).contains($0) } == true, "retry pushback \(String(describing: pushback))")
       }
       await KeysEndToEndTests.expectStatus(.resourceExhausted, containing: "too many failed authentications for this address (127.0.0.1)") {
         _ = try await issue("payments", "cs_guess")
@@ -52,7 +54,7 @@ import Testing
       configuration.attemptTimeout = .seconds(10)
       let checkpoint = try await withCustosClient(configuration) { client in try await client.checkpoint() }
       #expect(checkpoint.size > 0)
-      #expect(ContinuousClock.now - started < .seconds(10))
+      #expect(ContinuousClock.now - started < .seconds(15))
 
       // The ledger has each checked guess within the allowance, then one summary per count: not one entry per attempt.
       let bearer: Metadata = ["authorization": "Bearer \(try await issue(adminID, adminSecret))"]

@@ -66,9 +66,8 @@ final class RecordBlockReader: @unchecked Sendable {
 
   /// Hands back the bytes of a block no longer used, to read a later block into.
   func recycle(_ bytes: inout [UInt8]) {
-    var handedBack: [UInt8] = []
-    swap(&handedBack, &bytes)
-    spares.append(handedBack)
+    spares.append(bytes)
+    bytes = []
   }
 
   /// Reads the next block: at least one whole record, or what ends the file.

@@ -4,6 +4,7 @@ import CustosStore
 import CustosTokens
 import GRPCCore
 import Prometheus
+import Synchronization
 
 /// What `/metrics` on the HTTP side port exposes, in the Prometheus text format: calls by method and
 /// status, call latency, the ledger's size and whether the root key is unsealed. No label ever holds
@@ -20,6 +21,9 @@ final class ServerMetrics: Sendable {
   private let throttle: AuthenticationThrottle
   private let throttledKeys: [AuthenticationThrottle.Scope: Gauge]
   private let refusedAttempts: [AuthenticationThrottle.Scope: Gauge]
+  /// Every call's metrics, by method, made once: the registry's own lookup builds the metric's full
+  /// name from its descriptor on every call, on every RPC's path.
+  private let rpcMetrics = Mutex<[String: RPCMethodMetrics]>([:])
 
   init(registry: PrometheusCollectorRegistry, ledger: Ledger, keys: KeyManager, throttle: AuthenticationThrottle, database: PostgresStore? = nil) {
     self.registry = registry
@@ -52,14 +56,25 @@ final class ServerMetrics: Sendable {
   }
 
   func record(method: String, code: String, duration: Duration) {
-    registry.makeCounter(
-      descriptor: .custos("custos_rpc_total", help: "gRPC calls answered, by method and status."), labels: [("method", method), ("code", code)]
-    ).increment()
-    registry.makeDurationHistogram(
-      descriptor: .custos("custos_rpc_duration_seconds", help: "Time to answer a gRPC call (until its response is ready)."),
-      labels: [("method", method)],
-      buckets: [.microseconds(100), .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100), .seconds(1)]
-    ).record(duration)
+    let (calls, time) = rpcMetrics.withLock { table -> (Counter, DurationHistogram) in
+      if let metrics = table[method], let calls = metrics.calls[code] { return (calls, metrics.duration) }
+      let time = table[method]?.duration ?? registry.makeDurationHistogram(
+        descriptor: .custos("custos_rpc_duration_seconds", help: "Time to answer a gRPC call (until its response is ready)."),
+        labels: [("method", method)],
+        buckets: [.microseconds(100), .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100), .seconds(1)])
+      let calls = registry.makeCounter(
+        descriptor: .custos("custos_rpc_total", help: "gRPC calls answered, by method and status."), labels: [("method", method), ("code", code)])
+      table[method, default: RPCMethodMetrics(duration: time)].calls[code] = calls
+      return (calls, time)
+    }
+    calls.increment()
+    time.record(duration)
+  }
+
+  /// One method's duration histogram and its call counters by status.
+  private struct RPCMethodMetrics {
+    let duration: DurationHistogram
+    var calls: [String: Counter] = [:]
   }
 
   /// The text exposition, with the point-in-time gauges refreshed.

@@ -104,7 +104,9 @@ struct BackupLoad {
       process.arguments = [from, to]
       try process.run()
       process.waitUntilExit()
-      guard process.terminationStatus == 0 else { throw CocoaError(.fileWriteUnknown) }
+      guard process.terminationStatus == 0 else {
+        throw NSError(domain: "BackupLoad", code: Int(process.terminationStatus), userInfo: [NSLocalizedDescriptionKey: "cp \(from) \(to) failed"])
+      }
     }
   }
 

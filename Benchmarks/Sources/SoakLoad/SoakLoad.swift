@@ -57,9 +57,8 @@ struct SoakLoad {
         while !Task.isCancelled {
           for _ in 0..<50 where state.issuing.load(ordering: .sequentiallyConsistent) { try? await Task.sleep(for: .milliseconds(20)) }
           let resident = residentBytes()
-          state.current.withLock { $0.residentSamples.append(resident) }
           let inFlight = state.outstanding.load(ordering: .relaxed)
-          state.memoryTrace.withLock { $0.append((resident.anonymous, inFlight)) }
+          state.memoryTrace.withLock { $0.append(MemorySample(anonymous: resident.anonymous, file: resident.file, inFlight: inFlight)) }
           try? await Task.sleep(for: .seconds(1))
         }
       }
@@ -94,7 +93,7 @@ struct SoakLoad {
               defer { window = Window() }
               return window
             }
-            (window.residentBytes, window.residentFileBytes) = Self.median(window.residentSamples)
+            (window.residentBytes, window.residentFileBytes) = Self.median(state.memorySamplesSinceLastWindow())
             window.sqliteBytes = SQLiteStore.memoryInUse
             say(window.line(index: state.windows.withLock { $0.count }))
             state.keep(window)
@@ -120,7 +119,6 @@ struct SoakLoad {
     var errors = 0
     var skipped = 0
     var tokens = 0
-    var residentSamples: [(anonymous: Int, file: Int)] = []
     /// What SQLite held (page caches, statements) when the window closed: part of `residentBytes`.
     var sqliteBytes = 0
     var residentBytes = 0
@@ -166,11 +164,11 @@ struct SoakLoad {
   /// on, which a leak would show; and that trend at equal calls in flight (a regression on time and
   /// calls in flight), since the load runs at a fixed rate and a slower machine holds more calls, each
   /// with its buffers, at once.
-  static func reportMemoryTrend(_ trace: [(bytes: Int, inFlight: Int)]) {
+  static func reportMemoryTrend(_ trace: [MemorySample]) {
     guard trace.count >= 180 else { return }
-    func median(_ samples: ArraySlice<(bytes: Int, inFlight: Int)>) -> Double { Double(samples.map(\.bytes).sorted()[samples.count / 2]) }
+    func median(_ samples: ArraySlice<MemorySample>) -> Double { Double(samples.map(\.anonymous).sorted()[samples.count / 2]) }
     let second = median(trace[60..<120]), last = median(trace[(trace.count - 60)...])
-    let points = trace[60...].enumerated().map { (t: Double($0.offset), load: Double($0.element.inFlight), y: Double($0.element.bytes)) }
+    let points = trace[60...].enumerated().map { (t: Double($0.offset), load: Double($0.element.inFlight), y: Double($0.element.anonymous)) }
     let n = Double(points.count)
     let mean = (t: points.reduce(0) { $0 + $1.t } / n, load: points.reduce(0) { $0 + $1.load } / n, y: points.reduce(0) { $0 + $1.y } / n)
     func sum(_ term: ((t: Double, load: Double, y: Double)) -> Double) -> Double { points.reduce(0) { $0 + term($1) } }
@@ -197,7 +195,7 @@ struct SoakLoad {
   }
 
   /// The median of a window's memory samples (each kind apart); the current memory if there are none.
-  static func median(_ samples: [(anonymous: Int, file: Int)]) -> (anonymous: Int, file: Int) {
+  static func median(_ samples: [MemorySample]) -> (anonymous: Int, file: Int) {
     guard !samples.isEmpty else { return residentBytes() }
     let anonymous = samples.map(\.anonymous).sorted(), file = samples.map(\.file).sorted()
     return (anonymous[anonymous.count / 2], file[file.count / 2])
@@ -232,19 +230,31 @@ final class SoakState: Sendable {
   let outstanding = Atomic<Int>(0)
   /// True while an IssueToken call is in flight.
   let issuing = Atomic<Bool>(false)
-  /// The own (anonymous) resident memory, sampled every second, with the calls in flight then.
-  let memoryTrace = Mutex<[(bytes: Int, inFlight: Int)]>({
-    var trace: [(bytes: Int, inFlight: Int)] = []
+  /// The resident memory, sampled every second, with the calls in flight then.
+  let memoryTrace = Mutex<[MemorySample]>({
+    var trace: [MemorySample] = []
     trace.reserveCapacity(4 * 3600)
     return trace
   }())
+
+  /// Where the samples of the window in progress start in `memoryTrace`.
+  private let windowStart = Mutex(0)
+
+  /// The memory samples taken since the last window closed.
+  func memorySamplesSinceLastWindow() -> [MemorySample] {
+    memoryTrace.withLock { trace in
+      windowStart.withLock { start in
+        defer { start = trace.count }
+        return Array(trace[start...])
+      }
+    }
+  }
 
   /// Files a finished window: its latencies join the minute's, and every sixth window closes a minute.
   func keep(_ window: SoakLoad.Window) {
     var kept = window
     kept.calls = window.durations.count
     kept.durations = []
-    kept.residentSamples = []
     let count = windows.withLock { $0.append(kept); return $0.count }
     let closed: [Duration]? = minute.withLock { minute in
       minute += window.durations
@@ -293,4 +303,12 @@ final class MixedCall: Sendable {
     default: _ = try await keys.encrypt(.with { $0.keyring = "soak"; $0.plaintext = Data(count: 1024) }, metadata: bearer)
     }
   }
+}
+
+/// One second's resident memory: the process's own (anonymous) bytes, the file pages it maps, and the
+/// calls in flight then.
+struct MemorySample: Sendable {
+  var anonymous: Int
+  var file: Int
+  var inFlight: Int
 }

@@ -12,9 +12,6 @@ public final class SQLiteStore: Sendable {
   public init(path: String) throws(StoreError) {
     var configuration = Configuration()
     configuration.prepareDatabase { db in
-      // FULL: a commit is on disk before it returns, so an acknowledged append survives power loss
-      // (set again on the writer below, after the pool's WAL setup).
-      try db.execute(sql: "PRAGMA synchronous = FULL")
       // Proofs and verification read scattered pages of a large file: map it (reads become memory
       // accesses instead of syscalls, and need no page cache). The cache then holds mostly the pages a
       // write changes; at 16 MiB per connection it was most of the daemon's own memory (a soak: 28 MiB
@@ -31,9 +28,10 @@ public final class SQLiteStore: Sendable {
     configuration.busyMode = .timeout(5)
     do {
       pool = try DatabasePool(path: path, configuration: configuration)
-      // GRDB's pool sets `synchronous = NORMAL` on its writer when it turns WAL on, after
-      // `prepareDatabase` ran: a commit would then return before the WAL is synced (it survives a
-      // killed process, not a power loss). Only the writer commits; set FULL on it again, and check.
+      // FULL: a commit is on disk before it returns, so an acknowledged append survives power loss.
+      // Set here, not in `prepareDatabase`: GRDB's pool sets `synchronous = NORMAL` on its writer when
+      // it turns WAL on, after `prepareDatabase` ran (a commit would then return before the WAL is
+      // synced: it survives a killed process, not a power loss). Only the writer commits.
       try pool.writeWithoutTransaction { db in
         try db.execute(sql: "PRAGMA synchronous = FULL")
         guard try Int.fetchOne(db, sql: "PRAGMA synchronous") == 2 else {

@@ -26,8 +26,8 @@ public enum Daemon {
   ) async throws {
     MemoryTrimService.fixThresholds()
     let registry = PrometheusCollectorRegistry()
-    let lockTimings = TipLockTimings(registry: registry)
-    let store = try NodeStore.open(configuration, databasePassword: databasePassword, lockTimings: lockTimings.record, logger: logger)
+    let tipLock = TipLockMetrics(registry: registry)
+    let store = try NodeStore.open(configuration, databasePassword: databasePassword, observeTip: tipLock.record, logger: logger)
     defer { store.postgres?.shutdown() }
     let custody = try openLedger(configuration: configuration, store: store, logger: logger)
     let ledger = custody.ledger

@@ -22,7 +22,7 @@ struct NodeStore {
   let postgres: PostgresStore?
 
   static func open(
-    _ configuration: Configuration, databasePassword: SecretBytes?, lockTimings: @escaping @Sendable (Duration, Duration) -> Void,
+    _ configuration: Configuration, databasePassword: SecretBytes?, observeTip: @escaping @Sendable (TipLockEvent) -> Void,
     logger: Logger
   ) throws -> NodeStore {
     switch configuration.store {
@@ -51,7 +51,7 @@ struct NodeStore {
         throw Daemon.StartupFailure(description: "database_url \(settings): \(error)")
       }
       return NodeStore(
-        ledger: store.ledgerStorage.observingLock(lockTimings), keys: store.keyStorage, tokens: store.tokenStorage,
+        ledger: store.ledgerStorage.observingTip(observeTip), keys: store.keyStorage, tokens: store.tokenStorage,
         sealedRootKey: store.sealedRootKeyStore, ledgerSigningKey: store.ledgerSigningKeyStore, cosignatures: store.cosignatureStore,
         location: settings.description,
         postgres: store)

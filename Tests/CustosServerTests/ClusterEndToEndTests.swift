@@ -28,12 +28,12 @@ import Testing
     static func start(nodes count: Int, databaseURL: String? = nil, extraArguments: [String] = []) async throws -> Cluster {
       let url = try databaseURL ?? TestPostgresServer.freshDatabaseURL()
       func arguments(_ url: String) -> [String] { Cluster.arguments(url) + extraArguments }
-      let first = try DaemonProcess(extraArguments: arguments(url) + ["--auto-init"], environment: environment)
+      let first = try DaemonProcess(extraArguments: arguments(url) + ["--auto-init"], environment: environment, httpSidePort: true)
       try await connect(first.grpcPort) { client in
         _ = try await Custos_V1_Keys.Client(wrapping: client).createKeyring(.with { $0.name = "orders" })
       }
       var nodes = [first]
-      for _ in 1..<count { nodes.append(try DaemonProcess(extraArguments: arguments(url), environment: environment)) }
+      for _ in 1..<count { nodes.append(try DaemonProcess(extraArguments: arguments(url), environment: environment, httpSidePort: true)) }
       return Cluster(databaseURL: url, nodes: nodes)
     }
 
@@ -136,6 +136,16 @@ import Testing
       let result = try await Self.verify(through: port)
       #expect(result.ok, "\(result.reason)")
       #expect(result.checked > UInt64(receipts.count))
+    }
+    // Every node's /metrics shows how its batches fared at the shared tip, and its pool.
+    for node in cluster.nodes {
+      let metrics = try await node.httpGet("/metrics")
+      let held = metrics.split(separator: "\n").first { $0.hasPrefix("custos_ledger_tip_lock_hold_seconds_count ") }
+      #expect(held.flatMap { Double($0.split(separator: " ").last ?? "") }.map { $0 > 0 } == true, "\(held ?? "no hold count")")
+      for name in ["custos_ledger_tip_lock_wait_seconds_count ", "custos_ledger_tip_races_lost_total ", "custos_ledger_tip_locked_batches_total ",
+                   "custos_database_calls_in_flight ", "custos_database_connections_max "] {
+        #expect(metrics.contains("\n\(name)"), "\(name)missing")
+      }
     }
     // One ledger key, sealed in the database: no node holds it in a file.
     for node in cluster.nodes {

@@ -48,7 +48,7 @@ import Testing
     let store = try TestStore(kind)
     let expected = kind == .sqlite
       ? ["v1-ledger", "v2-keys", "v3-tokens", "v4-ledger-node-tiles", "v5-ledger-tip", "v6-ledger-signing-key", "v7-idempotency-keys", "v8-witness-cosignatures"]
-      : ["v1-ledger", "v2-keys", "v3-tokens", "v4-policies", "v5-ledger-signing-key", "v6-idempotency-keys", "v7-witness-cosignatures"]
+      : ["v1-ledger", "v2-keys", "v3-tokens", "v4-policies", "v5-ledger-signing-key", "v6-idempotency-keys", "v7-witness-cosignatures", "v8-write-batch"]
     #expect(try store.open().appliedMigrations() == expected)
     #expect(try store.open().appliedMigrations() == expected)  // reopening runs nothing twice
   }

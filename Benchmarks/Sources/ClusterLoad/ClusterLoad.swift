@@ -60,35 +60,44 @@ struct ClusterLoad {
   static func appendRate(server: String, password: String, nodes: Int, clientsPerNode: Int, seconds: Double) async throws -> (Double, String) {
     let url = try freshDatabase(server: server, password: password)
     let signer = NoteSigner(name: "custos.load/ledger", privateKey: Ed25519.PrivateKey())
-    let waits = Mutex<[Duration]>([]), holds = Mutex<[Duration]>([])
+    let events = Mutex<[TipLockEvent]>([])
     var ledgers: [Ledger] = []
     var stores: [PostgresStore] = []
     for _ in 0..<nodes {
       let store = try PostgresStore(settings: try PostgresSettings(url: url, password: password))
       stores.append(store)
-      let storage = store.ledgerStorage.observingLock { wait, hold in
-        waits.withLock { $0.append(wait) }
-        holds.withLock { $0.append(hold) }
-      }
+      let storage = store.ledgerStorage.observingTip { event in events.withLock { $0.append(event) } }
       ledgers.append(try Ledger(storage: storage, signer: signer))
     }
     _ = try await ledgers[0].append(event)  // warm the pools
-    waits.withLock { $0.removeAll() }
-    holds.withLock { $0.removeAll() }
+    events.withLock { $0.removeAll() }
     let ledgerList = ledgers
     let rate = try await callRate("\(nodes) node(s): Ledger.append on PostgreSQL", seconds: seconds, inFlight: nodes * clientsPerNode) {
       // Callers spread over the nodes like a load balancer would.
       _ = try await ledgerList[Int.random(in: 0..<ledgerList.count)].append(event)
     }
     for store in stores { store.shutdown() }
-    let w = waits.withLock { $0.sorted() }, h = holds.withLock { $0.sorted() }
+    var waits: [Duration] = [], holds: [Duration] = [], lost = 0, lockedFirst = 0
+    for event in events.withLock({ $0 }) {
+      switch event {
+      case .committed(let wait, let hold, let locking):
+        waits.append(wait)
+        holds.append(hold)
+        if locking { lockedFirst += 1 }
+      case .lost: lost += 1
+      }
+    }
+    waits.sort()
+    holds.sort()
     func percentile(_ values: [Duration], _ p: Double) -> String {
       guard !values.isEmpty else { return "-" }
       return String(format: "%.3f ms", milliseconds(values[min(values.count - 1, Int(Double(values.count) * p))]))
     }
-    let batches = Double(h.count) / seconds
-    return (rate, String(format: "  tip lock: %d batches (%.0f/s, %.1f entries each); hold p50 %@ p99 %@; wait p50 %@ p99 %@",
-      h.count, batches, rate / max(batches, 1), percentile(h, 0.5), percentile(h, 0.99), percentile(w, 0.5), percentile(w, 0.99)))
+    let batches = Double(holds.count) / seconds
+    return (rate, String(
+      format: "  tip lock: %d batches (%.0f/s, %.1f entries each); hold p50 %@ p99 %@; wait p50 %@ p99 %@; %.2f lost races per batch, %.1f %% on the locking path",
+      holds.count, batches, rate / max(batches, 1), percentile(holds, 0.5), percentile(holds, 0.99), percentile(waits, 0.5),
+      percentile(waits, 0.99), Double(lost) / Double(max(holds.count, 1)), 100 * Double(lockedFirst) / Double(max(holds.count, 1))))
   }
 
   /// Committed inserts per second of the rows the ledger writes, one transaction per insert, into a table

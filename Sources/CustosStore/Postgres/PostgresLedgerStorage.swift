@@ -4,94 +4,109 @@ import NIOCore
 import PostgresNIO
 import Synchronization
 
-/// `LedgerStorage` on PostgreSQL, shared by every node: a batch is built on the log's tip (one row) and
-/// written — entries, closed nodes, checkpoint and new tip — by one statement that updates the tip only
-/// if it is still the one the batch was built on; after losing to other writers a few times, it locks the
-/// tip row (`SELECT ... FOR UPDATE`) and is built on what that holds.
+/// `LedgerStorage` on PostgreSQL, shared by every node. A batch is built on the log's tip (one row)
+/// and written — entries, closed nodes, checkpoint, then the new tip — by one call that updates the
+/// tip only if it is still the one the batch was built on, so the tip row is held only from that update
+/// to the commit; a call that lost to another node's batch writes nothing and answers the tip that
+/// node wrote, to build on next. A batch that loses a few times takes the locking path: it locks the
+/// tip and is built on what that holds.
 public final class PostgresLedgerStorage: LedgerStorage {
   let store: PostgresStore
   private let nodeCache = Mutex<[NodeID: SHA256Digest]>([:])
-  /// Called after each committed batch with how long the tip lock was waited for and held.
-  public let lockTimings: @Sendable (_ wait: Duration, _ hold: Duration) -> Void
+  /// Told what became of each attempt to write a batch.
+  public let observeTip: @Sendable (TipLockEvent) -> Void
 
-  init(store: PostgresStore, lockTimings: @escaping @Sendable (Duration, Duration) -> Void = { _, _ in }) {
+  init(store: PostgresStore, observeTip: @escaping @Sendable (TipLockEvent) -> Void = { _ in }) {
     self.store = store
-    self.lockTimings = lockTimings
+    self.observeTip = observeTip
   }
 
-  /// The same storage, reporting the tip lock's wait and hold time of every batch to `observe`.
-  public func observingLock(_ observe: @escaping @Sendable (_ wait: Duration, _ hold: Duration) -> Void) -> PostgresLedgerStorage {
-    PostgresLedgerStorage(store: store, lockTimings: observe)
+  /// The same storage, telling `observe` what became of each attempt to write a batch.
+  public func observingTip(_ observe: @escaping @Sendable (TipLockEvent) -> Void) -> PostgresLedgerStorage {
+    PostgresLedgerStorage(store: store, observeTip: observe)
   }
 
-  /// The tip this node last wrote or read: the guess the one-statement fast path is built on.
+  /// The tip this node last wrote or was told of: the guess the one-call path is built on.
   private let knownTip = Mutex<LedgerTip??>(nil)
 
   @discardableResult
   public func appendBatch(
     claiming claims: [IdempotencyKey], _ build: (LedgerTip?, [IdempotencyKey: IdempotencyRecord]) throws -> LedgerBatch?
   ) throws -> LedgerBatch? {
-    // Optimistic path: build on the tip this node last saw (first) or has just read (after another node
-    // wrote), and write it with one statement only if that is still the stored tip — checked and locked
-    // by the statement itself, so the tip row is locked only while that statement runs and commits.
-    // With one node the first attempt always succeeds. Idempotency keys read before the write are
-    // complete if the write succeeds: keys are only ever written with entries, so with the tip unmoved
-    // none was added since.
+    // Idempotency keys read before the write are complete if the write succeeds: keys are only ever
+    // written with entries, so with the tip unmoved none was added since.
     var guess = knownTip.withLock { $0 }
     for _ in 0..<Self.optimisticAttempts {
       guard let expected = guess else { break }
       guard let batch = try build(expected, try idempotencyRecords(claims)) else { return nil }
       try LedgerBatchCheck.fits(batch, on: expected)
-      if try writeIfTipIs(expected, batch) {
+      switch try write(batch, onTip: expected) {
+      case .written:
         knownTip.withLock { $0 = .some(batch.tip) }
         return batch
+      case .lost(let stored):
+        observeTip(.lost)
+        knownTip.withLock { $0 = .some(stored) }
+        // An unmoved tip means the write failed for another reason (a conflicting row): the locking
+        // path below names it.
+        guess = stored == expected ? nil : .some(stored)
       }
-      guess = .some(try tip())
     }
     let batch = try appendBatchLockingTip(claims, build)
     if let batch { knownTip.withLock { $0 = .some(batch.tip) } }
     return batch
   }
 
-  /// Optimistic writes tried before the batch locks the tip row (each costs a tip read when it loses).
-  static let optimisticAttempts = 3
+  /// One-call writes tried before the batch takes the locking path.
+  static let optimisticAttempts = 8
 
-  /// Writes `batch` if the stored tip is `expected`; false (nothing written) if another writer moved it.
-  private func writeIfTipIs(_ expected: LedgerTip?, _ batch: LedgerBatch) throws -> Bool {
-    let logger = store.logger, timings = lockTimings
+  /// The advisory lock that keeps the two paths from deadlocking: a one-call write holds it shared from
+  /// its start to its commit, the locking path exclusively. So no one-call write holds rows while it
+  /// waits for a tip row that a batch on the locking path holds while it writes the same indexes.
+  static let gateKey: Int64 = 0x4375_7374_6f74  // "Custot"
+
+  private enum WriteOutcome {
+    case written
+    /// Another writer got there first; nothing was written. The tip it left.
+    case lost(LedgerTip?)
+  }
+
+  /// Writes `batch` if the stored tip is `expected`.
+  private func write(_ batch: LedgerBatch, onTip expected: LedgerTip?) throws -> WriteOutcome {
+    let logger = store.logger, observe = observeTip
     return try store.withConnection { connection in
       let clock = ContinuousClock()
       let start = clock.now
-      var written = false
-      var waited = Duration.zero
-      for try await (count, waitedMicroseconds) in try await connection.execute(
-        ConditionalBatchInsert(batch: batch, expected: expected), logger: logger)
-      {
-        written = count == 1
-        waited = .microseconds(waitedMicroseconds)
+      var answer: WriteBatch.Answer?
+      for try await row in try await connection.execute(WriteBatch(batch: batch, onTip: .some(expected)), logger: logger) {
+        answer = row
       }
-      // The statement waits inside itself while another node's commit holds the row; the server says
-      // how long (from the statement's start to the row's update), and only the rest is holding it.
-      if written {
-        let total = clock.now - start
-        timings(min(waited, total), total - min(waited, total))
+      switch answer {
+      case .written(let phases)?:
+        observe(.committed(wait: phases.waitedForTip, hold: phases.heldTip(total: clock.now - start), lockedFirst: false))
+        return .written
+      case .lost(let tip)?:
+        return .lost(tip)
+      case nil:
+        throw LedgerError.corrupted(index: 0, reason: "the database answered a batch's write with no row")
       }
-      return written
     }
   }
 
-  /// The general path: lock the tip row, build on what it holds, write, commit.
+  /// The locking path: close the gate, lock the tip row, build on what it holds, write, commit.
   private func appendBatchLockingTip(
     _ claims: [IdempotencyKey], _ build: (LedgerTip?, [IdempotencyKey: IdempotencyRecord]) throws -> LedgerBatch?
   ) throws -> LedgerBatch? {
     let logger = store.logger
-    let timings = lockTimings
+    let observe = observeTip
     typealias Question = (LedgerTip?, [IdempotencyKey: IdempotencyRecord])
     return try store.withConnection({ (connection, buildOnTip: @escaping @Sendable (Question) async throws -> LedgerBatch?) in
       let clock = ContinuousClock()
       let asked = clock.now
       _ = try await connection.rows("BEGIN", logger)
       do {
+        // The gate first (waiting for one-call writes in flight to end), then the tip row.
+        _ = try await connection.rows("SELECT pg_advisory_xact_lock(\(Self.gateKey))", logger)
         let tipRows = try await connection.rows(
           "SELECT size, range_hashes, last_leaf_hash, last_time, checkpoint_note FROM ledger_tip WHERE id = 1 FOR UPDATE", logger)
         let locked = clock.now
@@ -102,9 +117,9 @@ public final class PostgresLedgerStorage: LedgerStorage {
           return nil
         }
         try LedgerBatchCheck.fits(batch, on: stored)
-        for try await _ in try await connection.execute(BatchInsert(batch: batch), logger: logger) {}
+        for try await _ in try await connection.execute(WriteBatch(batch: batch, onTip: nil), logger: logger) {}
         _ = try await connection.rows("COMMIT", logger)
-        timings(locked - asked, clock.now - locked)
+        observe(.committed(wait: locked - asked, hold: clock.now - locked, lockedFirst: true))
         return batch
       } catch {
         _ = try? await connection.rows("ROLLBACK", logger)
@@ -146,21 +161,58 @@ public final class PostgresLedgerStorage: LedgerStorage {
       .first.map { Int(try $0.decode(Int64.self)) } ?? 0
   }
 
-  /// Everything a batch writes, as one statement under the tip lock the caller holds: the tip row
-  /// updated, and the entries, the closed nodes and the checkpoint inserted from arrays. Prepared once per
-  /// connection: the statement is planned once.
-  struct BatchInsert: PostgresPreparedStatement {
+  /// Everything a batch writes, in one call of `custos_write_batch` (a migration installs it): the
+  /// entries, the closed nodes, the checkpoint and the idempotency records inserted from arrays, and
+  /// only then the tip row updated — so the row every node's batch waits for is held from that update
+  /// to the commit, not while the rows and their indexes are written. Prepared once per connection.
+  struct WriteBatch: PostgresPreparedStatement {
     let batch: LedgerBatch
+    /// `.some(tip)`: write only onto this tip (nil: an empty log), through the gate; a lost race is
+    /// answered, not raised. Nil: the locking path, which holds the gate and the tip row already.
+    let onTip: LedgerTip??
 
-    typealias Row = (Int64, Int64)
-    static let sql = BatchInsert.text(tipCondition: "")
-    func decodeRow(_ row: PostgresRow) throws -> (Int64, Int64) { try row.decode((Int64, Int64).self) }
-    func makeBindings() throws -> PostgresBindings { Self.bindings(batch) }
+    /// Where the call's time went, as the server measured it.
+    struct Phases {
+      /// Microseconds from the call's start until its rows were written (waits on another writer's
+      /// rows at the same indexes, and on the gate, included).
+      var rowsWritten: Int64
+      /// Microseconds from then until it held the tip row.
+      var waited: Int64
+
+      var waitedForTip: Duration { .microseconds(max(0, waited)) }
+
+      /// The rest of `total` (the call as the node timed it): the tip row held to the commit's answer,
+      /// with the network round trip included — an upper bound on the hold.
+      func heldTip(total: Duration) -> Duration {
+        let before = Duration.microseconds(max(0, rowsWritten) + max(0, waited))
+        return total > before ? total - before : .zero
+      }
+    }
+
+    enum Answer {
+      case written(Phases)
+      /// Another writer's rows took this batch's indexes (it waited for their commit) or the tip moved:
+      /// nothing written, and the tip as it now is.
+      case lost(LedgerTip?)
+    }
+
+    typealias Row = Answer
+    static let sql = "SELECT * FROM custos_write_batch(\((1...31).map { "$\($0)" }.joined(separator: ", ")))"
+
+    func decodeRow(_ row: PostgresRow) throws -> Answer {
+      let (written, rowsWritten, waited, size, range, last, time, note) =
+        try row.decode((Bool, Int64, Int64, Int64?, ByteBuffer?, ByteBuffer?, Int64?, String?).self)
+      if written { return .written(Phases(rowsWritten: rowsWritten, waited: waited)) }
+      guard let size, let range, let last, let time, let note else {
+        throw LedgerError.corrupted(index: 0, reason: "the ledger_tip row is missing")
+      }
+      return .lost(try PostgresLedgerStorage.tip(size: size, range: range, last: last, time: time, note: note))
+    }
 
     /// $1...$9 the entries' columns, $10...$12 the closed nodes, $13...$15 the checkpoint, $16...$20 the tip,
-    /// $21...$27 the idempotency records.
-    static func bindings(_ batch: LedgerBatch) -> PostgresBindings {
-      var binds = PostgresBindings(capacity: 30)
+    /// $21...$27 the idempotency records, $28 whether to write only onto $29...$31 (the expected tip).
+    func makeBindings() throws -> PostgresBindings {
+      var binds = PostgresBindings(capacity: 31)
       appendEntryColumns(batch.entries, to: &binds)
       binds.append(batch.closedNodes.map { Int16($0.0.level) })
       binds.append(batch.closedNodes.map { Int64($0.0.index) })
@@ -183,53 +235,64 @@ public final class PostgresLedgerStorage: LedgerStorage {
       binds.append(records.map(\.expiresAt))
       binds.append(records.map { Int64($0.firstIndex) })
       binds.append(records.map { Int32($0.entryCount) })
-      return binds
-    }
-
-    static func text(tipCondition: String) -> String {
-      """
-      WITH tip AS (
-        UPDATE ledger_tip SET size = $16, range_hashes = $17, last_leaf_hash = $18, last_time = $19, checkpoint_note = $20
-        WHERE id = 1\(tipCondition) RETURNING clock_timestamp() AS locked_at
-      ), entries AS (
-        \(insertEntriesSQL) WHERE EXISTS (SELECT 1 FROM tip)
-      ), nodes AS (
-        INSERT INTO ledger_nodes (level, idx, hash) SELECT * FROM unnest($10::smallint[], $11::bigint[], $12::bytea[])
-        WHERE EXISTS (SELECT 1 FROM tip)
-      ), checkpoint AS (
-        INSERT INTO ledger_checkpoints (size, root_hash, note) SELECT $13, $14, $15 WHERE EXISTS (SELECT 1 FROM tip)
-      ), keys AS (
-        INSERT INTO idempotency_keys (caller, key, fingerprint, response, expires_at, first_index, entry_count)
-        SELECT * FROM unnest($21::text[], $22::text[], $23::bytea[], $24::bytea[], $25::bigint[], $26::bigint[], $27::integer[])
-        WHERE EXISTS (SELECT 1 FROM tip)
-        ON CONFLICT (caller, key) DO UPDATE SET fingerprint = excluded.fingerprint, response = excluded.response,
-          expires_at = excluded.expires_at, first_index = excluded.first_index, entry_count = excluded.entry_count
-      )
-      SELECT count(*), COALESCE((EXTRACT(EPOCH FROM max(locked_at) - statement_timestamp()) * 1000000)::bigint, 0) FROM tip
-      """
-    }
-  }
-
-  /// `BatchInsert` only onto the tip the node expects (the one-statement path), answering 1 if it
-  /// wrote and 0 if another writer had moved the tip (then nothing is written).
-  struct ConditionalBatchInsert: PostgresPreparedStatement {
-    let batch: LedgerBatch
-    /// Nil: an empty log.
-    let expected: LedgerTip?
-
-    /// 1 if it wrote, and the microseconds the statement waited for the tip row.
-    typealias Row = (Int64, Int64)
-    // The whole row as this node knows it: any other change sends the batch through the checked path.
-    static let sql = BatchInsert.text(tipCondition: " AND size = $28 AND last_leaf_hash = $29 AND checkpoint_note = $30")
-    func decodeRow(_ row: PostgresRow) throws -> (Int64, Int64) { try row.decode((Int64, Int64).self) }
-
-    func makeBindings() throws -> PostgresBindings {
-      var binds = BatchInsert.bindings(batch)
+      binds.append(onTip != nil)
+      let expected = onTip ?? nil
       binds.append(Int64(expected?.size ?? 0))
       binds.append(ByteBuffer(bytes: expected?.lastLeafHash.bytes ?? []))
       binds.append(expected?.checkpointNote ?? "")
       return binds
     }
+
+    /// The function, installed by migration v8. Losing is answered, not raised: a raised error would
+    /// put the whole statement into the server's log on every lost race. The `EXCEPTION` block undoes
+    /// what the lost attempt inserted (a subtransaction), and the tip is read afresh (each statement
+    /// of a volatile function sees what committed before it: here, the winner's batch).
+    static let function = """
+      CREATE FUNCTION custos_write_batch(
+        e_idx bigint[], e_canonical bytea[], e_leaf bytea[], e_time bigint[], e_kind text[], e_actor text[], e_action text[],
+        e_resource text[], e_outcome text[], n_level smallint[], n_idx bigint[], n_hash bytea[], c_size bigint, c_root bytea,
+        c_note text, t_size bigint, t_range bytea, t_last bytea, t_time bigint, t_note text, k_caller text[], k_key text[],
+        k_fingerprint bytea[], k_response bytea[], k_expires bigint[], k_first bigint[], k_count integer[],
+        on_tip boolean, x_size bigint, x_last bytea, x_note text)
+      RETURNS TABLE (is_written boolean, rows_us bigint, waited_us bigint, now_size bigint, now_range bytea, now_last bytea,
+        now_time bigint, now_note text)
+      LANGUAGE plpgsql VOLATILE AS $$
+      DECLARE
+        rows_at timestamptz;
+        locked_at timestamptz;
+      BEGIN
+        IF on_tip THEN
+          PERFORM pg_advisory_xact_lock_shared(\(gateKey));
+        END IF;
+        BEGIN
+          INSERT INTO ledger_entries (idx, canonical, leaf_hash, time, kind, actor, action, resource, outcome)
+            SELECT * FROM unnest(e_idx, e_canonical, e_leaf, e_time, e_kind, e_actor, e_action, e_resource, e_outcome);
+          INSERT INTO ledger_nodes (level, idx, hash) SELECT * FROM unnest(n_level, n_idx, n_hash);
+          INSERT INTO ledger_checkpoints (size, root_hash, note) VALUES (c_size, c_root, c_note);
+          INSERT INTO idempotency_keys AS k (caller, key, fingerprint, response, expires_at, first_index, entry_count)
+            SELECT * FROM unnest(k_caller, k_key, k_fingerprint, k_response, k_expires, k_first, k_count)
+            ON CONFLICT (caller, key) DO UPDATE SET fingerprint = excluded.fingerprint, response = excluded.response,
+              expires_at = excluded.expires_at, first_index = excluded.first_index, entry_count = excluded.entry_count;
+          rows_at := clock_timestamp();
+          UPDATE ledger_tip t SET size = t_size, range_hashes = t_range, last_leaf_hash = t_last, last_time = t_time,
+            checkpoint_note = t_note
+          WHERE t.id = 1 AND (NOT on_tip OR (t.size = x_size AND t.last_leaf_hash = x_last AND t.checkpoint_note = x_note));
+          IF NOT FOUND THEN
+            RAISE EXCEPTION 'the ledger tip moved' USING ERRCODE = 'serialization_failure';
+          END IF;
+          locked_at := clock_timestamp();
+        EXCEPTION WHEN unique_violation OR serialization_failure THEN
+          IF NOT on_tip THEN
+            RAISE;
+          END IF;
+          RETURN QUERY SELECT false, 0::bigint, 0::bigint, t.size, t.range_hashes, t.last_leaf_hash, t.last_time, t.checkpoint_note
+            FROM ledger_tip t WHERE t.id = 1;
+          RETURN;
+        END;
+        RETURN QUERY SELECT true, (EXTRACT(EPOCH FROM rows_at - statement_timestamp()) * 1000000)::bigint,
+          (EXTRACT(EPOCH FROM locked_at - rows_at) * 1000000)::bigint, NULL::bigint, NULL::bytea, NULL::bytea, NULL::bigint, NULL::text;
+      END $$
+      """
   }
 
   /// Inserts entries from the nine column arrays bound as $1...$9 (`appendEntryColumns`).
@@ -257,6 +320,10 @@ public final class PostgresLedgerStorage: LedgerStorage {
   private static func tip(_ row: PostgresRow?) throws -> LedgerTip? {
     guard let row else { throw LedgerError.corrupted(index: 0, reason: "the ledger_tip row is missing") }
     let (size, range, last, time, note) = try row.decode((Int64, ByteBuffer, ByteBuffer, Int64, String).self)
+    return try tip(size: size, range: range, last: last, time: time, note: note)
+  }
+
+  fileprivate static func tip(size: Int64, range: ByteBuffer, last: ByteBuffer, time: Int64, note: String) throws -> LedgerTip? {
     guard size > 0 else { return nil }
     return try StoredTipColumns(
       size: size, rangeHashes: Array(buffer: range), lastLeafHash: Array(buffer: last), lastTime: time, checkpointNote: note

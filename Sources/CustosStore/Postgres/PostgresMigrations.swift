@@ -107,6 +107,8 @@ enum PostgresMigrations {
     Migration(id: "v7-witness-cosignatures", statements: [
       "CREATE TABLE witness_cosignatures (size bigint NOT NULL, witness text NOT NULL, line text NOT NULL, PRIMARY KEY (size, witness))",
     ]),
+    // How a batch is written: one call, one round trip (see `PostgresLedgerStorage.WriteBatch`).
+    Migration(id: "v8-write-batch", statements: [PostgresLedgerStorage.WriteBatch.function]),
   ]
 
   /// Applies what is pending; refuses a database that a newer binary migrated.

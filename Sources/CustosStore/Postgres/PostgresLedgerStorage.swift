@@ -63,7 +63,7 @@ public final class PostgresLedgerStorage: LedgerStorage {
   /// The advisory lock that keeps the two paths from deadlocking: a one-call write holds it shared from
   /// its start to its commit, the locking path exclusively. So no one-call write holds rows while it
   /// waits for a tip row that a batch on the locking path holds while it writes the same indexes.
-  static let gateKey: Int64 = 0x4375_7374_6f74  // "Custot"
+  static let gateKey = PostgresMigrations.writeGateKey
 
   private enum WriteOutcome {
     case written
@@ -161,7 +161,7 @@ public final class PostgresLedgerStorage: LedgerStorage {
       .first.map { Int(try $0.decode(Int64.self)) } ?? 0
   }
 
-  /// Everything a batch writes, in one call of `custos_write_batch` (a migration installs it): the
+  /// Everything a batch writes, in one call of `custos_write_batch` (migration v8 installs it): the
   /// entries, the closed nodes, the checkpoint and the idempotency records inserted from arrays, and
   /// only then the tip row updated — so the row every node's batch waits for is held from that update
   /// to the commit, not while the rows and their indexes are written. Prepared once per connection.
@@ -242,57 +242,6 @@ public final class PostgresLedgerStorage: LedgerStorage {
       binds.append(expected?.checkpointNote ?? "")
       return binds
     }
-
-    /// The function, installed by migration v8. Losing is answered, not raised: a raised error would
-    /// put the whole statement into the server's log on every lost race. The `EXCEPTION` block undoes
-    /// what the lost attempt inserted (a subtransaction), and the tip is read afresh (each statement
-    /// of a volatile function sees what committed before it: here, the winner's batch).
-    static let function = """
-      CREATE FUNCTION custos_write_batch(
-        e_idx bigint[], e_canonical bytea[], e_leaf bytea[], e_time bigint[], e_kind text[], e_actor text[], e_action text[],
-        e_resource text[], e_outcome text[], n_level smallint[], n_idx bigint[], n_hash bytea[], c_size bigint, c_root bytea,
-        c_note text, t_size bigint, t_range bytea, t_last bytea, t_time bigint, t_note text, k_caller text[], k_key text[],
-        k_fingerprint bytea[], k_response bytea[], k_expires bigint[], k_first bigint[], k_count integer[],
-        on_tip boolean, x_size bigint, x_last bytea, x_note text)
-      RETURNS TABLE (is_written boolean, rows_us bigint, waited_us bigint, now_size bigint, now_range bytea, now_last bytea,
-        now_time bigint, now_note text)
-      LANGUAGE plpgsql VOLATILE AS $$
-      DECLARE
-        rows_at timestamptz;
-        locked_at timestamptz;
-      BEGIN
-        IF on_tip THEN
-          PERFORM pg_advisory_xact_lock_shared(\(gateKey));
-        END IF;
-        BEGIN
-          INSERT INTO ledger_entries (idx, canonical, leaf_hash, time, kind, actor, action, resource, outcome)
-            SELECT * FROM unnest(e_idx, e_canonical, e_leaf, e_time, e_kind, e_actor, e_action, e_resource, e_outcome);
-          INSERT INTO ledger_nodes (level, idx, hash) SELECT * FROM unnest(n_level, n_idx, n_hash);
-          INSERT INTO ledger_checkpoints (size, root_hash, note) VALUES (c_size, c_root, c_note);
-          INSERT INTO idempotency_keys AS k (caller, key, fingerprint, response, expires_at, first_index, entry_count)
-            SELECT * FROM unnest(k_caller, k_key, k_fingerprint, k_response, k_expires, k_first, k_count)
-            ON CONFLICT (caller, key) DO UPDATE SET fingerprint = excluded.fingerprint, response = excluded.response,
-              expires_at = excluded.expires_at, first_index = excluded.first_index, entry_count = excluded.entry_count;
-          rows_at := clock_timestamp();
-          UPDATE ledger_tip t SET size = t_size, range_hashes = t_range, last_leaf_hash = t_last, last_time = t_time,
-            checkpoint_note = t_note
-          WHERE t.id = 1 AND (NOT on_tip OR (t.size = x_size AND t.last_leaf_hash = x_last AND t.checkpoint_note = x_note));
-          IF NOT FOUND THEN
-            RAISE EXCEPTION 'the ledger tip moved' USING ERRCODE = 'serialization_failure';
-          END IF;
-          locked_at := clock_timestamp();
-        EXCEPTION WHEN unique_violation OR serialization_failure THEN
-          IF NOT on_tip THEN
-            RAISE;
-          END IF;
-          RETURN QUERY SELECT false, 0::bigint, 0::bigint, t.size, t.range_hashes, t.last_leaf_hash, t.last_time, t.checkpoint_note
-            FROM ledger_tip t WHERE t.id = 1;
-          RETURN;
-        END;
-        RETURN QUERY SELECT true, (EXTRACT(EPOCH FROM rows_at - statement_timestamp()) * 1000000)::bigint,
-          (EXTRACT(EPOCH FROM locked_at - rows_at) * 1000000)::bigint, NULL::bigint, NULL::bytea, NULL::bytea, NULL::bigint, NULL::text;
-      END $$
-      """
   }
 
   /// Inserts entries from the nine column arrays bound as $1...$9 (`appendEntryColumns`).

@@ -14,12 +14,20 @@ import Synchronization
 /// Goals: 0 errors, RSS growth < 5 % after the first minute (warm-up), every minute's p99 within 2x of
 /// the first minute's.
 ///
-///   swift run -c release SoakLoad [minutes] [capacity-in-flight]
+/// Two ways to keep to the rate. `open` (the default) starts a call every 1/rate s whatever is still
+/// running (up to 1,024 at once; past that a call is refused and counted as an error), so when the
+/// host slows, calls pile up and their latency counts the queue. `bounded` keeps at most as many calls
+/// in flight as the capacity was measured with: when all are busy it waits for one and drops the
+/// missed starts instead of bursting, so a slower host gives fewer calls, not a longer queue (and a
+/// call's latency no longer counts the wait before it started).
+///
+///   swift run -c release SoakLoad [minutes] [capacity-in-flight] [open|bounded]
 @main
 struct SoakLoad {
   static func main() async throws {
     let minutes = argument(1, default: 10.0)
     let inFlight = argument(2, default: 32)
+    let bounded = CommandLine.arguments.count > 3 && CommandLine.arguments[3] == "bounded"
     let (daemon, port, directory) = try await InProcessDaemon.start()
     let issue = try initialAdminTokenRequest(daemonDirectory: directory)
     try await withGRPCClient(transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)) { client in
@@ -30,7 +38,8 @@ struct SoakLoad {
 
       let capacity = await sampleLatencies(seconds: 10, inFlight: inFlight) { try await mixed.next() }
       let rate = capacity.callsPerSecond / 2
-      say(String(format: "capacity (%d in flight): %@; soak at %.0f calls/s for %.0f min", inFlight, capacity.summary, rate, minutes))
+      say(String(format: "capacity (%d in flight): %@; soak at %.0f calls/s for %.0f min, %@", inFlight, capacity.summary, rate, minutes,
+        bounded ? "at most \(inFlight) in flight" : "open (up to 1,024 in flight)"))
 
       let state = SoakState()
       let issuer = Task {
@@ -71,6 +80,11 @@ struct SoakLoad {
         while ContinuousClock.now < end {
           next += interval
           try? await Task.sleep(until: next)
+          if bounded && state.outstanding.load(ordering: .relaxed) >= inFlight {
+            while state.outstanding.load(ordering: .relaxed) >= inFlight { try? await Task.sleep(for: .microseconds(200)) }
+            state.current.withLock { $0.deferred += 1 }
+            next = ContinuousClock.now
+          }
           if state.outstanding.load(ordering: .relaxed) >= 1024 {
             state.current.withLock { $0.skipped += 1 }
           } else {
@@ -118,6 +132,8 @@ struct SoakLoad {
     var calls = 0
     var errors = 0
     var skipped = 0
+    /// Starts the bounded mode waited for a free slot for (the missed ones are dropped).
+    var deferred = 0
     var tokens = 0
     /// What SQLite held (page caches, statements) when the window closed: part of `residentBytes`.
     var sqliteBytes = 0
@@ -129,8 +145,8 @@ struct SoakLoad {
     }
 
     func line(index: Int) -> String {
-      String(format: "%4d s: %6d calls, p50 %.2f ms, p99 %.2f ms, %d errors, %d tokens, RSS %d MiB own (SQLite %.1f MiB) + %d MiB mapped file",
-        (index + 1) * 10, durations.count, percentile(0.5), percentile(0.99), errors + skipped, tokens, residentBytes >> 20,
+      String(format: "%4d s: %6d calls, p50 %.2f ms, p99 %.2f ms, %d errors, %d deferred, %d tokens, RSS %d MiB own (SQLite %.1f MiB) + %d MiB mapped file",
+        (index + 1) * 10, durations.count, percentile(0.5), percentile(0.99), errors + skipped, deferred, tokens, residentBytes >> 20,
         Double(sqliteBytes) / 1_048_576, residentFileBytes >> 20)
     }
   }
@@ -152,9 +168,9 @@ struct SoakLoad {
     // Memory reaches its steady state later than latency: also from the third minute on.
     let warmLater = windows.count > 23 ? windows[17].residentBytes : warm
     print(String(format: """
-      soak: %d calls, %d errors (goal 0); own RSS (anonymous) after warm-up %d MiB, at the end %d MiB (%+.1f %%, peak %d MiB; goal < 5 %%); \
+      soak: %d calls, %d errors (goal 0), %d starts deferred; own RSS (anonymous) after warm-up %d MiB, at the end %d MiB (%+.1f %%, peak %d MiB; goal < 5 %%); \
       from the third minute %d MiB → %+.1f %%; p99 first minute %.2f ms, worst minute %.2fx of it (goal ≤ 2x); p50 first/last minute %.2f / %.2f ms
-      """, windows.reduce(0) { $0 + $1.calls }, errors, warm >> 20, last >> 20, Double(last - warm) / Double(warm) * 100,
+      """, windows.reduce(0) { $0 + $1.calls }, errors, windows.reduce(0) { $0 + $1.deferred }, warm >> 20, last >> 20, Double(last - warm) / Double(warm) * 100,
       peak >> 20, warmLater >> 20, Double(last - warmLater) / Double(warmLater) * 100, firstP99, worst, minutes[0].p50, minutes.last!.p50))
   }
 

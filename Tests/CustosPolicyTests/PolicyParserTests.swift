@@ -30,6 +30,27 @@ import Testing
     #expect(policies[1].id == "policy1" && policies[1].effect == .forbid && policies[1].principal == .any)
   }
 
+  /// Hostile nesting is a parse error, not a stack overflow (fuzzing found 2,900 nested parentheses and
+  /// brackets crashing the parser; `Fuzz/regressions/cedar-policy/` keeps that input). Chains count
+  /// one level per link, since evaluation recurses down their left side.
+  @Test func nestingDeeperThanTheLimitIsRefusedByName() throws {
+    func policy(_ body: String) -> String { "permit(principal, action, resource) when { \(body) };" }
+    func parentheses(_ n: Int) -> String { String(repeating: "(", count: n) + "true" + String(repeating: ")", count: n) }
+    func sets(_ n: Int) -> String { String(repeating: "[", count: n) + "1" + String(repeating: "]", count: n) }
+    func chain(_ links: Int, _ op: String) -> String { Array(repeating: "1 == 1", count: links + 1).joined(separator: " \(op) ") }
+    func attributes(_ links: Int) -> String { "context" + String(repeating: ".a", count: links) + " == 1" }
+    let limit = PolicyParser.maximumDepth
+    // The body is one level; each parenthesis or set one more.
+    for deepest in [parentheses(limit - 1), sets(limit - 1), chain(limit - 1, "||"), chain(limit - 1, "&&"), attributes(limit - 1)] {
+      #expect(throws: Never.self) { _ = try PolicyParser.parse(policy(deepest)) }
+    }
+    for tooDeep in [parentheses(limit), sets(limit), chain(limit, "||"), chain(limit, "&&"), attributes(limit), parentheses(200_000)] {
+      #expect {
+        _ = try PolicyParser.parse(policy(tooDeep))
+      } throws: { "\($0)".contains("expression nested deeper than \(limit) levels") }
+    }
+  }
+
   @Test func expressionsFollowCedarPrecedence() throws {
     let policy = try PolicyParser.parse("permit(principal, action, resource) when { 1 + 2 * 3 == 7 || !false && -2 < 3 };")[0]
     let expected: Expr = .or(

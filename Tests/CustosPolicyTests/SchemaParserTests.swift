@@ -90,6 +90,17 @@ import Testing
     #expect(json.actions == human.actions)
   }
 
+  /// Types nest at most 64 deep (as JSON does), so a hostile schema cannot overflow the stack.
+  @Test func typesNestedTooDeepAreRefused() throws {
+    func schema(_ sets: Int) -> String { "entity A = { x: " + String(repeating: "Set<", count: sets) + "Long" + String(repeating: ">", count: sets) + " };" }
+    func records(_ n: Int) -> String { "entity A = { x: " + String(repeating: "{ y: ", count: n) + "Long" + String(repeating: " }", count: n) + " };" }
+    _ = try SchemaParser.parse(schema(63))
+    _ = try SchemaParser.parse(records(63))
+    for tooDeep in [schema(64), records(64), schema(100_000)] {
+      #expect { _ = try SchemaParser.parse(tooDeep) } throws: { "\($0)".contains("type nested deeper than 64 levels") }
+    }
+  }
+
   @Test func unknownTypesAreNamed() {
     #expect {
       _ = try SchemaJSON.parse(Array(#"{"": {"entityTypes": {"A": {"shape": {"type": "Record", "attributes": {"x": {"type": "Nope"}}}}}}}"#.utf8))

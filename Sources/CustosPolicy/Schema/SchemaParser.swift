@@ -47,6 +47,9 @@ private struct SchemaSyntax {
   var actions: [ActionDecl] = []
   var commonTypes: [String: (Written, String)] = [:]
   var namespace = ""
+  /// Levels of the type being parsed.
+  var typeDepth = 0
+  static let maximumTypeDepth = 64
 
   init(tokens: [Token]) { self.tokens = tokens }
 
@@ -237,6 +240,10 @@ private struct SchemaSyntax {
   }
 
   mutating func type() throws(PolicyParseError) -> Written {
+    // Set<...> and records nest by recursion here and when the types are resolved: bounded like JSON.
+    typeDepth += 1
+    defer { typeDepth -= 1 }
+    guard typeDepth <= Self.maximumTypeDepth else { throw fail("type nested deeper than \(Self.maximumTypeDepth) levels") }
     if current.kind == .symbol(.leftBrace) { return try recordType() }
     let location = current.location
     let name = try path("as a type")

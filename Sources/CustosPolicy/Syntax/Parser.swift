@@ -1,6 +1,13 @@
 /// Parses Cedar policy text (https://docs.cedarpolicy.com/policies/syntax-grammar.html) into `Policy`
 /// values. Policy ids are `policy0`, `policy1`, ... in order of appearance, as Cedar assigns them.
 public enum PolicyParser {
+  /// The deepest expression accepted. Parentheses, brackets, records, `if`, calls and every link of a
+  /// chain of operators (`a || b || c`, `x.a.b`) each count one level: that bounds both the parser's
+  /// recursion and the height of the tree that evaluation and validation recurse over, so hostile
+  /// policy text fails with an error instead of overflowing the stack. Real policies stay far below
+  /// it (Cedar's own corpus nests about 13 deep).
+  public static let maximumDepth = 256
+
   /// Parses every policy in `text`. Errors carry `file` (when given), line and column.
   public static func parse(_ text: String, file: String? = nil) throws(PolicyParseError) -> [Policy] {
     do {
@@ -83,6 +90,8 @@ private let reservedIdentifiers: Set<String> = ["true", "false", "if", "then", "
 private struct Parser {
   let tokens: [Token]
   var position = 0
+  /// Levels of the expression being parsed (see `PolicyParser.maximumDepth`).
+  var depth = 0
 
   init(tokens: [Token]) { self.tokens = tokens }
 
@@ -101,6 +110,14 @@ private struct Parser {
   func isSymbol(_ symbol: Token.Symbol) -> Bool { current.kind == .symbol(symbol) }
 
   func isKeyword(_ word: String) -> Bool { current.kind == .identifier(word) }
+
+  /// One level deeper; the caller gives it back when the level ends.
+  mutating func descend() throws(PolicyParseError) {
+    depth += 1
+    guard depth <= PolicyParser.maximumDepth else {
+      throw fail("expression nested deeper than \(PolicyParser.maximumDepth) levels (parentheses, brackets, records, if, calls and each chained operator count one)")
+    }
+  }
 
   mutating func accept(_ symbol: Token.Symbol) -> Bool {
     guard isSymbol(symbol) else { return false }
@@ -258,6 +275,8 @@ private struct Parser {
   // MARK: Expressions
 
   mutating func expression() throws(PolicyParseError) -> Expr {
+    try descend()
+    defer { depth -= 1 }
     if isKeyword("if") {
       _ = advance()
       let condition = try expression()
@@ -271,13 +290,25 @@ private struct Parser {
 
   mutating func or() throws(PolicyParseError) -> Expr {
     var left = try and()
-    while accept(.or) { left = .or(left, try and()) }
+    var links = 0
+    defer { depth -= links }
+    while accept(.or) {
+      try descend()
+      links += 1
+      left = .or(left, try and())
+    }
     return left
   }
 
   mutating func and() throws(PolicyParseError) -> Expr {
     var left = try relation()
-    while accept(.and) { left = .and(left, try relation()) }
+    var links = 0
+    defer { depth -= links }
+    while accept(.and) {
+      try descend()
+      links += 1
+      left = .and(left, try relation())
+    }
     return left
   }
 
@@ -325,7 +356,13 @@ private struct Parser {
 
   mutating func additive() throws(PolicyParseError) -> Expr {
     var left = try multiplicative()
+    var links = 0
+    defer { depth -= links }
     while true {
+      if isSymbol(.plus) || isSymbol(.minus) {
+        try descend()
+        links += 1
+      }
       if accept(.plus) {
         left = .binary(.add, left, try multiplicative())
       } else if accept(.minus) {
@@ -338,7 +375,13 @@ private struct Parser {
 
   mutating func multiplicative() throws(PolicyParseError) -> Expr {
     var left = try unary()
-    while accept(.star) { left = .binary(.multiply, left, try unary()) }
+    var links = 0
+    defer { depth -= links }
+    while accept(.star) {
+      try descend()
+      links += 1
+      left = .binary(.multiply, left, try unary())
+    }
     return left
   }
 
@@ -364,7 +407,13 @@ private struct Parser {
 
   mutating func member(_ base: Expr) throws(PolicyParseError) -> Expr {
     var result = base
+    var links = 0
+    defer { depth -= links }
     while true {
+      if isSymbol(.dot) || isSymbol(.leftBracket) {
+        try descend()
+        links += 1
+      }
       if accept(.dot) {
         let name = try identifier("after '.'")
         if accept(.leftParen) {

@@ -289,25 +289,24 @@ private struct Parser {
   }
 
   mutating func or() throws(PolicyParseError) -> Expr {
-    var left = try and()
-    var links = 0
-    defer { depth -= links }
-    while accept(.or) {
-      try descend()
-      links += 1
-      left = .or(left, try and())
-    }
-    return left
+    try leftChain(.or, { (parser: inout Parser) throws(PolicyParseError) in try parser.and() }, Expr.or)
   }
 
   mutating func and() throws(PolicyParseError) -> Expr {
-    var left = try relation()
+    try leftChain(.and, { (parser: inout Parser) throws(PolicyParseError) in try parser.relation() }, Expr.and)
+  }
+
+  /// `operand (symbol operand)*`, associated to the left; each link one level deeper.
+  mutating func leftChain(
+    _ symbol: Token.Symbol, _ operand: (inout Parser) throws(PolicyParseError) -> Expr, _ combine: (Expr, Expr) -> Expr
+  ) throws(PolicyParseError) -> Expr {
+    var left = try operand(&self)
     var links = 0
     defer { depth -= links }
-    while accept(.and) {
+    while accept(symbol) {
       try descend()
       links += 1
-      left = .and(left, try relation())
+      left = combine(left, try operand(&self))
     }
     return left
   }
@@ -374,15 +373,7 @@ private struct Parser {
   }
 
   mutating func multiplicative() throws(PolicyParseError) -> Expr {
-    var left = try unary()
-    var links = 0
-    defer { depth -= links }
-    while accept(.star) {
-      try descend()
-      links += 1
-      left = .binary(.multiply, left, try unary())
-    }
-    return left
+    try leftChain(.star, { (parser: inout Parser) throws(PolicyParseError) in try parser.unary() }) { .binary(.multiply, $0, $1) }
   }
 
   mutating func unary() throws(PolicyParseError) -> Expr {

@@ -41,8 +41,13 @@ import Testing
     func attributes(_ links: Int) -> String { "context" + String(repeating: ".a", count: links) + " == 1" }
     let limit = PolicyParser.maximumDepth
     // The body is one level; each parenthesis or set one more.
+    // The deepest accepted trees also evaluate (evaluation recurses over them) without trouble.
+    let request = Request(
+      principal: EntityUID(type: "User", id: "u"), action: EntityUID(type: "Action", id: "a"), resource: EntityUID(type: "R", id: "r"),
+      context: [:])
     for deepest in [parentheses(limit - 1), sets(limit - 1), chain(limit - 1, "||"), chain(limit - 1, "&&"), attributes(limit - 1)] {
-      #expect(throws: Never.self) { _ = try PolicyParser.parse(policy(deepest)) }
+      let parsed = try PolicyParser.parse(policy(deepest))
+      _ = try? Evaluator(request: request, entities: EntityStore([])).evaluate(parsed[0].conditions[0].body)
     }
     for tooDeep in [parentheses(limit), sets(limit), chain(limit, "||"), chain(limit, "&&"), attributes(limit), parentheses(200_000)] {
       #expect {

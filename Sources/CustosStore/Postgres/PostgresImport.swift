@@ -16,7 +16,9 @@ extension PostgresStore {
     let logger = self.logger, name = settings.description
     let ledger = source.ledgerStorage, keys = source.keyStorage, tokens = source.tokenStorage
     return try transaction { connection in
-      // Nothing may start writing while the copy runs; then the target must be empty.
+      // Nothing may start writing while the copy runs (the write gate, as the locking path takes it, then
+      // the tip row); then the target must be empty.
+      _ = try await connection.rows("SELECT pg_advisory_xact_lock(\(PostgresMigrations.writeGateKey))", logger)
       _ = try await connection.rows("SELECT size FROM ledger_tip WHERE id = 1 FOR UPDATE", logger)
       let holding = try await connection.rows("""
         SELECT (SELECT size FROM ledger_tip WHERE id = 1) > 0 OR EXISTS (SELECT 1 FROM keyrings) OR EXISTS (SELECT 1 FROM key_meta)

@@ -65,14 +65,8 @@ public final class PostgresLedgerStorage: LedgerStorage {
   /// waits for a tip row that a batch on the locking path holds while it writes the same indexes.
   static let gateKey = PostgresMigrations.writeGateKey
 
-  private enum WriteOutcome {
-    case written
-    /// Another writer got there first; nothing was written. The tip it left.
-    case lost(LedgerTip?)
-  }
-
   /// Writes `batch` if the stored tip is `expected`.
-  private func write(_ batch: LedgerBatch, onTip expected: LedgerTip?) throws -> WriteOutcome {
+  private func write(_ batch: LedgerBatch, onTip expected: LedgerTip?) throws -> WriteBatch.Answer {
     let logger = store.logger, observe = observeTip
     return try store.withConnection { connection in
       let clock = ContinuousClock()
@@ -81,15 +75,11 @@ public final class PostgresLedgerStorage: LedgerStorage {
       for try await row in try await connection.execute(WriteBatch(batch: batch, onTip: .some(expected)), logger: logger) {
         answer = row
       }
-      switch answer {
-      case .written(let phases)?:
+      guard let answer else { throw LedgerError.corrupted(index: 0, reason: "the database answered a batch's write with no row") }
+      if case .written(let phases) = answer {
         observe(.committed(wait: phases.waitedForTip, hold: phases.heldTip(total: clock.now - start), lockedFirst: false))
-        return .written
-      case .lost(let tip)?:
-        return .lost(tip)
-      case nil:
-        throw LedgerError.corrupted(index: 0, reason: "the database answered a batch's write with no row")
       }
+      return answer
     }
   }
 

@@ -18,6 +18,7 @@ final class ServerMetrics: Sendable {
   private let database: PostgresStore?
   private let databaseCalls: Gauge
   private let databaseConnections: Gauge
+  private let databasePoolReplacements: Gauge
   private let throttle: AuthenticationThrottle
   private let throttledKeys: [AuthenticationThrottle.Scope: Gauge]
   private let refusedAttempts: [AuthenticationThrottle.Scope: Gauge]
@@ -51,6 +52,10 @@ final class ServerMetrics: Sendable {
       descriptor: .custos("custos_database_calls_in_flight", help: "Database calls running now, each on one pooled connection (PostgreSQL store)."))
     databaseConnections = registry.makeGauge(
       descriptor: .custos("custos_database_connections_max", help: "The most pooled connections this node opens to the database (PostgreSQL store)."))
+    databasePoolReplacements = registry.makeGauge(
+      descriptor: .custos(
+        "custos_database_pool_replacements",
+        help: "Connection pools replaced since start because the database answered again while the pool still waited to reconnect (PostgreSQL store)."))
     ledgerEntries = registry.makeGauge(descriptor: .custos("custos_ledger_entries", help: "Entries in the audit ledger."))
     unsealed = registry.makeGauge(descriptor: .custos("custos_root_key_unsealed", help: "1 while the root key is unsealed, else 0."))
   }
@@ -83,6 +88,7 @@ final class ServerMetrics: Sendable {
     if let database {
       databaseCalls.set(to: Double(database.callsInFlight))
       databaseConnections.set(to: Double(database.settings.maximumConnections))
+      databasePoolReplacements.set(to: Double(database.poolReplacements))
     }
     let now = AuthenticationThrottle.monotonicMilliseconds()
     for (scope, count) in throttle.throttledKeys(nowMilliseconds: now) { throttledKeys[scope]?.set(to: Double(count)) }

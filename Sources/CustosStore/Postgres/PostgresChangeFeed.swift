@@ -19,12 +19,13 @@ extension PostgresStore {
   /// until the store shuts down. Listens on one pooled connection; when it is lost, it listens again
   /// and reports `.all`, since changes made meanwhile were not announced.
   public func onSharedStateChange(_ handler: @escaping @Sendable (SharedStateChange) -> Void) {
-    let client = self.client, logger = self.logger
+    let pool = self.pool, logger = self.logger
     let task = bridge.start {
       var first = true
       while !Task.isCancelled {
         do {
-          try await client.withConnection { connection in
+          // The pool as it is now: a replaced pool closes this connection, and the next listens on the fresh one.
+          try await pool.client.withConnection { connection in
             try await connection.listen(on: Self.changeChannel) { notifications in
               if !first { DispatchQueue.global().async { handler(.all) } }
               first = false

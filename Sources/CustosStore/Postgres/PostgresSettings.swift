@@ -80,25 +80,43 @@ public struct PostgresSettings: Sendable, CustomStringConvertible {
   }
 
   /// The postgres-nio client configuration these settings describe.
-  public func clientConfiguration() throws(StoreError) -> PostgresClient.Configuration {
-    let tls: PostgresClient.Configuration.TLS
-    switch self.tls {
-    case .disable: tls = .disable
+  public func clientConfiguration() -> PostgresClient.Configuration {
+    var configuration = PostgresClient.Configuration(
+      host: host, port: port, username: username, password: password, database: database,
+      tls: tlsConfiguration().map { .require($0) } ?? .disable)
+    configuration.options.maximumConnections = maximumConnections
+    configuration.options.connectTimeout = .seconds(5)
+    configuration.options.additionalStartupParameters = startupParameters
+    return configuration
+  }
+
+  /// One connection's configuration, outside the pool (the store's probe).
+  func connectionConfiguration(connectTimeout: Duration) throws -> PostgresConnection.Configuration {
+    let tls: PostgresConnection.Configuration.TLS = try tlsConfiguration().map { .require(try NIOSSLContext(configuration: $0)) } ?? .disable
+    var configuration = PostgresConnection.Configuration(
+      host: host, port: port, username: username, password: password, database: database, tls: tls)
+    configuration.options.connectTimeout = .nanoseconds(max(1, Int64(connectTimeout.components.seconds) * 1_000_000_000
+      + connectTimeout.components.attoseconds / 1_000_000_000))
+    configuration.options.additionalStartupParameters = startupParameters
+    return configuration
+  }
+
+  /// Acknowledged means flushed to the server's disk, whatever the server's default.
+  private var startupParameters: [(String, String)] { [("synchronous_commit", "on"), ("application_name", "custosd")] }
+
+  /// TLS to the server as `tls` asks for it; nil when disabled.
+  private func tlsConfiguration() -> TLSConfiguration? {
+    switch tls {
+    case .disable:
+      return nil
     case .require:
       var configuration = TLSConfiguration.makeClientConfiguration()
       configuration.certificateVerification = .none
-      tls = .require(configuration)
+      return configuration
     case let .verifyFull(file):
       var configuration = TLSConfiguration.makeClientConfiguration()
       if let file { configuration.trustRoots = .file(file) }
-      tls = .require(configuration)
+      return configuration
     }
-    var configuration = PostgresClient.Configuration(
-      host: host, port: port, username: username, password: password, database: database, tls: tls)
-    configuration.options.maximumConnections = maximumConnections
-    configuration.options.connectTimeout = .seconds(5)
-    // Acknowledged means flushed to the server's disk, whatever the server's default.
-    configuration.options.additionalStartupParameters = [("synchronous_commit", "on"), ("application_name", "custosd")]
-    return configuration
   }
 }

@@ -9,12 +9,14 @@ import Synchronization
 /// own threads; each call fails after `settings.callTimeout` rather than hang while the database is away.
 public final class PostgresStore: Sendable {
   public let settings: PostgresSettings
-  let client: PostgresClient
+  let pool: ReplaceablePool
   let bridge = BlockingBridge()
   let logger: Logger
-  private let runner: Mutex<Task<Void, Never>?>
   private let background = Mutex<[Task<Void, Never>]>([])
   private let inFlight = Atomic<Int>(0)
+  /// When a pooled call last got its answer (nanoseconds after `opened`).
+  private let lastAnswered = Atomic<Int64>(0)
+  private let opened = ContinuousClock.now
 
   /// Database calls running now, each holding one pooled connection (at most `settings.maximumConnections`).
   public var callsInFlight: Int { inFlight.load(ordering: .relaxed) }
@@ -23,9 +25,7 @@ public final class PostgresStore: Sendable {
   public init(settings: PostgresSettings, logger: Logger = Logger(label: "custos.store.postgres")) throws(StoreError) {
     self.settings = settings
     self.logger = logger
-    let client = PostgresClient(configuration: try settings.clientConfiguration(), backgroundLogger: logger)
-    self.client = client
-    runner = Mutex(bridge.start { await client.run() })
+    pool = ReplaceablePool(configuration: settings.clientConfiguration(), bridge: bridge, logger: logger)
     do {
       try PostgresMigrations.migrate(self)
     } catch {
@@ -42,10 +42,7 @@ public final class PostgresStore: Sendable {
   /// Closes the connections. Calls made afterwards fail.
   public func shutdown() {
     for task in background.withLock({ tasks in defer { tasks.removeAll() }; return tasks }) { task.cancel() }
-    runner.withLock { task in
-      task?.cancel()
-      task = nil
-    }
+    pool.shutdown()
   }
 
   /// The ledger's storage in this database.
@@ -66,9 +63,61 @@ public final class PostgresStore: Sendable {
   /// Where the sealed root key lives: this database, so every node unseals the same root key.
   public var sealedRootKeyStore: PostgresSealedRootKeyStore { PostgresSealedRootKeyStore(store: self) }
 
-  /// Whether the database answers (a trivial query within the call timeout); throws if not.
-  public func ping() throws {
-    try execute("SELECT 1")
+  /// Asks the database a trivial query through the pool, waiting at most `timeout`; throws why it
+  /// does not answer.
+  ///
+  /// When it does not, but answers a connection of the probe's own while the pool has answered no call
+  /// for a while, the pool is stuck in its reconnection backoff (see `ReplaceablePool`): it is replaced,
+  /// and asked again. Async: the probe blocks no thread, so it never queues behind calls blocked on an
+  /// unreachable database. The health service calls it every second.
+  public func probe(within timeout: Duration) async throws(StoreError) {
+    let failure: StoreError
+    do { return try await pingThroughPool(within: timeout) } catch { failure = error }
+    let quiet = Duration.nanoseconds(nanosecondsSinceOpened() - lastAnswered.load(ordering: .relaxed))
+    guard quiet > timeout * 2, await answersDirectly(within: timeout) else { throw failure }
+    logger.notice(
+      "the database answers, but the connection pool is still waiting to reconnect: starting a fresh pool",
+      metadata: ["database": "\(settings.description)", "pool_quiet_for": "\(quiet)"])
+    pool.replace(grace: settings.callTimeout)
+    try await pingThroughPool(within: timeout)
+  }
+
+  /// How many times `probe(within:)` replaced the pool since the store opened.
+  public var poolReplacements: Int { pool.replacementCount }
+
+  private func pingThroughPool(within timeout: Duration) async throws(StoreError) {
+    let client = pool.client, logger = self.logger, name = settings.description
+    do {
+      _ = try await Self.withTimeout(timeout, name) { try await client.withConnection { try await $0.rows("SELECT 1", logger) } }
+      noteAnswered()
+    } catch {
+      throw PostgresFailure.storeError(error, database: name) as? StoreError
+        ?? .unavailable(database: name, reason: PostgresFailure.describe(error))
+    }
+  }
+
+  private func answersDirectly(within timeout: Duration) async -> Bool {
+    let settings = self.settings, logger = self.logger
+    do {
+      let configuration = try settings.connectionConfiguration(connectTimeout: timeout)
+      return try await Self.withTimeout(timeout, settings.description) {
+        let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+        defer { Task { try? await connection.close() } }
+        _ = try await connection.rows("SELECT 1", logger)
+        return true
+      }
+    } catch {
+      return false
+    }
+  }
+
+  private func nanosecondsSinceOpened() -> Int64 {
+    let (seconds, attoseconds) = opened.duration(to: .now).components
+    return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+  }
+
+  private func noteAnswered() {
+    lastAnswered.store(nanosecondsSinceOpened(), ordering: .relaxed)
   }
 
   /// The applied migration identifiers, oldest first.
@@ -78,12 +127,14 @@ public final class PostgresStore: Sendable {
 
   /// Runs `work` with a pooled connection, waiting at most `settings.callTimeout`.
   func withConnection<T: Sendable>(_ work: @escaping @Sendable (PostgresConnection) async throws -> T) throws -> T {
-    let client = self.client, timeout = settings.callTimeout, name = settings.description
+    let client = pool.client, timeout = settings.callTimeout, name = settings.description
     inFlight.add(1, ordering: .relaxed)
     defer { inFlight.subtract(1, ordering: .relaxed) }
     return try bridge.run {
       do {
-        return try await Self.withTimeout(timeout, name) { try await client.withConnection { try await work($0) } }
+        let value = try await Self.withTimeout(timeout, name) { try await client.withConnection { try await work($0) } }
+        self.noteAnswered()
+        return value
       } catch {
         throw PostgresFailure.storeError(error, database: name)
       }
@@ -113,12 +164,14 @@ public final class PostgresStore: Sendable {
     _ work: @escaping @Sendable (PostgresConnection, _ ask: @escaping @Sendable (Question) async throws -> Answer) async throws -> T,
     answering answer: (Question) throws -> Answer
   ) throws -> T {
-    let client = self.client, timeout = settings.callTimeout, name = settings.description
+    let client = pool.client, timeout = settings.callTimeout, name = settings.description
     inFlight.add(1, ordering: .relaxed)
     defer { inFlight.subtract(1, ordering: .relaxed) }
     return try bridge.run({ ask in
       do {
-        return try await Self.withTimeout(timeout, name) { try await client.withConnection { try await work($0, ask) } }
+        let value = try await Self.withTimeout(timeout, name) { try await client.withConnection { try await work($0, ask) } }
+        self.noteAnswered()
+        return value
       } catch {
         throw PostgresFailure.storeError(error, database: name)
       }

@@ -11,24 +11,33 @@ import Testing
   @Test func aStreamLeftOpenDoesNotHoldShutdownPastTheGracePeriod() async throws {
     let daemon = try DaemonProcess(environment: ["CUSTOS_SHUTDOWN_GRACE_SECONDS": "2"])
     let answered = Mutex(0)
+    // Why the stream ended before its first answer, if it did (else the wait below would only time out).
+    let ended = Mutex<String?>(nil)
     let release = AsyncStream<Void>.makeStream()
     defer { release.continuation.finish() }
     let stream = Task {
-      try await withDaemonClients(port: daemon.grpcPort) { _, client in
-        try await Custos_V1_Authorization.Client(wrapping: client).checkStream(
-          requestProducer: { writer in
-            try await writer.write(AuthorizationEndToEndTests.refund(cents: 100, hour: 10, id: "before-shutdown"))
-            // The request side stays open until the test ends: the call never finishes by itself.
-            for await _ in release.stream {}
-          },
-          onResponse: { response in
-            for try await _ in response.messages { answered.withLock { $0 += 1 } }
-          })
+      do {
+        try await withDaemonClients(port: daemon.grpcPort) { _, client in
+          try await Custos_V1_Authorization.Client(wrapping: client).checkStream(
+            requestProducer: { writer in
+              try await writer.write(AuthorizationEndToEndTests.refund(cents: 100, hour: 10, id: "before-shutdown"))
+              // The request side stays open until the test ends: the call never finishes by itself.
+              for await _ in release.stream {}
+            },
+            onResponse: { response in
+              for try await _ in response.messages { answered.withLock { $0 += 1 } }
+            })
+        }
+        ended.withLock { $0 = $0 ?? "the stream finished" }
+      } catch {
+        ended.withLock { $0 = $0 ?? "the stream failed: \(error)" }
       }
     }
     let answerDeadline = ContinuousClock.now + .seconds(30)
-    while answered.withLock({ $0 }) == 0, ContinuousClock.now < answerDeadline { try await Task.sleep(for: .milliseconds(20)) }
-    try #require(answered.withLock { $0 } == 1, "the stream's first decision never came")
+    while answered.withLock({ $0 }) == 0, ended.withLock({ $0 }) == nil, ContinuousClock.now < answerDeadline {
+      try await Task.sleep(for: .milliseconds(20))
+    }
+    try #require(answered.withLock { $0 } == 1, "the stream's first decision never came: \(ended.withLock { $0 } ?? "no answer in 30 s")")
 
     let signalled = ContinuousClock.now
     daemon.process.terminate()

@@ -27,9 +27,11 @@ as_owner() {
 }
 
 # The server must not inherit this script's output: a caller reading it to the end would wait forever.
+# track_commit_timestamp, track_wal_io_timing: the ClusterLoad benchmark reads commit times and WAL flush
+# times to measure the tip row's hold.
 start_server() {
   as_owner "$(bin_dir)/pg_ctl" -D "$ROOT/data" -l "$ROOT/server.log" -w -t 60 start \
-    -o "-p $PORT -k $ROOT -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c synchronous_commit=on -c shared_buffers=128MB" \
+    -o "-p $PORT -k $ROOT -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c synchronous_commit=on -c shared_buffers=128MB -c track_commit_timestamp=on -c track_wal_io_timing=on" \
     </dev/null >/dev/null 2>>"$ROOT/pg_ctl.err"
 }
 

@@ -17,7 +17,9 @@ import Synchronization
 /// 1. durable appends through 1, 2 and 3 nodes (ledgers on their own stores and connection pools, one
 ///    database) against raw inserts of the same rows with the same durability (one committed,
 ///    `synchronous_commit=on` insert per acknowledgement) from the same number of clients;
-/// 2. the tip lock's wait and hold time per batch (p50, p99) at each node count;
+/// 2. the tip lock's wait and hold time per batch (p50, p99) at each node count: the hold as each node
+///    times it (an upper bound: it includes a network round trip) and as the server does (from the
+///    tip's update to the commit's timestamp, with the server's `track_commit_timestamp` on);
 /// 3. `Check` over loopback through a node on PostgreSQL against the same node on SQLite.
 ///
 /// Uses the tests' throwaway PostgreSQL server:
@@ -70,6 +72,8 @@ struct ClusterLoad {
       ledgers.append(try Ledger(storage: storage, signer: signer))
     }
     _ = try await ledgers[0].append(event)  // warm the pools
+    try await TipLockLog.install(url: url, password: password)
+    let syncsBefore = try TipLockLog.walSyncs(url: url, password: password)
     events.withLock { $0.removeAll() }
     let ledgerList = ledgers
     let rate = try await callRate("\(nodes) node(s): Ledger.append on PostgreSQL", seconds: seconds, inFlight: nodes * clientsPerNode) {
@@ -77,6 +81,9 @@ struct ClusterLoad {
       _ = try await ledgerList[Int.random(in: 0..<ledgerList.count)].append(event)
     }
     for store in stores { store.shutdown() }
+    let serverHolds = try await TipLockLog.holds(url: url, password: password)
+    let syncsAfter = try TipLockLog.walSyncs(url: url, password: password)
+    let flush = (syncsAfter.milliseconds - syncsBefore.milliseconds) / max(1, syncsAfter.count - syncsBefore.count)
     var waits: [Duration] = [], holds: [Duration] = [], lost = 0, lockedFirst = 0
     for event in events.withLock({ $0 }) {
       switch event {
@@ -95,8 +102,9 @@ struct ClusterLoad {
     }
     let batches = Double(holds.count) / seconds
     return (rate, String(
-      format: "  tip lock: %d batches (%.0f/s, %.1f entries each); hold p50 %@ p99 %@; wait p50 %@ p99 %@; %.2f lost races per batch, %.1f %% on the locking path",
-      holds.count, batches, rate / max(batches, 1), percentile(holds, 0.5), percentile(holds, 0.99), percentile(waits, 0.5),
+      format: "  tip lock: %d batches (%.0f/s, %.1f entries each); hold p50 %@ p99 %@ (node), %@ %@ to the commit's stamp + %.3f ms WAL flush (server, %d batches); wait p50 %@ p99 %@; %.2f lost races per batch, %.1f %% on the locking path",
+      holds.count, batches, rate / max(batches, 1), percentile(holds, 0.5), percentile(holds, 0.99), percentile(serverHolds, 0.5),
+      percentile(serverHolds, 0.99), flush, serverHolds.count, percentile(waits, 0.5),
       percentile(waits, 0.99), Double(lost) / Double(max(holds.count, 1)), 100 * Double(lockedFirst) / Double(max(holds.count, 1))))
   }
 

@@ -12,24 +12,33 @@ struct DatabaseHealthService: Service {
   let interval: Duration
   let logger: Logger
 
-  /// How long one probe waits for the database: the interval, at most the store's call timeout.
-  var probeTimeout: Duration { min(interval, store.settings.callTimeout) }
+  /// How long one ping waits for the database: at most the store's call timeout, and at least 2 s so a
+  /// busy machine's slow answer is not taken for an outage.
+  var pingTimeout: Duration { min(max(interval, .seconds(2)), store.settings.callTimeout) }
 
   func run() async throws {
     var reachable = true
     while !Task.isCancelled && !Task.isShuttingDownGracefully {
-      let answered: Bool
-      do {
-        try await store.probe(within: probeTimeout)
-        answered = true
-      } catch {
-        answered = false
-        if reachable { logger.error("the database does not answer: NOT_SERVING until it does", metadata: ["error": "\(error)"]) }
+      var answered = await ping(reporting: reachable)
+      if !answered {
+        health.setAllServing(false)
+        // Only a pool that has answered nothing for two pings' time is replaced, never a busy one.
+        if await store.replacePoolIfStuck(quiet: pingTimeout * 2) { answered = await ping(reporting: false) }
       }
       if answered && !reachable { logger.notice("the database answers again: SERVING") }
       reachable = answered
       health.setAllServing(answered)
       try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+    }
+  }
+
+  private func ping(reporting firstFailure: Bool) async -> Bool {
+    do {
+      try await store.ping(within: pingTimeout)
+      return true
+    } catch {
+      if firstFailure { logger.error("the database does not answer: NOT_SERVING until it does", metadata: ["error": "\(error)"]) }
+      return false
     }
   }
 }

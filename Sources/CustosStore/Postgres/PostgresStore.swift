@@ -64,25 +64,27 @@ public final class PostgresStore: Sendable {
   public var sealedRootKeyStore: PostgresSealedRootKeyStore { PostgresSealedRootKeyStore(store: self) }
 
   /// Asks the database a trivial query through the pool, waiting at most `timeout`; throws why it
-  /// does not answer.
-  ///
-  /// When it does not, but answers a connection of the probe's own while the pool has answered no call
-  /// for a while, the pool is stuck in its reconnection backoff (see `ReplaceablePool`): it is replaced,
-  /// and asked again. Async: the probe blocks no thread, so it never queues behind calls blocked on an
+  /// does not answer. Async: it blocks no thread, so it never queues behind calls blocked on an
   /// unreachable database. The health service calls it every second.
-  public func probe(within timeout: Duration) async throws(StoreError) {
-    let failure: StoreError
-    do { return try await pingThroughPool(within: timeout) } catch { failure = error }
-    let quiet = Duration.nanoseconds(nanosecondsSinceOpened() - lastAnswered.load(ordering: .relaxed))
-    guard quiet > timeout * 2, await answersDirectly(within: timeout) else { throw failure }
-    logger.notice(
-      "the database answers, but the connection pool is still waiting to reconnect: starting a fresh pool",
-      metadata: ["database": "\(settings.description)", "pool_quiet_for": "\(quiet)"])
-    pool.replace(grace: settings.callTimeout)
+  public func ping(within timeout: Duration) async throws(StoreError) {
     try await pingThroughPool(within: timeout)
   }
 
-  /// How many times `probe(within:)` replaced the pool since the store opened.
+  /// Replaces the connection pool if it is stuck in its reconnection backoff (see `ReplaceablePool`):
+  /// it has answered no call for `quiet`, yet the database answers a connection of this call's own
+  /// within the call timeout. A pool that is merely busy still answers calls, so it is kept. Returns
+  /// whether it replaced the pool; call it after a failed `ping(within:)`.
+  public func replacePoolIfStuck(quiet: Duration) async -> Bool {
+    let quietFor = Duration.nanoseconds(nanosecondsSinceOpened() - lastAnswered.load(ordering: .relaxed))
+    guard quietFor > quiet, await answersDirectly(within: settings.callTimeout) else { return false }
+    logger.notice(
+      "the database answers, but the connection pool is still waiting to reconnect: starting a fresh pool",
+      metadata: ["database": "\(settings.description)", "pool_quiet_for": "\(quietFor)"])
+    pool.replace(grace: settings.callTimeout)
+    return true
+  }
+
+  /// How many times `replacePoolIfStuck(quiet:)` replaced the pool since the store opened.
   public var poolReplacements: Int { pool.replacementCount }
 
   private func pingThroughPool(within timeout: Duration) async throws(StoreError) {

@@ -6,7 +6,7 @@ import Synchronization
 ///
 /// postgres-nio's pool retries a lost database with a backoff that grows to 60 s and cannot be reset,
 /// so after a long outage a node would wait up to a minute past the database's return before it
-/// serves again. `PostgresStore.probe(within:)` replaces the pool instead, once the database answers a
+/// serves again. `PostgresStore.replacePoolIfStuck(quiet:)` replaces the pool instead, once the database answers a
 /// connection of its own while the pool still gives none.
 final class ReplaceablePool: Sendable {
   private struct State {

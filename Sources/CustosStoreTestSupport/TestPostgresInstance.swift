@@ -18,19 +18,19 @@ public struct TestPostgresInstance: Sendable {
 
   /// Starts the server (fresh); returns its URL.
   @discardableResult
-  public func start() throws -> String { try script("start") }
+  public func start() async throws -> String { try await onAThreadOfItsOwn { try script("start") } }
 
   /// Stops the server as a crash would (`pg_ctl stop -m immediate`), keeping its data.
-  public func crash() throws { _ = try script("kill") }
+  public func crash() async throws { _ = try await onAThreadOfItsOwn { try script("kill") } }
 
   /// Starts the crashed server again on its data.
-  public func resume() throws { _ = try script("resume") }
+  public func resume() async throws { _ = try await onAThreadOfItsOwn { try script("resume") } }
 
   /// Stops the server and deletes its data.
   public func stop() throws { _ = try script("stop") }
 
   /// The URL of a new, empty database on this server.
-  public func freshDatabaseURL() throws -> String {
-    try TestPostgresServer.freshDatabaseURL(on: try script("url"))
+  public func freshDatabaseURL() async throws -> String {
+    try await onAThreadOfItsOwn { try TestPostgresServer.freshDatabaseURL(on: try script("url")) }
   }
 }

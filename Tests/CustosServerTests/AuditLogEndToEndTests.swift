@@ -8,7 +8,7 @@ import Testing
 /// A real custosd on 127.0.0.1, called over gRPC.
 @Suite(.serialized) struct AuditLogEndToEndTests {
   @Test func appendsAreReadBackProvenAndVerified() async throws {
-    let daemon = try DaemonProcess()
+    let daemon = try await DaemonProcess()
     defer { daemon.terminate() }
     try await withDaemonClients(port: daemon.grpcPort) { log, _ in
       // Entries 0-2 are written at start (root_init, the first admin's client.create, policy.activate).
@@ -65,7 +65,7 @@ import Testing
   }
 
   @Test func badInputGetsPreciseStatusesAndWritesNothing() async throws {
-    let daemon = try DaemonProcess()
+    let daemon = try await DaemonProcess()
     defer { daemon.terminate() }
     try await withDaemonClients(port: daemon.grpcPort) { log, _ in
       _ = try await log.append(.with { $0.event = auditEvent(0) })
@@ -117,7 +117,7 @@ import Testing
   }
 
   @Test func healthAndReflectionAnswer() async throws {
-    let daemon = try DaemonProcess()
+    let daemon = try await DaemonProcess()
     defer { daemon.terminate() }
     try await withDaemonClients(port: daemon.grpcPort) { _, client in
       let health = Grpc_Health_V1_Health.Client(wrapping: client)
@@ -144,7 +144,7 @@ import Testing
 
   /// A health watcher sees SERVING, then NOT_SERVING when shutdown begins, and does not hold shutdown up.
   @Test func healthWatchersSeeShutdownAndDoNotBlockIt() async throws {
-    let daemon = try DaemonProcess()
+    let daemon = try await DaemonProcess()
     let port = daemon.grpcPort
     let (firstStatus, announce) = AsyncStream.makeStream(of: Void.self)
     let seen = Task {
@@ -160,7 +160,7 @@ import Testing
     // Shut down only once the watch is established (a fixed sleep is too short on a loaded machine).
     for await _ in firstStatus { break }
     let started = ContinuousClock.now
-    #expect(daemon.terminate() == 0)
+    #expect(await daemon.stop() == 0)
     #expect(ContinuousClock.now - started < .seconds(10))
     let statuses = (try? await seen.value) ?? []
     #expect(statuses.first == .serving)
@@ -168,7 +168,7 @@ import Testing
 
   /// SIGKILL while a client appends: every acknowledged index survives the restart and verifies.
   @Test func acknowledgedAppendsSurviveSIGKILL() async throws {
-    let daemon = try DaemonProcess()
+    let daemon = try await DaemonProcess()
     let acknowledged = Acknowledged()
     let port = daemon.grpcPort
     let writers = Task {
@@ -194,7 +194,7 @@ import Testing
     let acked = await acknowledged.receipts
     #expect(acked.count >= 300)
 
-    let restarted = try DaemonProcess(reusing: daemon)
+    let restarted = try await DaemonProcess(reusing: daemon)
     defer { restarted.terminate() }
     try await withDaemonClients(port: restarted.grpcPort) { log, _ in
       let size = try await log.getCheckpoint(.init()).size

@@ -7,7 +7,7 @@ import Testing
 /// A custosd with authentication on (the default): which RPCs need no token, and that the rest do.
 @Suite struct AuthenticationEndToEndTests {
   @Test func onlyTheBootstrapRPCsWorkWithoutAToken() async throws {
-    let daemon = try DaemonProcess(authenticated: true, sealed: true)
+    let daemon = try await DaemonProcess(authenticated: true, sealed: true)
     try await withDaemonClients(port: daemon.grpcPort) { log, client in
       let operators = Custos_V1_Operator.Client(wrapping: client)
       let tokens = Custos_V1_Tokens.Client(wrapping: client)

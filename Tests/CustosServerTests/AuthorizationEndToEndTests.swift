@@ -20,7 +20,7 @@ import Testing
   }
 
   @Test func decisionsCarryReasonsAndAreRecordedBeforeTheyAreAnswered() async throws {
-    let daemon = try DaemonProcess()
+    let daemon = try await DaemonProcess()
     defer { daemon.terminate() }
     try await withDaemonClients(port: daemon.grpcPort) { log, client in
       let authz = Custos_V1_Authorization.Client(wrapping: client)
@@ -49,7 +49,7 @@ import Testing
   }
 
   @Test func requestScopedEntitiesAreMergedOverTheStoredOnes() async throws {
-    let daemon = try DaemonProcess()
+    let daemon = try await DaemonProcess()
     defer { daemon.terminate() }
     try await withDaemonClients(port: daemon.grpcPort) { _, client in
       let authz = Custos_V1_Authorization.Client(wrapping: client)
@@ -63,7 +63,7 @@ import Testing
   }
 
   @Test func checkStreamAnswersInOrder() async throws {
-    let daemon = try DaemonProcess()
+    let daemon = try await DaemonProcess()
     defer { daemon.terminate() }
     try await withDaemonClients(port: daemon.grpcPort) { _, client in
       let authz = Custos_V1_Authorization.Client(wrapping: client)
@@ -80,7 +80,7 @@ import Testing
   }
 
   @Test func badRequestsAreRejectedAndNothingIsRecorded() async throws {
-    let daemon = try DaemonProcess()
+    let daemon = try await DaemonProcess()
     defer { daemon.terminate() }
     try await withDaemonClients(port: daemon.grpcPort) { log, client in
       let authz = Custos_V1_Authorization.Client(wrapping: client)
@@ -119,7 +119,7 @@ import Testing
   @Test func reloadIsAtomicAndRejectsBrokenSets() async throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("custos-policies-\(UUID().uuidString)")
     try FileManager.default.copyItem(at: DaemonProcess.packageRoot.appendingPathComponent("policies"), to: directory)
-    let daemon = try DaemonProcess(extraArguments: ["--policies-dir", directory.path])
+    let daemon = try await DaemonProcess(extraArguments: ["--policies-dir", directory.path])
     defer { daemon.terminate() }
     try await withDaemonClients(port: daemon.grpcPort) { _, client in
       let authz = Custos_V1_Authorization.Client(wrapping: client)

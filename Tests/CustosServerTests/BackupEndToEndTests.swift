@@ -9,7 +9,7 @@ import Testing
   static let cli = MigrationEndToEndTests.cli
 
   @Test func aBackupTakenUnderLoadRestoresIntoAWorkingNode() async throws {
-    let daemon = try DaemonProcess()
+    let daemon = try await DaemonProcess()
     let work = FileManager.default.temporaryDirectory.appendingPathComponent("custos-backup-e2e-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: work) }
@@ -34,7 +34,7 @@ import Testing
       #expect(output.contains("wrote \(file)"), "\(output)")
       return (acknowledged, ciphertext, try await log.getVerifierKey(.init()).verifierKey)
     }
-    daemon.terminate()
+    await daemon.stop()
     let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
     #expect(mode == 0o600)
     let verified = try TestPostgresServer.run(Self.cli, ["operator", "backup", "verify", file, "--verifier-key", verifierKey])
@@ -46,7 +46,7 @@ import Testing
       "operator", "restore", file, "--data-dir", data, "--keys-dir", keys, "--policies-dir", policies, "--verifier-key", verifierKey,
     ])
     // A node on the restored directories unseals with the same passphrase and serves the same log.
-    let restored = try DaemonProcess(extraArguments: ["--data-dir", data, "--keys-dir", keys, "--policies-dir", policies])
+    let restored = try await DaemonProcess(extraArguments: ["--data-dir", data, "--keys-dir", keys, "--policies-dir", policies])
     try await withDaemonClients(port: restored.grpcPort) { log, client in
       let stored: [UInt64: Data] = try await log.getEntries(.with { $0.start = 0 }) { response in
         try await response.messages.reduce(into: [:]) { $0[$1.index] = $1.leafHash }
@@ -61,7 +61,7 @@ import Testing
   }
 
   @Test func anAlteredBackupIsRefusedAndNothingIsLeftBehind() async throws {
-    let daemon = try DaemonProcess()
+    let daemon = try await DaemonProcess()
     let work = FileManager.default.temporaryDirectory.appendingPathComponent("custos-backup-e2e-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: work) }
@@ -70,7 +70,7 @@ import Testing
       for i in 0..<50 { _ = try await log.append(.with { $0.event = auditEvent(i) }) }
     }
     _ = try TestPostgresServer.run(Self.cli, ["operator", "backup", "--out", file], environment: ["CUSTOS_SERVER": "127.0.0.1:\(daemon.grpcPort)"])
-    daemon.terminate()
+    await daemon.stop()
     var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
     let needle = Array("Invoice::\\\"17\\\"".utf8)
     guard let at = (0..<(bytes.count - needle.count)).first(where: { Array(bytes[$0..<($0 + needle.count)]) == needle }) else {
@@ -95,7 +95,7 @@ extension BackupEndToEndTests {
   @Test func scheduledBackupsAreTakenRecordedAndPruned() async throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("custos-scheduled-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: directory) }
-    let daemon = try DaemonProcess(environment: [
+    let daemon = try await DaemonProcess(environment: [
       "CUSTOS_BACKUP_INTERVAL": "1", "CUSTOS_BACKUP_DIR": directory.path, "CUSTOS_BACKUP_RETENTION": "2",
     ])
     let verifierKey = try await withDaemonClients(port: daemon.grpcPort) { log, _ in try await log.getVerifierKey(.init()).verifierKey }
@@ -110,7 +110,7 @@ extension BackupEndToEndTests {
       taken = (try? FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".backup") }) ?? []
       if recorded >= 3 { break }
     }
-    daemon.terminate()  // no further backup prunes a file while it is checked
+    await daemon.stop()  // no further backup prunes a file while it is checked
     taken = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".backup") }
     #expect(recorded >= 3, "each scheduled backup is recorded")
     #expect(taken.count == 2, "only the newest two are kept: \(taken)")
@@ -125,7 +125,7 @@ extension BackupEndToEndTests {
   /// A single node's backup restored into an empty PostgreSQL database: a node there serves the log,
   /// decrypts what was encrypted before and decides with the backed-up policy set.
   @Test func aBackupRestoresIntoPostgreSQL() async throws {
-    let daemon = try DaemonProcess()
+    let daemon = try await DaemonProcess()
     let work = FileManager.default.temporaryDirectory.appendingPathComponent("custos-backup-pg-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: work) }
@@ -138,7 +138,7 @@ extension BackupEndToEndTests {
       return (ciphertext, try await log.getCheckpoint(.init()).size)
     }
     _ = try TestPostgresServer.run(Self.cli, ["operator", "backup", "--out", file], environment: ["CUSTOS_SERVER": "127.0.0.1:\(daemon.grpcPort)"])
-    daemon.terminate()
+    await daemon.stop()
 
     let url = try TestPostgresServer.freshDatabaseURL()
     let environment = ["CUSTOS_DATABASE_PASSWORD": TestPostgresServer.password]
@@ -152,7 +152,7 @@ extension BackupEndToEndTests {
         Self.cli, ["operator", "restore", file, "--data-dir", scratch[0], "--keys-dir", scratch[1], "--to", url], environment: environment)
     }
     // The node unseals the restored root key with the single node's passphrase.
-    let node = try DaemonProcess(extraArguments: ClusterEndToEndTests.Cluster.arguments(url), environment: environment)
+    let node = try await DaemonProcess(extraArguments: ClusterEndToEndTests.Cluster.arguments(url), environment: environment)
     try await withDaemonClients(port: node.grpcPort) { log, client in
       let restored = try await log.getCheckpoint(.init()).size
       #expect(restored >= size)

@@ -16,7 +16,7 @@ import Testing
   ]
 
   @Test func guessesAreHeldBackRecordedOncePerWindowAndShownInMetrics() async throws {
-    let daemon = try DaemonProcess(environment: Self.environment, authenticated: true, httpSidePort: true)
+    let daemon = try await DaemonProcess(environment: Self.environment, authenticated: true, httpSidePort: true)
     let credential = try JSONSerialization.jsonObject(
       with: Data(contentsOf: daemon.keysDirectory.appendingPathComponent("initial-admin-credential"))) as! [String: String]
     let (adminID, adminSecret) = (credential["client_id"]!, credential["client_secret"]!)

@@ -47,7 +47,7 @@ import Testing
   }
 
   @Test func aThousandAppendsAndChecksThroughFaultsAreEachRecordedOnce() async throws {
-    let daemon = try DaemonProcess()
+    let daemon = try await DaemonProcess()
     let start = try await withDaemonClients(port: daemon.grpcPort) { log, _ in try await log.getCheckpoint(.init()).size }
     let proxy = try FaultProxy(upstreamPort: daemon.grpcPort, faultRate: 1.0 / 3, delay: 0.3)
     let run = UUID().uuidString.prefix(8)
@@ -85,7 +85,7 @@ import Testing
   }
 
   @Test func aReceiptIsProvenOnTheClientWithThePinnedKey() async throws {
-    let daemon = try DaemonProcess()
+    let daemon = try await DaemonProcess()
     let pinned = try await withDaemonClients(port: daemon.grpcPort) { log, _ in try await log.getVerifierKey(.init()).verifierKey }
     var configuration = Self.faultTolerant([daemon.grpcPort])
     configuration.pinnedVerifierKey = pinned
@@ -106,7 +106,7 @@ import Testing
   }
 
   @Test func shortLivedTokensAreRefreshedAndNoCallFailsForAnExpiredOne() async throws {
-    let daemon = try DaemonProcess(environment: ["CUSTOS_TOKEN_SKEW_SECONDS": "0"], authenticated: true)
+    let daemon = try await DaemonProcess(environment: ["CUSTOS_TOKEN_SKEW_SECONDS": "0"], authenticated: true)
     let admin = try CustosClientConfiguration.Credentials.file(daemon.keysDirectory.appendingPathComponent("initial-admin-credential").path)
     // Argon2id runs for the admin's token and the new secret: no short attempts here.
     let secret = try await withCustosClient(Self.faultTolerant([daemon.grpcPort], credentials: admin, attemptTimeout: .seconds(10))) { client in

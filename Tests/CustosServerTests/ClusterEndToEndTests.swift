@@ -28,12 +28,12 @@ import Testing
     static func start(nodes count: Int, databaseURL: String? = nil, extraArguments: [String] = []) async throws -> Cluster {
       let url = try databaseURL ?? TestPostgresServer.freshDatabaseURL()
       func arguments(_ url: String) -> [String] { Cluster.arguments(url) + extraArguments }
-      let first = try DaemonProcess(extraArguments: arguments(url) + ["--auto-init"], environment: environment, httpSidePort: true)
+      let first = try await DaemonProcess(extraArguments: arguments(url) + ["--auto-init"], environment: environment, httpSidePort: true)
       try await connect(first.grpcPort) { client in
         _ = try await Custos_V1_Keys.Client(wrapping: client).createKeyring(.with { $0.name = "orders" })
       }
       var nodes = [first]
-      for _ in 1..<count { nodes.append(try DaemonProcess(extraArguments: arguments(url), environment: environment, httpSidePort: true)) }
+      for _ in 1..<count { nodes.append(try await DaemonProcess(extraArguments: arguments(url), environment: environment, httpSidePort: true)) }
       return Cluster(databaseURL: url, nodes: nodes)
     }
 
@@ -41,8 +41,8 @@ import Testing
     static let environment = ["CUSTOS_DATABASE_PASSWORD": TestPostgresServer.password, "CUSTOS_ROOT_PASSPHRASE": passphrase]
 
     /// Starts node `i` again on its directories after it stopped.
-    func restart(_ i: Int) throws -> DaemonProcess {
-      try DaemonProcess(reusing: nodes[i], extraArguments: Cluster.arguments(databaseURL), environment: Cluster.environment)
+    func restart(_ i: Int) async throws -> DaemonProcess {
+      try await DaemonProcess(reusing: nodes[i], extraArguments: Cluster.arguments(databaseURL), environment: Cluster.environment)
     }
 
     deinit { for node in nodes { node.terminate() } }
@@ -208,7 +208,7 @@ import Testing
     }
     #expect(survivors.count == 4 * 20 * 3, "the surviving nodes answered every call")
     #expect(!fromVictim.isEmpty)
-    let restarted = try cluster.restart(1)
+    let restarted = try await cluster.restart(1)
     defer { restarted.terminate() }
     try await Self.expectRecorded(survivors + fromVictim, through: restarted.grpcPort)
     let result = try await Self.verify(through: restarted.grpcPort)
@@ -222,10 +222,10 @@ import Testing
   /// and once it is back every node decides and records again without a restart.
   @Test func aDatabaseOutageFailsClosedAndTheNodesRecoverWithoutARestart() async throws {
     let server = TestPostgresInstance(port: 55433)
-    try server.start()
+    try await server.start()
     defer { try? server.stop() }
     let cluster = try await Cluster.start(
-      nodes: 2, databaseURL: try server.freshDatabaseURL(), extraArguments: ["--database-call-timeout-ms", "1500"])
+      nodes: 2, databaseURL: try await server.freshDatabaseURL(), extraArguments: ["--database-call-timeout-ms", "1500"])
     let ports = cluster.nodes.map(\.grpcPort)
     var allowed: [Acknowledged] = []
     for port in ports {
@@ -236,7 +236,7 @@ import Testing
       }
     }
 
-    try server.crash()
+    try await server.crash()
     let outcomes = try await withThrowingTaskGroup(of: String.self) { group in
       for port in ports {
         for i in 0..<4 {
@@ -272,13 +272,13 @@ import Testing
       #expect(notServing != nil, "node on \(port) kept reporting SERVING without its database")
     }
 
-    try server.resume()
-    for port in ports {
+    try await server.resume()
+    for node in cluster.nodes {
       // A node once needed more than 15 s beside the whole suite: its pool was waiting out
       // postgres-nio's reconnection backoff. Now the health probe replaces such a pool
       // (PostgresOutageTests), so a few seconds suffice; 15 s leaves room for the suite's load.
-      let serving = try await Self.timeUntil(limit: .seconds(15)) { await Self.health(port) == .serving }
-      #expect(serving != nil, "node on \(port) did not report SERVING again")
+      let serving = try await Self.timeUntil(limit: .seconds(15)) { await Self.health(node.grpcPort) == .serving }
+      #expect(serving != nil, "node on \(node.grpcPort) did not report SERVING again; its log ends:\n\(node.output.suffix(4000))")
     }
     for port in ports {
       var decided: Custos_V1_CheckResponse?
@@ -322,8 +322,8 @@ import Testing
   /// stated bound (one NOTIFY delivery; README: "Shared state"): `propagationBound`.
   @Test func aKeyringAndARevocationMadeOnOneNodeHoldOnTheOther() async throws {
     let url = try TestPostgresServer.freshDatabaseURL()
-    let first = try DaemonProcess(extraArguments: Cluster.arguments(url) + ["--auto-init"], environment: Cluster.environment, authenticated: true)
-    let second = try DaemonProcess(extraArguments: Cluster.arguments(url), environment: Cluster.environment, authenticated: true)
+    let first = try await DaemonProcess(extraArguments: Cluster.arguments(url) + ["--auto-init"], environment: Cluster.environment, authenticated: true)
+    let second = try await DaemonProcess(extraArguments: Cluster.arguments(url), environment: Cluster.environment, authenticated: true)
     defer {
       first.terminate()
       second.terminate()
@@ -398,7 +398,7 @@ import Testing
     #expect(status.rootKeyID == rotated.rootKeyID, "the second node still reports root key \(status.rootKeyID)")
 
     // A node that unseals fresh from the database (new root key) reads both.
-    let fresh = try DaemonProcess(
+    let fresh = try await DaemonProcess(
       extraArguments: Cluster.arguments(cluster.databaseURL), environment: Cluster.environment)
     defer { fresh.terminate() }
     let old = try await keys(fresh.grpcPort) { try await $0.decrypt(.with { $0.keyring = "orders"; $0.ciphertext = before.ciphertext }) }
@@ -445,7 +445,7 @@ import Testing
     #expect(try await decide(ports[0]).policySetHash == pushed.hash)
 
     // A single node's set is its directory.
-    let single = try DaemonProcess()
+    let single = try await DaemonProcess()
     defer { single.terminate() }
     await KeysEndToEndTests.expectStatus(.failedPrecondition, containing: "policies directory") {
       _ = try await Self.connect(single.grpcPort) { try await Custos_V1_PolicyAdmin.Client(wrapping: $0).pushPolicySet(.with { $0.files = files }) }

@@ -34,7 +34,7 @@ final class DaemonProcess: @unchecked Sendable {
   init(
     reusing previous: DaemonProcess? = nil, extraArguments: [String] = [], environment: [String: String] = [:],
     authenticated: Bool = false, sealed: Bool = false, httpSidePort: Bool = false
-  ) throws {
+  ) async throws {
     let base = FileManager.default.temporaryDirectory.appendingPathComponent("custos-e2e-\(UUID().uuidString)")
     dataDirectory = previous?.dataDirectory ?? base.appendingPathComponent("data")
     keysDirectory = previous?.keysDirectory ?? base.appendingPathComponent("keys")
@@ -54,8 +54,8 @@ final class DaemonProcess: @unchecked Sendable {
     process.environment = inherited.merging(environment) { $1 }
     log = ProcessOutput(of: process)
     try process.run()
-    grpcPort = try log.wait(for: process) { Self.port(in: $0) }
-    if httpSidePort { self.httpPort = try log.wait(for: process) { Self.port(in: $0, after: "http listening on 127.0.0.1:") } }
+    grpcPort = try await log.wait(for: process) { Self.port(in: $0) }
+    if httpSidePort { self.httpPort = try await log.wait(for: process) { Self.port(in: $0, after: "http listening on 127.0.0.1:") } }
   }
 
   /// The HTTP side port (/healthz, /metrics), when started with one.
@@ -82,12 +82,32 @@ final class DaemonProcess: @unchecked Sendable {
   }
 
   /// SIGTERM and wait; returns the exit status. A daemon still running after a minute (twice its
-  /// default shutdown grace period) is a test failure, with its log, and is killed.
+  /// default shutdown grace period) is a test failure, with its log, and is killed. Suspends while it
+  /// waits (see `ProcessOutput.wait`); `terminate()` is the blocking form, for `defer`.
   @discardableResult
-  func terminate() -> Int32 {
+  func stop() async -> Int32 {
     if process.isRunning { process.terminate() }
     let deadline = Date().addingTimeInterval(60)
-    while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+    while process.isRunning, Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+    return reap()
+  }
+
+  /// SIGTERM, for `defer` blocks and deinit, where nothing waits for the exit: a thread of its own
+  /// reaps the daemon (and kills it after a minute), so the test's thread is not held for a shutdown
+  /// that may wait out the grace period of streams left open.
+  func terminate() {
+    guard process.isRunning else { return }
+    process.terminate()
+    let process = self.process
+    Thread {
+      let deadline = Date().addingTimeInterval(60)
+      while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+      if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+      process.waitUntilExit()
+    }.start()
+  }
+
+  private func reap() -> Int32 {
     if process.isRunning {
       Issue.record("custosd did not stop within 60 s of SIGTERM; its log ends:\n\(log.value.suffix(4000))")
       Foundation.kill(process.processIdentifier, SIGKILL)
@@ -96,12 +116,7 @@ final class DaemonProcess: @unchecked Sendable {
     return process.terminationStatus
   }
 
-  deinit {
-    if process.isRunning {
-      process.terminate()
-      process.waitUntilExit()
-    }
-  }
+  deinit { terminate() }
 }
 
 struct DaemonFailure: Error, CustomStringConvertible {

@@ -14,7 +14,7 @@ import Testing
   }
 
   @Test func retriedAppendsChecksAndEncryptsAreRecordedOnce() async throws {
-    let daemon = try DaemonProcess()
+    let daemon = try await DaemonProcess()
     try await withDaemonClients(port: daemon.grpcPort) { log, client in
       let authz = Custos_V1_Authorization.Client(wrapping: client)
       let keys = Custos_V1_Keys.Client(wrapping: client)
@@ -63,10 +63,10 @@ import Testing
       }
       #expect(try await Self.size(log) == size)
     }
-    daemon.terminate()
+    await daemon.stop()
 
     // After a restart the keys still answer.
-    let restarted = try DaemonProcess(reusing: daemon)
+    let restarted = try await DaemonProcess(reusing: daemon)
     try await withDaemonClients(port: restarted.grpcPort) { log, _ in
       let size = try await Self.size(log)
       let receipt = try await log.append(.with { $0.event = auditEvent(1); $0.idempotencyKey = "6f1c2a7e-append" }).receipt
@@ -76,7 +76,7 @@ import Testing
   }
 
   @Test func retriedAdminChangesAreMadeOnce() async throws {
-    let daemon = try DaemonProcess()
+    let daemon = try await DaemonProcess()
     try await withDaemonClients(port: daemon.grpcPort) { log, client in
       let keys = Custos_V1_Keys.Client(wrapping: client)
       let operators = Custos_V1_Operator.Client(wrapping: client)
@@ -102,7 +102,7 @@ import Testing
   }
 
   @Test func concurrentRetriesOfOneKeyRecordOneEntry() async throws {
-    let daemon = try DaemonProcess()
+    let daemon = try await DaemonProcess()
     try await withDaemonClients(port: daemon.grpcPort) { log, _ in
       let before = try await Self.size(log)
       let receipts = try await withThrowingTaskGroup(of: Custos_V1_Receipt.self) { group in

@@ -32,7 +32,7 @@ import Testing
   static let passphrase = Data("operator passphrase for tests".utf8)
 
   @Test func sealedLifecycleEncryptionAndAuditOverGRPC() async throws {
-    let daemon = try DaemonProcess(sealed: true)
+    let daemon = try await DaemonProcess(sealed: true)
     let plaintext = Data("4242 4242 4242 4242".utf8)
     let context = ["tenant": "acme"]
     let ciphertext = try await Self.withKeyClients(port: daemon.grpcPort) { keys, operators, audit in
@@ -85,9 +85,9 @@ import Testing
       #expect(!entries.contains { $0.contains("acme") || $0.contains("4242") })
       return encrypted.ciphertext
     }
-    daemon.terminate()
+    await daemon.stop()
 
-    let restarted = try DaemonProcess(reusing: daemon, sealed: true)
+    let restarted = try await DaemonProcess(reusing: daemon, sealed: true)
     try await Self.withKeyClients(port: restarted.grpcPort) { keys, operators, _ in
       #expect(try await operators.status(.init()).state == .sealed)
       await Self.expectStatus(.unavailable, containing: "sealed") {
@@ -105,15 +105,15 @@ import Testing
   }
 
   @Test func shamirSharesUnsealAfterARestart() async throws {
-    let daemon = try DaemonProcess(sealed: true)
+    let daemon = try await DaemonProcess(sealed: true)
     let shares = try await Self.withKeyClients(port: daemon.grpcPort) { keys, operators, _ in
       let response = try await operators.initialize(.with { $0.shamir = .with { $0.shares = 3; $0.threshold = 2 } })
       _ = try await keys.createKeyring(.with { $0.name = "hr" })
       return response.shares
     }
     #expect(shares.count == 3)
-    daemon.terminate()
-    let restarted = try DaemonProcess(reusing: daemon, sealed: true)
+    await daemon.stop()
+    let restarted = try await DaemonProcess(reusing: daemon, sealed: true)
     try await Self.withKeyClients(port: restarted.grpcPort) { keys, operators, _ in
       let first = try await operators.unseal(.with { $0.share = shares[2] })
       #expect(first.state == .sealed && first.sharesGiven == 1 && first.threshold == 2)
@@ -129,7 +129,7 @@ import Testing
   /// passphrase it unseals and decrypts what it encrypted before.
   @Test(arguments: ["rotate-root.staged", "rotate-root.committed", "rotate-root.promoted"])
   func aCrashDuringRotateRootLeavesAWorkingRootKey(step: String) async throws {
-    let daemon = try DaemonProcess(environment: ["CUSTOS_FAILPOINT": step], sealed: true)
+    let daemon = try await DaemonProcess(environment: ["CUSTOS_FAILPOINT": step], sealed: true)
     let ciphertext = try await Self.withKeyClients(port: daemon.grpcPort) { keys, operators, _ in
       _ = try await operators.initialize(.with { $0.passphrase = Self.passphrase })
       _ = try await keys.createKeyring(.with { $0.name = "backups" })
@@ -141,8 +141,8 @@ import Testing
       } catch {}
       return encrypted.ciphertext
     }
-    #expect(daemon.terminate() == 86)
-    let restarted = try DaemonProcess(reusing: daemon, environment: ["CUSTOS_ROOT_PASSPHRASE": String(decoding: Self.passphrase, as: UTF8.self)])
+    #expect(await daemon.stop() == 86)
+    let restarted = try await DaemonProcess(reusing: daemon, environment: ["CUSTOS_ROOT_PASSPHRASE": String(decoding: Self.passphrase, as: UTF8.self)])
     try await Self.withKeyClients(port: restarted.grpcPort) { keys, operators, _ in
       #expect(try await operators.status(.init()).state == .unsealed)
       #expect(try await keys.decrypt(.with { $0.keyring = "backups"; $0.ciphertext = ciphertext }).plaintext == Data("snapshot".utf8))
@@ -158,7 +158,7 @@ import Testing
   /// log (at trace level) and from every file it wrote.
   @Test func noKeyMaterialPlaintextOrPassphraseInLogsOrDatabase() async throws {
     let passphrase = "leak-check passphrase 7f3a"
-    let daemon = try DaemonProcess(
+    let daemon = try await DaemonProcess(
       extraArguments: ["--auto-init", "--log-level", "trace"], environment: ["CUSTOS_ROOT_PASSPHRASE": passphrase])
     var secrets: [Data] = [Data(passphrase.utf8)]
     let plaintext = Data("plaintext-canary-93b1c2".utf8)
@@ -176,7 +176,7 @@ import Testing
       _ = try await operators.unseal(.with { $0.passphrase = Data(passphrase.utf8) })
       await Self.expectStatus(.permissionDenied) { _ = try await operators.unseal(.with { $0.passphrase = Data("wrong-\(passphrase)".utf8) }) }
     }
-    #expect(daemon.terminate() == 0)
+    #expect(await daemon.stop() == 0)
     let log = Data(daemon.output.utf8)
     var files: [(String, Data)] = [("log", log)]
     for directory in [daemon.dataDirectory, daemon.keysDirectory] {

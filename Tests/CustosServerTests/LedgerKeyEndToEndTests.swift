@@ -25,7 +25,7 @@ import Testing
   }
 
   @Test func aSealedDaemonRecordsAndDecidesNothingUntilUnsealed() async throws {
-    let daemon = try DaemonProcess(sealed: true)
+    let daemon = try await DaemonProcess(sealed: true)
     try await withDaemonClients(port: daemon.grpcPort) { log, client in
       let authz = Custos_V1_Authorization.Client(wrapping: client)
       let operators = Custos_V1_Operator.Client(wrapping: client)
@@ -46,7 +46,7 @@ import Testing
       #expect(try await Self.verified(log))
     }
     #expect(!FileManager.default.fileExists(atPath: daemon.keysDirectory.appendingPathComponent("ledger-signing.key").path))
-    daemon.terminate()
+    await daemon.stop()
     // The key is in the store, sealed: its bytes there are not the private key.
     let stored = try #require(try Self.storedKey(daemon))
     #expect(stored.publicKey.count == 32 && stored.sealedPrivateKey.count > 32)
@@ -56,15 +56,15 @@ import Testing
     // A deployment from before: its key in keys/ledger-signing.key.
     let seed = SecretBytes.random(count: 32)
     let plainKey = try Ed25519.PrivateKey(rawRepresentation: seed)
-    let older = try DaemonProcess(sealed: true)
-    older.terminate()
+    let older = try await DaemonProcess(sealed: true)
+    await older.stop()
     let file = older.keysDirectory.appendingPathComponent("ledger-signing.key")
     try FileManager.default.createDirectory(at: older.keysDirectory, withIntermediateDirectories: true)
     #expect(FileManager.default.createFile(
       atPath: file.path, contents: seed.withUnsafeBytes { Data($0) }, attributes: [.posixPermissions: 0o600]))
     let expected = NoteVerifier(name: "custos.local/ledger", publicKey: plainKey.publicKey).verifierKey
 
-    let upgraded = try DaemonProcess(reusing: older, sealed: true)
+    let upgraded = try await DaemonProcess(reusing: older, sealed: true)
     try await KeysEndToEndTests.withKeyClients(port: upgraded.grpcPort) { _, operators, log in
       // Until the root key is there, the file's key signs as it did before the upgrade.
       _ = try await log.append(.with { $0.event = auditEvent(0) })
@@ -72,12 +72,12 @@ import Testing
       _ = try await operators.initialize(.with { $0.passphrase = Self.passphrase })
       _ = try await log.append(.with { $0.event = auditEvent(1) })
     }
-    upgraded.terminate()
+    await upgraded.stop()
     #expect(!FileManager.default.fileExists(atPath: file.path), "the plain key file is erased once sealed")
     #expect(try Self.storedKey(upgraded)?.publicKey == plainKey.publicKey.rawRepresentation)
 
     // Restarted sealed, it knows its verifier key from the store but cannot sign until unsealed.
-    let restarted = try DaemonProcess(reusing: upgraded, sealed: true)
+    let restarted = try await DaemonProcess(reusing: upgraded, sealed: true)
     try await KeysEndToEndTests.withKeyClients(port: restarted.grpcPort) { _, operators, log in
       #expect(try await log.getVerifierKey(.init()).verifierKey == expected)
       #expect(try await Self.verified(log))
@@ -86,14 +86,14 @@ import Testing
       _ = try await log.append(.with { $0.event = auditEvent(3) })
       #expect(try await Self.verified(log))
     }
-    restarted.terminate()
+    await restarted.stop()
 
     // A different plain key file next to the sealed key stops the start rather than being erased.
     let other = Ed25519.PrivateKey()
     #expect(FileManager.default.createFile(
       atPath: file.path, contents: other.rawRepresentation.withUnsafeBytes { Data($0) }, attributes: [.posixPermissions: 0o600]))
     do {
-      _ = try DaemonProcess(reusing: restarted, sealed: true)
+      _ = try await DaemonProcess(reusing: restarted, sealed: true)
       Issue.record("a node started with a key file that is not its sealed ledger key")
     } catch let failure as DaemonFailure {
       #expect(failure.log.contains("holds another key than the ledger signing key sealed in the store"), "\(failure.log)")

@@ -6,7 +6,7 @@ import Testing
 /// Requests over the size limit are answered RESOURCE_EXHAUSTED naming the limit and the size.
 @Suite struct LimitsEndToEndTests {
   @Test func anOversizedRequestIsRefusedNamingTheLimitAndTheSize() async throws {
-    let daemon = try DaemonProcess()
+    let daemon = try await DaemonProcess()
     try await withDaemonClients(port: daemon.grpcPort) { log, client in
       let size = try await log.getCheckpoint(.init()).size
       var event = auditEvent(1)
@@ -25,7 +25,7 @@ import Testing
   }
 
   @Test func theLimitIsASetting() async throws {
-    let daemon = try DaemonProcess(environment: ["CUSTOS_MAX_REQUEST_BYTES": "65536"])
+    let daemon = try await DaemonProcess(environment: ["CUSTOS_MAX_REQUEST_BYTES": "65536"])
     try await withDaemonClients(port: daemon.grpcPort) { log, _ in
       var event = auditEvent(1)
       event.details = Data("{\"blob\":\"\(String(repeating: "x", count: 70_000))\"}".utf8)

@@ -10,7 +10,7 @@ import Testing
   static let cli = DaemonProcess.packageRoot.appendingPathComponent(".build/debug/custos").path
 
   @Test func aSingleNodeMovesToPostgreSQLWhole() async throws {
-    let single = try DaemonProcess(extraArguments: ["--auto-init"], environment: ClusterEndToEndTests.Cluster.environment)
+    let single = try await DaemonProcess(extraArguments: ["--auto-init"], environment: ClusterEndToEndTests.Cluster.environment)
     let (ciphertext, size) = try await ClusterEndToEndTests.connect(single.grpcPort) { client in
       let keys = Custos_V1_Keys.Client(wrapping: client)
       _ = try await keys.createKeyring(.with { $0.name = "payroll" })
@@ -19,7 +19,7 @@ import Testing
       for i in 0..<5 { _ = try await log.appendBatch(.with { $0.events = (0..<100).map { auditEvent(i * 100 + $0) } }) }
       return (encrypted.ciphertext, try await log.getCheckpoint(.init()).size)
     }
-    single.terminate()
+    await single.stop()
 
     let url = try TestPostgresServer.freshDatabaseURL()
     let arguments = ["operator", "migrate", "--from-sqlite", single.dataDirectory.path, "--keys-dir", single.keysDirectory.path, "--to", url]
@@ -28,7 +28,7 @@ import Testing
     #expect(output.contains("verified all \(size) entries"), "\(output)")
 
     // A node on the database serves the same log, unseals the same root key and decrypts what the single node encrypted.
-    let node = try DaemonProcess(
+    let node = try await DaemonProcess(
       extraArguments: ClusterEndToEndTests.Cluster.arguments(url), environment: ClusterEndToEndTests.Cluster.environment)
     defer { node.terminate() }
     try await ClusterEndToEndTests.connect(node.grpcPort) { client in

@@ -20,12 +20,14 @@ final class ProcessOutput: Sendable {
   var value: String { text.withLock { $0 } }
 
   /// What `find` finds in the output within 30 s; the process is stopped and its output thrown otherwise.
-  func wait<T>(for process: Process, _ find: (String) -> T?) throws -> T {
+  /// It waits by suspending, never by blocking: the tests share two cooperative threads (one per
+  /// core), and a blocked one stalls every other test's calls in the process.
+  func wait<T>(for process: Process, _ find: (String) -> T?) async throws -> T {
     let deadline = Date().addingTimeInterval(30)
-    while Date() < deadline {
+    while true {
       if let found = find(value) { return found }
-      guard process.isRunning else { break }
-      Thread.sleep(forTimeInterval: 0.02)
+      guard process.isRunning, Date() < deadline else { break }
+      try await Task.sleep(for: .milliseconds(20))
     }
     process.terminate()
     throw DaemonFailure(log: value)

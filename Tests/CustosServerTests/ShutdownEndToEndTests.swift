@@ -9,7 +9,7 @@ import Testing
 /// caller never closes cannot keep a node from stopping, and what it decided before is recorded.
 @Suite struct ShutdownEndToEndTests {
   @Test func aStreamLeftOpenDoesNotHoldShutdownPastTheGracePeriod() async throws {
-    let daemon = try DaemonProcess(environment: ["CUSTOS_SHUTDOWN_GRACE_SECONDS": "2"])
+    let daemon = try await DaemonProcess(environment: ["CUSTOS_SHUTDOWN_GRACE_SECONDS": "2"])
     let answered = Mutex(0)
     // Why the stream ended before its first answer, if it did (else the wait below would only time out).
     let ended = Mutex<String?>(nil)
@@ -51,7 +51,7 @@ import Testing
     _ = await stream.result
 
     // The decision the stream answered before the shutdown is in the log.
-    let restarted = try DaemonProcess(reusing: daemon)
+    let restarted = try await DaemonProcess(reusing: daemon)
     defer { restarted.terminate() }
     try await withDaemonClients(port: restarted.grpcPort) { log, _ in
       let entries: [String] = try await log.getEntries(.with { $0.start = 0 }) { response in

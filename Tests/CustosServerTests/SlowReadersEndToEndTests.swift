@@ -18,7 +18,7 @@ import Testing
   static let memoryBoundBytes = 96 << 20
 
   @Test func twoHundredStreamsOfEachKindThatNeverReadLeaveOtherCallersServed() async throws {
-    let daemon = try DaemonProcess()
+    let daemon = try await DaemonProcess()
     // 2,000 padded entries (about 0.7 MB as GetEntries sends them): each unread stream has more to send
     // than flow control lets through.
     try await withDaemonClients(port: daemon.grpcPort) { log, _ in

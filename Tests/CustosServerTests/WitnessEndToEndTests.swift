@@ -14,7 +14,7 @@ final class WitnessProcess: @unchecked Sendable {
   private(set) var port = 0
   private(set) var vkey = ""
 
-  init(logs: [String], reusing previous: WitnessProcess? = nil) throws {
+  init(logs: [String], reusing previous: WitnessProcess? = nil) async throws {
     directory = previous?.directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("custos-witness-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     process.executableURL = URL(fileURLWithPath: MigrationEndToEndTests.cli)
@@ -24,7 +24,7 @@ final class WitnessProcess: @unchecked Sendable {
     ] + logs.flatMap { ["--log", $0] }
     let output = ProcessOutput(of: process, both: true)
     try process.run()
-    (vkey, port) = try output.wait(for: process) { text in
+    (vkey, port) = try await output.wait(for: process) { text in
       guard let key = text.range(of: "witness key: "), let listening = text.range(of: "witness listening on 127.0.0.1:") else { return nil }
       return (String(text[key.upperBound...].prefix { $0 != "\n" }), Int(text[listening.upperBound...].prefix { $0.isNumber }) ?? 0)
     }
@@ -65,12 +65,12 @@ final class WitnessProcess: @unchecked Sendable {
 
   @Test func checkpointsAreCosignedAndDecisionsNeverWaitForAWitness() async throws {
     // The daemon's verifier key is needed by the witness first: start once without witnesses to make it.
-    let first = try DaemonProcess()
+    let first = try await DaemonProcess()
     let verifierKey = try await withDaemonClients(port: first.grpcPort) { log, _ in try await log.getVerifierKey(.init()).verifierKey }
-    first.terminate()
-    let witness = try WitnessProcess(logs: [verifierKey])
+    await first.stop()
+    let witness = try await WitnessProcess(logs: [verifierKey])
     let key = try CosignerKey(vkey: witness.vkey)
-    let daemon = try DaemonProcess(reusing: first, environment: ["CUSTOS_WITNESSES": "\(witness.url) \(witness.vkey)"])
+    let daemon = try await DaemonProcess(reusing: first, environment: ["CUSTOS_WITNESSES": "\(witness.url) \(witness.vkey)"])
     try await withDaemonClients(port: daemon.grpcPort) { log, _ in
       for i in 0..<5 { _ = try await log.append(.with { $0.event = auditEvent(i) }) }
     }
@@ -111,26 +111,26 @@ final class WitnessProcess: @unchecked Sendable {
     }
     // Restarted while the witness is down, the node still has the cosignatures it stored: a backup ends
     // at the cosigned checkpoint and verifies with the witness's key.
-    daemon.terminate()
-    let restarted = try DaemonProcess(reusing: daemon, environment: ["CUSTOS_WITNESSES": "\(witness.url) \(witness.vkey)"])
+    await daemon.stop()
+    let restarted = try await DaemonProcess(reusing: daemon, environment: ["CUSTOS_WITNESSES": "\(witness.url) \(witness.vkey)"])
     let later = FileManager.default.temporaryDirectory.appendingPathComponent("custos-witnessed-\(UUID().uuidString).backup").path
     defer { try? FileManager.default.removeItem(atPath: later) }
     _ = try TestPostgresServer.run(MigrationEndToEndTests.cli, ["operator", "backup", "--out", later], environment: ["CUSTOS_SERVER": "127.0.0.1:\(restarted.grpcPort)"])
     _ = try TestPostgresServer.run(
       MigrationEndToEndTests.cli, ["operator", "backup", "verify", later, "--verifier-key", verifierKey, "--witness", witness.vkey])
-    restarted.terminate()
+    await restarted.stop()
 
     // Back (with its state), it cosigns the newer checkpoint from where it was.
-    let back = try WitnessProcess(logs: [verifierKey], reusing: witness)
-    let again = try DaemonProcess(reusing: daemon, environment: ["CUSTOS_WITNESSES": "\(back.url) \(back.vkey)"])
+    let back = try await WitnessProcess(logs: [verifierKey], reusing: witness)
+    let again = try await DaemonProcess(reusing: daemon, environment: ["CUSTOS_WITNESSES": "\(back.url) \(back.vkey)"])
     try await withDaemonClients(port: again.grpcPort) { log, _ in _ = try await log.append(.with { $0.event = auditEvent(100) }) }
     #expect(try await Self.cosignedCheckpoint(port: again.grpcPort, witness: key) != nil)
   }
 
   @Test func aRestoredOlderCopyRefusesToStartUnlessTheRollbackIsAccepted() async throws {
-    let first = try DaemonProcess()
+    let first = try await DaemonProcess()
     let verifierKey = try await withDaemonClients(port: first.grpcPort) { log, _ in try await log.getVerifierKey(.init()).verifierKey }
-    first.terminate()
+    await first.stop()
     // The older copy: the directories as they are now.
     let copy = FileManager.default.temporaryDirectory.appendingPathComponent("custos-old-copy-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: copy, withIntermediateDirectories: true)
@@ -138,24 +138,24 @@ final class WitnessProcess: @unchecked Sendable {
     try FileManager.default.copyItem(at: first.dataDirectory, to: copy.appendingPathComponent("data"))
     try FileManager.default.copyItem(at: first.keysDirectory, to: copy.appendingPathComponent("keys"))
 
-    let witness = try WitnessProcess(logs: [verifierKey])
+    let witness = try await WitnessProcess(logs: [verifierKey])
     let key = try CosignerKey(vkey: witness.vkey)
     let witnesses = ["CUSTOS_WITNESSES": "\(witness.url) \(witness.vkey)"]
-    let daemon = try DaemonProcess(reusing: first, environment: witnesses)
+    let daemon = try await DaemonProcess(reusing: first, environment: witnesses)
     try await withDaemonClients(port: daemon.grpcPort) { log, _ in
       for i in 0..<20 { _ = try await log.append(.with { $0.event = auditEvent(i) }) }
     }
     let newest = try #require(try await Self.cosignedCheckpoint(port: daemon.grpcPort, witness: key))
-    daemon.terminate()
+    await daemon.stop()
 
     let old = ["--data-dir", copy.appendingPathComponent("data").path, "--keys-dir", copy.appendingPathComponent("keys").path]
     do {
-      _ = try DaemonProcess(extraArguments: old, environment: witnesses)
+      _ = try await DaemonProcess(extraArguments: old, environment: witnesses)
       Issue.record("a node on an older copy started while the witness holds a newer checkpoint")
     } catch let failure as DaemonFailure {
       #expect(failure.log.contains("holds a cosigned checkpoint of size \(newest.size)"), "\(failure.log)")
     }
-    let accepted = try DaemonProcess(extraArguments: old + ["--accept-rollback"], environment: witnesses)
+    let accepted = try await DaemonProcess(extraArguments: old + ["--accept-rollback"], environment: witnesses)
     let entries = try await withDaemonClients(port: accepted.grpcPort) { log, _ in
       try await log.query(.with { $0.kind = "ledger.rollback_accepted"; $0.limit = 10 }) { try await $0.messages.reduce(into: []) { $0.append($1) } }
     }

@@ -76,7 +76,13 @@ public final class PostgresStore: Sendable {
   /// whether it replaced the pool; call it after a failed `ping(within:)`.
   public func replacePoolIfStuck(quiet: Duration) async -> Bool {
     let quietFor = Duration.nanoseconds(nanosecondsSinceOpened() - lastAnswered.load(ordering: .relaxed))
-    guard quietFor > quiet, await answersDirectly(within: settings.callTimeout) else { return false }
+    guard quietFor > quiet else { return false }
+    do {
+      try await answerDirectly(within: settings.callTimeout)
+    } catch {
+      logger.debug("a connection of the store's own got no answer either", metadata: ["error": "\(error)"])
+      return false
+    }
     logger.notice(
       "the database answers, but the connection pool is still waiting to reconnect: starting a fresh pool",
       metadata: ["database": "\(settings.description)", "pool_quiet_for": "\(quietFor)"])
@@ -98,18 +104,14 @@ public final class PostgresStore: Sendable {
     }
   }
 
-  private func answersDirectly(within timeout: Duration) async -> Bool {
+  /// Connects outside the pool and asks a trivial query, within `timeout`; throws why not.
+  func answerDirectly(within timeout: Duration) async throws {
     let settings = self.settings, logger = self.logger
-    do {
-      let configuration = try settings.connectionConfiguration(connectTimeout: timeout)
-      return try await Self.withTimeout(timeout, settings.description) {
-        let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
-        defer { Task { try? await connection.close() } }
-        _ = try await connection.rows("SELECT 1", logger)
-        return true
-      }
-    } catch {
-      return false
+    let configuration = try settings.connectionConfiguration(connectTimeout: timeout)
+    try await Self.withTimeout(timeout, settings.description) {
+      let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+      defer { Task { try? await connection.close() } }
+      _ = try await connection.rows("SELECT 1", logger)
     }
   }
 

@@ -18,8 +18,8 @@ import Synchronization
 ///    database) against raw inserts of the same rows with the same durability (one committed,
 ///    `synchronous_commit=on` insert per acknowledgement) from the same number of clients;
 /// 2. the tip lock's wait and hold time per batch (p50, p99) at each node count: the hold as each node
-///    times it (an upper bound: it includes a network round trip) and as the server does (from the
-///    tip's update to the commit's timestamp, with the server's `track_commit_timestamp` on);
+///    times it (an upper bound: it includes a network round trip) and as the server does
+///    (`TipLockLog`: exact where one batch hands the row to the next);
 /// 3. `Check` over loopback through a node on PostgreSQL against the same node on SQLite.
 ///
 /// Uses the tests' throwaway PostgreSQL server:
@@ -102,9 +102,10 @@ struct ClusterLoad {
     }
     let batches = Double(holds.count) / seconds
     return (rate, String(
-      format: "  tip lock: %d batches (%.0f/s, %.1f entries each); hold p50 %@ p99 %@ (node), %@ %@ to the commit's stamp + %.3f ms WAL flush (server, %d batches); wait p50 %@ p99 %@; %.2f lost races per batch, %.1f %% on the locking path",
-      holds.count, batches, rate / max(batches, 1), percentile(holds, 0.5), percentile(holds, 0.99), percentile(serverHolds, 0.5),
-      percentile(serverHolds, 0.99), flush, serverHolds.count, percentile(waits, 0.5),
+      format: "  tip lock: %d batches (%.0f/s, %.1f entries each); hold p50 %@ p99 %@ (node), %@ %@ (server, %d handoffs), %@ %@ to the commit's stamp + %.3f ms WAL flush (server, %d batches); wait p50 %@ p99 %@; %.2f lost races per batch, %.1f %% on the locking path",
+      holds.count, batches, rate / max(batches, 1), percentile(holds, 0.5), percentile(holds, 0.99), percentile(serverHolds.atHandoffs, 0.5),
+      percentile(serverHolds.atHandoffs, 0.99), serverHolds.atHandoffs.count, percentile(serverHolds.toCommitStamp, 0.5),
+      percentile(serverHolds.toCommitStamp, 0.99), flush, serverHolds.toCommitStamp.count, percentile(waits, 0.5),
       percentile(waits, 0.99), Double(lost) / Double(max(holds.count, 1)), 100 * Double(lockedFirst) / Double(max(holds.count, 1))))
   }
 

@@ -67,7 +67,14 @@ public final class PostgresStore: Sendable {
   /// does not answer. Async: it blocks no thread, so it never queues behind calls blocked on an
   /// unreachable database. The health service calls it every second.
   public func ping(within timeout: Duration) async throws(StoreError) {
-    try await pingThroughPool(within: timeout)
+    let client = pool.client, logger = self.logger, name = settings.description
+    do {
+      _ = try await Self.withTimeout(timeout, name) { try await client.withConnection { try await $0.rows("SELECT 1", logger) } }
+      noteAnswered()
+    } catch {
+      throw PostgresFailure.storeError(error, database: name) as? StoreError
+        ?? .unavailable(database: name, reason: PostgresFailure.describe(error))
+    }
   }
 
   /// Replaces the connection pool if it is stuck in its reconnection backoff (see `ReplaceablePool`):
@@ -93,17 +100,6 @@ public final class PostgresStore: Sendable {
   /// How many times `replacePoolIfStuck(quiet:)` replaced the pool since the store opened.
   public var poolReplacements: Int { pool.replacementCount }
 
-  private func pingThroughPool(within timeout: Duration) async throws(StoreError) {
-    let client = pool.client, logger = self.logger, name = settings.description
-    do {
-      _ = try await Self.withTimeout(timeout, name) { try await client.withConnection { try await $0.rows("SELECT 1", logger) } }
-      noteAnswered()
-    } catch {
-      throw PostgresFailure.storeError(error, database: name) as? StoreError
-        ?? .unavailable(database: name, reason: PostgresFailure.describe(error))
-    }
-  }
-
   /// Connects outside the pool and asks a trivial query, within `timeout`; throws why not.
   func answerDirectly(within timeout: Duration) async throws {
     let settings = self.settings, logger = self.logger
@@ -124,6 +120,13 @@ public final class PostgresStore: Sendable {
     lastAnswered.store(nanosecondsSinceOpened(), ordering: .relaxed)
   }
 
+  /// `error` as the store reports it; a refusal is the database's answer, so the pool answered.
+  private func failure(_ error: any Error, database name: String) -> any Error {
+    let failure = PostgresFailure.storeError(error, database: name)
+    if case .refused? = failure as? StoreError { noteAnswered() }
+    return failure
+  }
+
   /// The applied migration identifiers, oldest first.
   public func appliedMigrations() throws -> [String] {
     try rows("SELECT id FROM custos_migrations ORDER BY applied_order").map { try $0.decode(String.self) }
@@ -140,7 +143,7 @@ public final class PostgresStore: Sendable {
         self.noteAnswered()
         return value
       } catch {
-        throw PostgresFailure.storeError(error, database: name)
+        throw self.failure(error, database: name)
       }
     }
   }
@@ -177,7 +180,7 @@ public final class PostgresStore: Sendable {
         self.noteAnswered()
         return value
       } catch {
-        throw PostgresFailure.storeError(error, database: name)
+        throw self.failure(error, database: name)
       }
     }, answering: answer)
   }

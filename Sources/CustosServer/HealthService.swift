@@ -70,24 +70,35 @@ final class HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol {
 
 /// Wakes every subscriber when something changed; each subscription starts with one wake-up.
 final class Broadcast: Sendable {
-  private let subscribers = Mutex<[Int: AsyncStream<Void>.Continuation]>([:])
+  /// Nil once finished: a subscription made after that ends after its first wake-up, so a watch
+  /// that arrives during shutdown cannot hold the shutdown up.
+  private let subscribers = Mutex<[Int: AsyncStream<Void>.Continuation]?>([:])
   private let nextID = Atomic<Int>(0)
 
   func subscribe() -> AsyncStream<Void> {
     let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     let id = nextID.add(1, ordering: .relaxed).newValue
-    subscribers.withLock { $0[id] = continuation }
-    continuation.onTermination = { [weak self] _ in _ = self?.subscribers.withLock { $0.removeValue(forKey: id) } }
     continuation.yield()
+    continuation.onTermination = { [weak self] _ in _ = self?.subscribers.withLock { $0?.removeValue(forKey: id) } }
+    let open = subscribers.withLock { subscribers -> Bool in
+      guard subscribers != nil else { return false }
+      subscribers?[id] = continuation
+      return true
+    }
+    if !open { continuation.finish() }
     return stream
   }
 
   func signal() {
-    for continuation in subscribers.withLock({ Array($0.values) }) { continuation.yield() }
+    for continuation in subscribers.withLock({ Array(($0 ?? [:]).values) }) { continuation.yield() }
   }
 
   /// Ends every subscription (after whatever was last signalled is delivered).
   func finish() {
-    for continuation in subscribers.withLock({ Array($0.values) }) { continuation.finish() }
+    let open = subscribers.withLock { subscribers in
+      defer { subscribers = nil }
+      return Array((subscribers ?? [:]).values)
+    }
+    for continuation in open { continuation.finish() }
   }
 }

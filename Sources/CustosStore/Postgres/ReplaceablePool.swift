@@ -12,8 +12,9 @@ final class ReplaceablePool: Sendable {
   private struct State {
     var client: PostgresClient
     var runner: Task<Void, Never>?
-    /// Pools replaced but still finishing the calls they had leased, until their deadline.
-    var retiring: [Task<Void, Never>] = []
+    /// Pools replaced but still finishing the calls they had leased, until their deadline (each
+    /// retirement removes itself when done).
+    var retiring: [Int: Task<Void, Never>] = [:]
   }
 
   private let configuration: PostgresClient.Configuration
@@ -48,12 +49,13 @@ final class ReplaceablePool: Sendable {
       }
       state.client = fresh
       state.runner = freshRunner
-      state.retiring.append(bridge.start {
+      let id = replacements.add(1, ordering: .relaxed).newValue
+      state.retiring[id] = bridge.start { [weak self] in
         try? await Task.sleep(for: grace)
         old.cancel()
-      })
+        _ = self?.state.withLock { $0.retiring.removeValue(forKey: id) }
+      }
     }
-    replacements.add(1, ordering: .relaxed)
   }
 
   /// Closes every pool; calls made afterwards fail.
@@ -63,7 +65,7 @@ final class ReplaceablePool: Sendable {
         state.runner = nil
         state.retiring.removeAll()
       }
-      return [state.runner].compactMap { $0 } + state.retiring
+      return [state.runner].compactMap { $0 } + Array(state.retiring.values)
     }
     for task in tasks { task.cancel() }
   }

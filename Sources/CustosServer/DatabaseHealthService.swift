@@ -4,8 +4,9 @@ import ServiceLifecycle
 
 /// Watches the shared database (PostgreSQL store): while it does not answer, `/healthz` and
 /// `grpc.health.v1` report NOT_SERVING, so load balancers send callers to nodes that can record.
-/// Each probe also brings the store's connection pool back when the database returns
-/// (`PostgresStore.probe(within:)`), so a node serves again within about one interval of it.
+/// After a failed ping it also brings the store's connection pool back if the database has returned
+/// while the pool still waits to reconnect (`PostgresStore.replacePoolIfStuck(quiet:)`), so a node
+/// serves again within a few seconds of its database, however long the outage.
 struct DatabaseHealthService: Service {
   let store: PostgresStore
   let health: HealthService

@@ -83,13 +83,18 @@ final class DaemonProcess: @unchecked Sendable {
 
   /// SIGTERM and wait; returns the exit status. A daemon still running after a minute (twice its
   /// default shutdown grace period) is a test failure, with its log, and is killed. Suspends while it
-  /// waits (see `ProcessOutput.wait`); `terminate()` is the blocking form, for `defer`.
+  /// waits (see `ProcessOutput.wait`); `terminate()` is the form for `defer`, which waits for nothing.
   @discardableResult
   func stop() async -> Int32 {
     if process.isRunning { process.terminate() }
     let deadline = Date().addingTimeInterval(60)
     while process.isRunning, Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
-    return reap()
+    if process.isRunning {
+      Issue.record("custosd did not stop within 60 s of SIGTERM; its log ends:\n\(log.value.suffix(4000))")
+      Foundation.kill(process.processIdentifier, SIGKILL)
+    }
+    process.waitUntilExit()
+    return process.terminationStatus
   }
 
   /// SIGTERM, for `defer` blocks and deinit, where nothing waits for the exit: a thread of its own
@@ -105,15 +110,6 @@ final class DaemonProcess: @unchecked Sendable {
       if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
       process.waitUntilExit()
     }.start()
-  }
-
-  private func reap() -> Int32 {
-    if process.isRunning {
-      Issue.record("custosd did not stop within 60 s of SIGTERM; its log ends:\n\(log.value.suffix(4000))")
-      Foundation.kill(process.processIdentifier, SIGKILL)
-    }
-    process.waitUntilExit()
-    return process.terminationStatus
   }
 
   deinit { terminate() }

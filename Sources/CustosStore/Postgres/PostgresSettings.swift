@@ -95,8 +95,7 @@ public struct PostgresSettings: Sendable, CustomStringConvertible {
     let tls: PostgresConnection.Configuration.TLS = try tlsConfiguration().map { .require(try NIOSSLContext(configuration: $0)) } ?? .disable
     var configuration = PostgresConnection.Configuration(
       host: host, port: port, username: username, password: password, database: database, tls: tls)
-    configuration.options.connectTimeout = .nanoseconds(max(1, Int64(connectTimeout.components.seconds) * 1_000_000_000
-      + connectTimeout.components.attoseconds / 1_000_000_000))
+    configuration.options.connectTimeout = TimeAmount(connectTimeout)
     configuration.options.additionalStartupParameters = startupParameters
     return configuration
   }

@@ -111,10 +111,7 @@ public final class PostgresStore: Sendable {
     }
   }
 
-  private func nanosecondsSinceOpened() -> Int64 {
-    let (seconds, attoseconds) = opened.duration(to: .now).components
-    return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-  }
+  private func nanosecondsSinceOpened() -> Int64 { TimeAmount(opened.duration(to: .now)).nanoseconds }
 
   private func noteAnswered() {
     lastAnswered.store(nanosecondsSinceOpened(), ordering: .relaxed)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every fuzz target (or those named) under libFuzzer with AddressSanitizer and leak checks, each for
-# SECONDS or RUNS inputs, from a scratch copy of its committed seed corpus; prints the inputs run per
+# SECONDS or RUNS inputs, with inputs up to the target's own length bound (`custos-fuzz list`, second
+# column), from a scratch copy of its committed seed corpus; prints the inputs run per
 # target and fails on the first crash, leak or hang, leaving the input in Fuzz/crashes/.
 #
 #   scripts/fuzz.sh FUZZ_BINARY LIST_BINARY [-seconds N | -runs N] [TARGET...]
@@ -9,7 +10,8 @@ fuzzer=$1 lister=$2 budget=$3 amount=$4
 shift 4
 root=$(cd "$(dirname "$0")/.." && pwd)
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || mapfile -t targets < <("$lister" list | cut -f1)
+listing=$("$lister" list)
+[ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(cut -f1 <<<"$listing")
 case $budget in
   -seconds) limit=(-max_total_time="$amount") ;;
   -runs) limit=(-runs="$amount") ;;
@@ -18,12 +20,14 @@ esac
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 mkdir -p "$root/Fuzz/crashes"
-printf '%-18s %12s %10s %8s\n' target inputs per-second rss-mb
+printf '%-18s %12s %10s %8s %8s\n' target inputs per-second rss-mb max-len
 for target in "${targets[@]}"; do
   mkdir -p "$scratch/$target"
   log="$scratch/$target.log"
+  max_len=$(awk -F'\t' -v t="$target" '$1 == t { print $2 }' <<<"$listing")
+  [ -n "$max_len" ] || { echo "unknown fuzz target $target" >&2; exit 2; }
   if ! CUSTOS_FUZZ_TARGET=$target SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=symbolize=1:detect_leaks=1 LSAN_OPTIONS=suppressions=$root/Fuzz/lsan.supp "$fuzzer" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 \
-      -max_len=65536 -print_final_stats=1 -artifact_prefix="$root/Fuzz/crashes/$target-" \
+      -max_len="$max_len" -print_final_stats=1 -artifact_prefix="$root/Fuzz/crashes/$target-" \
       "$scratch/$target" "$root/Fuzz/corpus/$target" >"$log" 2>&1; then
     grep -v 'ld.gold' "$log" | tail -40 >&2
     echo "fuzz target $target failed: the input is in Fuzz/crashes/ (replay: .build/debug/custos-fuzz replay $target FILE)" >&2
@@ -32,5 +36,5 @@ for target in "${targets[@]}"; do
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
   rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log")
-  printf '%-18s %12s %10s %8s\n' "$target" "$runs" "$rate" "$rss"
+  printf '%-18s %12s %10s %8s %8s\n' "$target" "$runs" "$rate" "$rss" "$max_len"
 done

@@ -5,8 +5,10 @@ import CustosLedger
 extension FuzzTargets {
   /// A whole evidence bundle through the offline verifier. The input is the bundle's files joined by
   /// NUL bytes (`evidenceFiles`); the harness signs the manifest and the checkpoint with the fixed key,
-  /// so mutations reach the entries, proofs and hashes behind the signatures.
+  /// so mutations reach the entries, proofs and hashes behind the signatures. Inputs up to twice the
+  /// seed bundle (8.5 KiB, 14 entries): a longer bundle repeats entries and proof lines.
   static let evidence = FuzzTarget(name: "evidence", summary: "evidence bundle verifier (manifest, entries, checkpoint, proofs)",
+    maximumInputBytes: 16 * 1024,
     prepare: { FuzzKeys.load(); _ = evidenceVerifier }
   ) { bytes in
     _ = try? evidenceVerifier.verify(evidenceFiles(bytes))

@@ -5,15 +5,24 @@ public struct FuzzTarget: Sendable {
   public let name: String
   /// What is fuzzed, in a line.
   public let summary: String
+  /// The longest input libFuzzer builds (`-max_len`): the largest the service accepts where it has a
+  /// limit, or where a longer input only repeats what a shorter one reaches, a bound above every nesting
+  /// and field limit of the parser. Longer inputs cost time linearly and find nothing a shorter one does
+  /// not, so the bound decides how many inputs a run gets through.
+  public let maximumInputBytes: Int
   /// Feeds one input to the code under test.
   public let run: @Sendable ([UInt8]) -> Void
   /// Builds the fixtures `run` uses once, before fuzzing: state made during an input and kept after it
   /// would be reported as a leak.
   public let prepare: @Sendable () -> Void
 
-  public init(name: String, summary: String, prepare: @escaping @Sendable () -> Void = {}, run: @escaping @Sendable ([UInt8]) -> Void) {
+  public init(
+    name: String, summary: String, maximumInputBytes: Int = 64 * 1024, prepare: @escaping @Sendable () -> Void = {},
+    run: @escaping @Sendable ([UInt8]) -> Void
+  ) {
     self.name = name
     self.summary = summary
+    self.maximumInputBytes = maximumInputBytes
     self.prepare = prepare
     self.run = run
   }

@@ -26,6 +26,16 @@ import Testing
     for input in seeds + Self.inputs("regressions", name) { target.run(input) }
   }
 
+  /// libFuzzer cuts a seed longer than `-max_len` silently, so a seed past its target's bound would
+  /// start the fuzzer from a broken input (and an evidence bundle cut short verifies nothing).
+  @Test(arguments: FuzzTargets.all.map(\.name))
+  func everySeedAndRegressionFitsItsTargetsInputBound(_ name: String) throws {
+    let target = try #require(FuzzTargets.named(name))
+    for input in Self.inputs("corpus", name) + Self.inputs("regressions", name) {
+      #expect(input.count <= target.maximumInputBytes, "a \(input.count)-byte input of \(name) is past its bound")
+    }
+  }
+
   @Test func theEvidenceSeedIsAValidBundleSoFuzzingStartsDeep() throws {
     let seeds = Self.inputs("corpus", "evidence")
     let verifier = try EvidenceVerifier(verifierKey: FuzzTargets.evidenceSigner.verifier.verifierKey)

@@ -53,15 +53,19 @@ public enum Cosignature {
     return "\u{2014} \(name) \(Base64.encode(blob))\n"
   }
 
-  /// The timestamp of `cosigner`'s valid cosignature among the note signature `lines` over `body`, or nil.
+  /// The timestamp of `cosigner`'s cosignature among the note signature `lines` over `body`; nil when
+  /// there is none or when the first line with the cosigner's name and key ID does not verify. Only that
+  /// line is checked: a known key's signature that fails rejects the note (C2SP signed-note), and a note
+  /// padded with lines that look like the cosigner's costs one verification instead of one per line.
   public static func verified(lines: some Sequence<Substring>, body: String, cosigner: CosignerKey) -> UInt64? {
     let prefix = "\u{2014} \(cosigner.name) "
+    let keyID = cosigner.keyID
     for line in lines where line.hasPrefix(prefix) {
-      guard let blob = Base64.decode(line.dropFirst(prefix.count)), blob.count == 4 + 8 + 64, Array(blob.prefix(4)) == cosigner.keyID else {
+      guard let blob = Base64.decode(line.dropFirst(prefix.count)), blob.count == 4 + 8 + 64, Array(blob.prefix(4)) == keyID else {
         continue
       }
       let timestamp = blob[4..<12].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-      if cosigner.publicKey.isValidSignature(Array(blob.suffix(64)), for: message(body: body, timestamp: timestamp)) { return timestamp }
+      return cosigner.publicKey.isValidSignature(Array(blob.suffix(64)), for: message(body: body, timestamp: timestamp)) ? timestamp : nil
     }
     return nil
   }

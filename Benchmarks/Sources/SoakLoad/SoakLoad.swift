@@ -21,25 +21,40 @@ import Synchronization
 /// missed starts instead of bursting, so a slower host gives fewer calls, not a longer queue (and a
 /// call's latency no longer counts the wait before it started).
 ///
-///   swift run -c release SoakLoad [minutes] [capacity-in-flight] [open|bounded]
+/// The daemon caches every token it has verified until the token expires (900 s by default), and the
+/// soak issues one a second, so for the first 16 minutes the cache grows by about 60 tokens a minute.
+/// `token-ttl-seconds` makes the soak's tokens shorter-lived (a client of its own, an admin like the
+/// first), so the cache reaches its steady size inside the run.
+///
+///   swift run -c release SoakLoad [minutes] [capacity-in-flight] [open|bounded] [token-ttl-seconds]
 @main
 struct SoakLoad {
   static func main() async throws {
     let minutes = argument(1, default: 10.0)
     let inFlight = argument(2, default: 32)
     let bounded = CommandLine.arguments.count > 3 && CommandLine.arguments[3] == "bounded"
+    let tokenTTL = argument(4, default: Int64(0))
     let (daemon, port, directory) = try await InProcessDaemon.start()
-    let issue = try initialAdminTokenRequest(daemonDirectory: directory)
+    let firstAdmin = try initialAdminTokenRequest(daemonDirectory: directory)
     try await withGRPCClient(transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)) { client in
       let tokens = Custos_V1_Tokens.Client(wrapping: client)
+      var issue = firstAdmin
+      if tokenTTL > 0 {
+        let admin: Metadata = ["authorization": "Bearer \(try await tokens.issueToken(firstAdmin).accessToken)"]
+        let created = try await tokens.createClient(.with {
+          $0.clientID = "soak"; $0.displayName = "Soak load"; $0.roles = ["Role::\"admin\""]; $0.audiences = ["custos"]; $0.tokenTtlSeconds = tokenTTL
+        }, metadata: admin)
+        issue = .with { $0.clientID = "soak"; $0.clientSecret = created.clientSecret }
+      }
+      let issueRequest = issue
       let bearer: Metadata = ["authorization": "Bearer \(try await tokens.issueToken(issue).accessToken)"]
       _ = try await Custos_V1_Keys.Client(wrapping: client).createKeyring(.with { $0.name = "soak" }, metadata: bearer)
       let mixed = MixedCall(client: client, bearer: bearer)
 
       let capacity = await sampleLatencies(seconds: 10, inFlight: inFlight) { try await mixed.next() }
       let rate = capacity.callsPerSecond / 2
-      say(String(format: "capacity (%d in flight): %@; soak at %.0f calls/s for %.0f min, %@", inFlight, capacity.summary, rate, minutes,
-        bounded ? "at most \(inFlight) in flight" : "open (up to 1,024 in flight)"))
+      say(String(format: "capacity (%d in flight): %@; soak at %.0f calls/s for %.0f min, %@, tokens live %@", inFlight, capacity.summary, rate, minutes,
+        bounded ? "at most \(inFlight) in flight" : "open (up to 1,024 in flight)", tokenTTL > 0 ? "\(tokenTTL) s" : "900 s"))
 
       let state = SoakState()
       let issuer = Task {
@@ -49,7 +64,7 @@ struct SoakLoad {
             // The fresh token replaces the callers' one, so a soak may outlast a token's lifetime.
             state.issuing.store(true, ordering: .sequentiallyConsistent)
             defer { state.issuing.store(false, ordering: .sequentiallyConsistent) }
-            let token = try await tokens.issueToken(issue).accessToken
+            let token = try await tokens.issueToken(issueRequest).accessToken
             mixed.bearer.withLock { $0 = ["authorization": "Bearer \(token)"] }
             state.current.withLock { $0.tokens += 1 }
           } catch {

@@ -29,3 +29,14 @@ int custos_limit_allocator_arenas(int count) {
   return 0;
 #endif
 }
+
+void custos_allocator_statistics(size_t *live, size_t *free_in_arenas) {
+#if defined(__GLIBC__)
+  struct mallinfo2 info = mallinfo2();
+  *live = info.uordblks + info.hblkhd;
+  *free_in_arenas = info.fordblks;
+#else
+  *live = 0;
+  *free_in_arenas = 0;
+#endif
+}

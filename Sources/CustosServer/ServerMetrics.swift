@@ -7,12 +7,14 @@ import Prometheus
 import Synchronization
 
 /// What `/metrics` on the HTTP side port exposes, in the Prometheus text format: calls by method and
-/// status, call latency, the ledger's size and whether the root key is unsealed. No label ever holds
+/// status, call latency, the ledger's size, whether the root key is unsealed and what the allocator holds. No label ever holds
 /// a caller-supplied value other than the (fixed) method name.
 final class ServerMetrics: Sendable {
   let registry: PrometheusCollectorRegistry
   private let ledgerEntries: Gauge
   private let unsealed: Gauge
+  private let allocatorLive: Gauge
+  private let allocatorFree: Gauge
   private let ledger: Ledger
   private let keys: KeyManager
   private let database: PostgresStore?
@@ -58,6 +60,12 @@ final class ServerMetrics: Sendable {
         help: "Connection pools replaced since start because the database answered again while the pool still waited to reconnect (PostgreSQL store)."))
     ledgerEntries = registry.makeGauge(descriptor: .custos("custos_ledger_entries", help: "Entries in the audit ledger."))
     unsealed = registry.makeGauge(descriptor: .custos("custos_root_key_unsealed", help: "1 while the root key is unsealed, else 0."))
+    allocatorLive = registry.makeGauge(
+      descriptor: .custos("custos_allocator_live_bytes", help: "Bytes the C allocator has handed out and not had back (glibc; 0 elsewhere)."))
+    allocatorFree = registry.makeGauge(
+      descriptor: .custos(
+        "custos_allocator_free_bytes",
+        help: "Freed bytes the C allocator keeps in its arenas: resident memory that grows while live bytes do not is fragmentation, not a leak."))
   }
 
   func record(method: String, code: String, duration: Duration) {
@@ -95,6 +103,9 @@ final class ServerMetrics: Sendable {
     let refused = throttle.refusedAttempts()
     for (scope, gauge) in refusedAttempts { gauge.set(to: Double(refused[scope] ?? 0)) }
     unsealed.set(to: { if case .unsealed = keys.status { return 1.0 } else { return 0.0 } }())
+    let allocator = AllocatorStatistics.current()
+    allocatorLive.set(to: Double(allocator.live))
+    allocatorFree.set(to: Double(allocator.freeInArenas))
     return registry.emitToBuffer()
   }
 }

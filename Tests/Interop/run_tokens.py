@@ -161,6 +161,9 @@ def main():
         assert 'custos_rpc_total{method="custos.v1.Tokens/IssueToken",code="ok"}' in text, text[:2000]
         assert 'code="unauthenticated"' in text and "custos_rpc_duration_seconds_bucket" in text
         assert "custos_root_key_unsealed 1" in text and "custos_ledger_entries " in text
+        live = [line for line in text.splitlines() if line.startswith("custos_allocator_live_bytes ")]
+        assert live and float(live[0].split()[1]) > 0, "the allocator's live bytes are exported and not zero"
+        assert "custos_allocator_free_bytes " in text
         assert state["secret"] not in text and state["token"] not in text
 
     try:

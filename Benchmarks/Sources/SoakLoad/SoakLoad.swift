@@ -81,8 +81,11 @@ struct SoakLoad {
         while !Task.isCancelled {
           for _ in 0..<50 where state.issuing.load(ordering: .sequentiallyConsistent) { try? await Task.sleep(for: .milliseconds(20)) }
           let resident = residentBytes()
+          let allocator = AllocatorStatistics.current()
           let inFlight = state.outstanding.load(ordering: .relaxed)
-          state.memoryTrace.withLock { $0.append(MemorySample(anonymous: resident.anonymous, file: resident.file, inFlight: inFlight)) }
+          state.memoryTrace.withLock {
+            $0.append(MemorySample(anonymous: resident.anonymous, file: resident.file, inFlight: inFlight, allocator: allocator))
+          }
           try? await Task.sleep(for: .seconds(1))
         }
       }
@@ -122,7 +125,9 @@ struct SoakLoad {
               defer { window = Window() }
               return window
             }
-            (window.residentBytes, window.residentFileBytes) = Self.median(state.memorySamplesSinceLastWindow())
+            let samples = state.memorySamplesSinceLastWindow()
+            (window.residentBytes, window.residentFileBytes) = Self.median(samples)
+            window.allocator = samples.last?.allocator ?? AllocatorStatistics.current()
             window.sqliteBytes = SQLiteStore.memoryInUse
             say(window.line(index: state.windows.withLock { $0.count }))
             state.keep(window)
@@ -154,15 +159,17 @@ struct SoakLoad {
     var sqliteBytes = 0
     var residentBytes = 0
     var residentFileBytes = 0
+    /// The allocator's live and free bytes at the window's last sample: part of `residentBytes`.
+    var allocator = AllocatorStatistics(live: 0, freeInArenas: 0)
 
     func percentile(_ q: Double) -> Double {
       LatencySample(durations: durations, errors: errors, elapsed: .seconds(10)).percentile(q)
     }
 
     func line(index: Int) -> String {
-      String(format: "%4d s: %6d calls, p50 %.2f ms, p99 %.2f ms, %d errors, %d deferred, %d tokens, RSS %d MiB own (SQLite %.1f MiB) + %d MiB mapped file",
+      String(format: "%4d s: %6d calls, p50 %.2f ms, p99 %.2f ms, %d errors, %d deferred, %d tokens, RSS %d MiB own (SQLite %.1f MiB; malloc live %.1f, free %.1f MiB) + %d MiB mapped file",
         (index + 1) * 10, durations.count, percentile(0.5), percentile(0.99), errors + skipped, deferred, tokens, residentBytes >> 20,
-        Double(sqliteBytes) / 1_048_576, residentFileBytes >> 20)
+        Double(sqliteBytes) / 1_048_576, Double(allocator.live) / 1_048_576, Double(allocator.freeInArenas) / 1_048_576, residentFileBytes >> 20)
     }
   }
 
@@ -210,6 +217,13 @@ struct SoakLoad {
     let determinant = tt * ll - tl * tl
     let (slopeAtEqualLoad, perCall) = determinant > 0 ? ((yt * ll - yl * tl) / determinant, (yl * tt - yt * tl) / determinant) : (slope, 0)
     let span = n - 1
+    // The same trend for what the allocator holds live and free: a leak grows `live`, fragmentation `free`.
+    func trend(_ value: (MemorySample) -> Int) -> Double {
+      let values = trace[60...].map { Double(value($0)) }
+      let average = values.reduce(0, +) / n
+      return zip(points, values).reduce(0) { $0 + ($1.0.t - mean.t) * ($1.1 - average) } / tt * 60 / 1024
+    }
+    say(String(format: "allocator from the second minute: live %+.1f KiB/min, free in arenas %+.1f KiB/min", trend(\.allocator.live), trend(\.allocator.freeInArenas)))
     say(String(format: """
       own RSS from %d per-second samples: second-minute median %.1f MiB, last-minute median %.1f MiB (%+.1f %%; goal < 5 %%); \
       least-squares trend from the second minute %+.1f KiB/min (%+.1f %% over the %.0f min fitted); at equal calls in flight \
@@ -336,10 +350,11 @@ final class MixedCall: Sendable {
   }
 }
 
-/// One second's resident memory: the process's own (anonymous) bytes, the file pages it maps, and the
-/// calls in flight then.
+/// One second's resident memory: the process's own (anonymous) bytes, the file pages it maps, the calls
+/// in flight then, and what the allocator held.
 struct MemorySample: Sendable {
   var anonymous: Int
   var file: Int
   var inFlight: Int
+  var allocator: AllocatorStatistics
 }

@@ -224,6 +224,19 @@ struct SoakLoad {
       return zip(points, values).reduce(0) { $0 + ($1.0.t - mean.t) * ($1.1 - average) } / tt * 60 / 1024
     }
     say(String(format: "allocator from the second minute: live %+.1f KiB/min, free in arenas %+.1f KiB/min", trend(\.allocator.live), trend(\.allocator.freeInArenas)))
+    // Buffers and containers that keep their largest size grow whenever the load peaks higher than
+    // before, less often as the run goes on: a 25-minute run's live heap rose for 6-10 minutes, then
+    // stayed. The second half alone tells that warm-up from a leak.
+    let half = trace[(trace.count / 2)...]
+    func secondHalfTrend(_ value: (MemorySample) -> Int) -> Double {
+      let points = half.enumerated().map { (t: Double($0.offset), y: Double(value($0.element))) }
+      let count = Double(points.count)
+      let meanT = points.reduce(0) { $0 + $1.t } / count, meanY = points.reduce(0) { $0 + $1.y } / count
+      let spread = points.reduce(0) { $0 + ($1.t - meanT) * ($1.t - meanT) }
+      return points.reduce(0) { $0 + ($1.t - meanT) * ($1.y - meanY) } / spread * 60 / 1024
+    }
+    say(String(format: "second half (from minute %.1f): own RSS %+.1f KiB/min, allocator live %+.1f KiB/min, free %+.1f KiB/min",
+      Double(trace.count / 2) / 60, secondHalfTrend(\.anonymous), secondHalfTrend(\.allocator.live), secondHalfTrend(\.allocator.freeInArenas)))
     say(String(format: """
       own RSS from %d per-second samples: second-minute median %.1f MiB, last-minute median %.1f MiB (%+.1f %%; goal < 5 %%); \
       least-squares trend from the second minute %+.1f KiB/min (%+.1f %% over the %.0f min fitted); at equal calls in flight \

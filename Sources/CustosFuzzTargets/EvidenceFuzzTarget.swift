@@ -8,7 +8,7 @@ extension FuzzTargets {
   /// so mutations reach the entries, proofs and hashes behind the signatures. Inputs up to twice the
   /// seed bundle (8.5 KiB, 14 entries): a longer bundle repeats entries and proof lines.
   static let evidence = FuzzTarget(name: "evidence", summary: "evidence bundle verifier (manifest, entries, checkpoint, proofs)",
-    maximumInputBytes: 16 * 1024,
+    maximumInputBytes: 16 * 1024, checksLeaksAfterEachInput: false,
     prepare: { FuzzKeys.load(); _ = evidenceVerifier }
   ) { bytes in
     _ = try? evidenceVerifier.verify(evidenceFiles(bytes))

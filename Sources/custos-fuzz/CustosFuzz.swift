@@ -35,7 +35,8 @@ let selectedTarget: FuzzTarget = {
   return target
 }()
 #else
-/// Without libFuzzer: lists the targets (name, longest input, summary; tab-separated), or replays inputs (a corpus, a crash file) through one.
+/// Without libFuzzer: lists the targets (name, longest input, 1 when leaks are checked after each input,
+/// summary; tab-separated), or replays inputs (a corpus, a crash file) through one.
 ///
 ///   custos-fuzz list
 ///   custos-fuzz replay TARGET FILE_OR_DIRECTORY...
@@ -45,7 +46,9 @@ struct CustosFuzz {
     let arguments = Array(CommandLine.arguments.dropFirst())
     switch arguments.first {
     case "list":
-      for target in FuzzTargets.all { print("\(target.name)\t\(target.maximumInputBytes)\t\(target.summary)") }
+      for target in FuzzTargets.all {
+        print("\(target.name)\t\(target.maximumInputBytes)\t\(target.checksLeaksAfterEachInput ? 1 : 0)\t\(target.summary)")
+      }
     case "replay" where arguments.count >= 3:
       guard let target = FuzzTargets.named(arguments[1]) else {
         print("unknown target \(arguments[1]); known: \(FuzzTargets.all.map(\.name).joined(separator: ", "))")

@@ -19,6 +19,25 @@ case $budget in
 esac
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
+# Stopped early (SIGINT or SIGTERM to this script): libFuzzer is interrupted in turn, so it prints its
+# final stats, and the row of the target it was running is printed before the scratch logs go.
+fuzzing=
+stopped() {
+  if [ -n "$fuzzing" ]; then
+    kill -INT "$fuzzing" 2>/dev/null || true
+    wait "$fuzzing" 2>/dev/null || true
+    report "$target" "stopped"
+  fi
+  exit 130
+}
+trap stopped INT TERM
+report() {
+  local runs rate rss
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
+  rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log")
+  printf '%-18s %12s %10s %8s %8s %s\n' "$1" "$runs" "$rate" "$rss" "$max_len" "${2:-}"
+}
 mkdir -p "$root/Fuzz/crashes"
 printf '%-18s %12s %10s %8s %8s\n' target inputs per-second rss-mb max-len
 for target in "${targets[@]}"; do
@@ -27,15 +46,18 @@ for target in "${targets[@]}"; do
   max_len=$(awk -F'\t' -v t="$target" '$1 == t { print $2 }' <<<"$listing")
   [ -n "$max_len" ] || { echo "unknown fuzz target $target" >&2; exit 2; }
   each_input=$(awk -F'\t' -v t="$target" '$1 == t { print $3 }' <<<"$listing")
-  if ! CUSTOS_FUZZ_TARGET=$target SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=symbolize=1:detect_leaks=1 LSAN_OPTIONS=suppressions=$root/Fuzz/lsan.supp "$fuzzer" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 \
-      -max_len="$max_len" -detect_leaks="$each_input" -print_final_stats=1 -artifact_prefix="$root/Fuzz/crashes/$target-" \
-      "$scratch/$target" "$root/Fuzz/corpus/$target" >"$log" 2>&1; then
+  # In the background and waited for, so a signal to this script is handled at once (see `stopped`).
+  CUSTOS_FUZZ_TARGET=$target SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=symbolize=1:detect_leaks=1 LSAN_OPTIONS=suppressions=$root/Fuzz/lsan.supp "$fuzzer" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 \
+    -max_len="$max_len" -detect_leaks="$each_input" -print_final_stats=1 -artifact_prefix="$root/Fuzz/crashes/$target-" \
+    "$scratch/$target" "$root/Fuzz/corpus/$target" >"$log" 2>&1 &
+  fuzzing=$!
+  status=0
+  wait "$fuzzing" || status=$?
+  fuzzing=
+  if [ "$status" -ne 0 ]; then
     grep -v 'ld.gold' "$log" | tail -40 >&2
     echo "fuzz target $target failed: the input is in Fuzz/crashes/ (replay: .build/debug/custos-fuzz replay $target FILE)" >&2
     exit 1
   fi
-  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
-  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
-  rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log")
-  printf '%-18s %12s %10s %8s %8s\n' "$target" "$runs" "$rate" "$rss" "$max_len"
+  report "$target"
 done

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every fuzz target (or those named) under libFuzzer with AddressSanitizer and leak checks, each for
 # SECONDS or RUNS inputs, with inputs up to the target's own length bound (`custos-fuzz list`, second
-# column; the third says whether leaks are checked after each input or once at the end), from a scratch copy of its committed seed corpus; prints the inputs run per
-# target and fails on the first crash, leak or hang, leaving the input in Fuzz/crashes/.
+# column; the third says whether leaks are checked after each input or once at the end), from a scratch
+# copy of its committed seed corpus; prints the inputs run per target and fails on the first crash, leak or hang, leaving the input in Fuzz/crashes/.
 #
 #   scripts/fuzz.sh FUZZ_BINARY LIST_BINARY [-seconds N | -runs N] [TARGET...]
 set -euo pipefail
@@ -43,9 +43,8 @@ printf '%-18s %12s %10s %8s %8s\n' target inputs per-second rss-mb max-len
 for target in "${targets[@]}"; do
   mkdir -p "$scratch/$target"
   log="$scratch/$target.log"
-  max_len=$(awk -F'\t' -v t="$target" '$1 == t { print $2 }' <<<"$listing")
-  [ -n "$max_len" ] || { echo "unknown fuzz target $target" >&2; exit 2; }
-  each_input=$(awk -F'\t' -v t="$target" '$1 == t { print $3 }' <<<"$listing")
+  read -r max_len each_input < <(awk -F'\t' -v t="$target" '$1 == t { print $2, $3 }' <<<"$listing") || true
+  [ -n "${max_len:-}" ] || { echo "unknown fuzz target $target" >&2; exit 2; }
   # In the background and waited for, so a signal to this script is handled at once (see `stopped`).
   CUSTOS_FUZZ_TARGET=$target SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=symbolize=1:detect_leaks=1 LSAN_OPTIONS=suppressions=$root/Fuzz/lsan.supp "$fuzzer" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 \
     -max_len="$max_len" -detect_leaks="$each_input" -print_final_stats=1 -artifact_prefix="$root/Fuzz/crashes/$target-" \

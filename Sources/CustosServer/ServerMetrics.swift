@@ -7,8 +7,8 @@ import Prometheus
 import Synchronization
 
 /// What `/metrics` on the HTTP side port exposes, in the Prometheus text format: calls by method and
-/// status, call latency, the ledger's size, whether the root key is unsealed and what the allocator holds. No label ever holds
-/// a caller-supplied value other than the (fixed) method name.
+/// status, call latency, the ledger's size, whether the root key is unsealed and what the allocator
+/// holds. No label ever holds a caller-supplied value other than the (fixed) method name.
 final class ServerMetrics: Sendable {
   let registry: PrometheusCollectorRegistry
   private let ledgerEntries: Gauge

@@ -38,16 +38,8 @@ struct SoakLoad {
     let firstAdmin = try initialAdminTokenRequest(daemonDirectory: directory)
     try await withGRPCClient(transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)) { client in
       let tokens = Custos_V1_Tokens.Client(wrapping: client)
-      var issue = firstAdmin
-      if tokenTTL > 0 {
-        let admin: Metadata = ["authorization": "Bearer \(try await tokens.issueToken(firstAdmin).accessToken)"]
-        let created = try await tokens.createClient(.with {
-          $0.clientID = "soak"; $0.displayName = "Soak load"; $0.roles = ["Role::\"admin\""]; $0.audiences = ["custos"]; $0.tokenTtlSeconds = tokenTTL
-        }, metadata: admin)
-        issue = .with { $0.clientID = "soak"; $0.clientSecret = created.clientSecret }
-      }
-      let issueRequest = issue
-      let bearer: Metadata = ["authorization": "Bearer \(try await tokens.issueToken(issue).accessToken)"]
+      let issueRequest = tokenTTL > 0 ? try await shortLivedClient(tokens, admin: firstAdmin, tokenTTL: tokenTTL) : firstAdmin
+      let bearer: Metadata = ["authorization": "Bearer \(try await tokens.issueToken(issueRequest).accessToken)"]
       _ = try await Custos_V1_Keys.Client(wrapping: client).createKeyring(.with { $0.name = "soak" }, metadata: bearer)
       let mixed = MixedCall(client: client, bearer: bearer)
 
@@ -144,6 +136,17 @@ struct SoakLoad {
     try? FileManager.default.removeItem(at: directory)
   }
 
+  /// Creates an admin client whose tokens live `tokenTTL` seconds; answers its `IssueToken` request.
+  static func shortLivedClient(
+    _ tokens: Custos_V1_Tokens.Client<HTTP2ClientTransport.Posix>, admin: Custos_V1_IssueTokenRequest, tokenTTL: Int64
+  ) async throws -> Custos_V1_IssueTokenRequest {
+    let bearer: Metadata = ["authorization": "Bearer \(try await tokens.issueToken(admin).accessToken)"]
+    let created = try await tokens.createClient(.with {
+      $0.clientID = "soak"; $0.displayName = "Soak load"; $0.roles = ["Role::\"admin\""]; $0.audiences = ["custos"]; $0.tokenTtlSeconds = tokenTTL
+    }, metadata: bearer)
+    return .with { $0.clientID = "soak"; $0.clientSecret = created.clientSecret }
+  }
+
   /// Ten seconds of calls. Only the current window and minute keep their latencies: the load generator
   /// shares the daemon's process, and keeping every call's latency for the report grew its memory by
   /// 16 bytes a call (34 KB/s at 2,100 calls/s), which an earlier soak counted as the daemon's.
@@ -218,25 +221,16 @@ struct SoakLoad {
     let (slopeAtEqualLoad, perCall) = determinant > 0 ? ((yt * ll - yl * tl) / determinant, (yl * tt - yt * tl) / determinant) : (slope, 0)
     let span = n - 1
     // The same trend for what the allocator holds live and free: a leak grows `live`, fragmentation `free`.
-    func trend(_ value: (MemorySample) -> Int) -> Double {
-      let values = trace[60...].map { Double(value($0)) }
-      let average = values.reduce(0, +) / n
-      return zip(points, values).reduce(0) { $0 + ($1.0.t - mean.t) * ($1.1 - average) } / tt * 60 / 1024
-    }
-    say(String(format: "allocator from the second minute: live %+.1f KiB/min, free in arenas %+.1f KiB/min", trend(\.allocator.live), trend(\.allocator.freeInArenas)))
+    let fromSecondMinute = trace[60...]
+    say(String(format: "allocator from the second minute: live %+.1f KiB/min, free in arenas %+.1f KiB/min",
+      kibPerMinute(fromSecondMinute, \.allocator.live), kibPerMinute(fromSecondMinute, \.allocator.freeInArenas)))
     // Buffers and containers that keep their largest size grow whenever the load peaks higher than
     // before, less often as the run goes on: a 25-minute run's live heap rose for 6-10 minutes, then
     // stayed. The second half alone tells that warm-up from a leak.
     let half = trace[(trace.count / 2)...]
-    func secondHalfTrend(_ value: (MemorySample) -> Int) -> Double {
-      let points = half.enumerated().map { (t: Double($0.offset), y: Double(value($0.element))) }
-      let count = Double(points.count)
-      let meanT = points.reduce(0) { $0 + $1.t } / count, meanY = points.reduce(0) { $0 + $1.y } / count
-      let spread = points.reduce(0) { $0 + ($1.t - meanT) * ($1.t - meanT) }
-      return points.reduce(0) { $0 + ($1.t - meanT) * ($1.y - meanY) } / spread * 60 / 1024
-    }
     say(String(format: "second half (from minute %.1f): own RSS %+.1f KiB/min, allocator live %+.1f KiB/min, free %+.1f KiB/min",
-      Double(trace.count / 2) / 60, secondHalfTrend(\.anonymous), secondHalfTrend(\.allocator.live), secondHalfTrend(\.allocator.freeInArenas)))
+      Double(trace.count / 2) / 60, kibPerMinute(half, \.anonymous), kibPerMinute(half, \.allocator.live),
+      kibPerMinute(half, \.allocator.freeInArenas)))
     say(String(format: """
       own RSS from %d per-second samples: second-minute median %.1f MiB, last-minute median %.1f MiB (%+.1f %%; goal < 5 %%); \
       least-squares trend from the second minute %+.1f KiB/min (%+.1f %% over the %.0f min fitted); at equal calls in flight \
@@ -245,6 +239,14 @@ struct SoakLoad {
       slope * 60 / 1024, slope * span / (mean.y - slope * mean.t) * 100, span / 60,
       slopeAtEqualLoad * 60 / 1024, slopeAtEqualLoad * span / mean.y * 100, perCall / 1024, mean.load,
       trace[60...].map(\.inFlight).max() ?? 0))
+  }
+
+  /// The least-squares slope of `value` over per-second `samples`, in KiB per minute.
+  static func kibPerMinute(_ samples: ArraySlice<MemorySample>, _ value: (MemorySample) -> Int) -> Double {
+    let ys = samples.map { Double(value($0)) }
+    let n = Double(ys.count), meanT = (n - 1) / 2, meanY = ys.reduce(0, +) / n
+    let spread = ys.indices.reduce(0.0) { $0 + (Double($1) - meanT) * (Double($1) - meanT) }
+    return ys.enumerated().reduce(0.0) { $0 + (Double($1.offset) - meanT) * ($1.element - meanY) } / spread * 60 / 1024
   }
 
   /// Prints at once, so a run written to a file can be watched.

@@ -85,6 +85,7 @@ policy-tests: build-tests
 # (Sources/CustosFuzzTargets). `make fuzz` runs each target FUZZ_SECONDS (or FUZZ_RUNS inputs, e.g.
 # FUZZ_RUNS=10000000); `make test` runs each for FUZZ_SMOKE_SECONDS. A crash, leak or hang fails and
 # leaves the input in Fuzz/crashes/; copied into Fuzz/regressions/<target>/ it is replayed by the tests.
+# FUZZ_MERGE=1 merges what a run reached that the committed corpus does not into Fuzz/corpus/<target>/.
 FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 5
 FUZZ_BUDGET = $(if $(FUZZ_RUNS),-runs $(FUZZ_RUNS),-seconds $(FUZZ_SECONDS))

@@ -3,8 +3,11 @@
 # SECONDS or RUNS inputs, with inputs up to the target's own length bound (`custos-fuzz list`, second
 # column; the third says whether leaks are checked after each input or once at the end), from a scratch
 # copy of its committed seed corpus; prints the inputs run per target and fails on the first crash, leak or hang, leaving the input in Fuzz/crashes/.
+# With FUZZ_MERGE=1, a fewest set of the inputs a run found that reach code (edges, not hit counts) its
+# target's committed corpus does not is merged into Fuzz/corpus/TARGET afterwards (also when stopped), so
+# the next run, and the tests that replay the corpus, start where this one got to.
 #
-#   scripts/fuzz.sh FUZZ_BINARY LIST_BINARY [-seconds N | -runs N] [TARGET...]
+#   [FUZZ_MERGE=1] scripts/fuzz.sh FUZZ_BINARY LIST_BINARY [-seconds N | -runs N] [TARGET...]
 set -euo pipefail
 fuzzer=$1 lister=$2 budget=$3 amount=$4
 shift 4
@@ -27,6 +30,7 @@ stopped() {
     kill -INT "$fuzzing" 2>/dev/null || true
     wait "$fuzzing" 2>/dev/null || true
     report "$target" "stopped"
+    merge "$target"
   fi
   exit 130
 }
@@ -38,6 +42,23 @@ report() {
   rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log")
   printf '%-18s %12s %10s %8s %8s %s\n' "$1" "$runs" "$rate" "$rss" "$max_len" "${2:-}"
 }
+# Becomes libFuzzer on `target`, in the environment every run gets: call it in a subshell (or in the
+# background, where $! is then the fuzzer itself, which `stopped` signals).
+exec_target() {
+  exec env CUSTOS_FUZZ_TARGET="$target" SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=symbolize=1:detect_leaks=1 \
+    LSAN_OPTIONS=suppressions="$root/Fuzz/lsan.supp" "$fuzzer" -max_len="$max_len" "$@"
+}
+merge() {
+  [ "${FUZZ_MERGE:-0}" = 1 ] || return 0
+  local into="$root/Fuzz/corpus/$1" before
+  before=$(find "$into" -type f | wc -l)
+  if ! (exec_target -set_cover_merge=1 -use_counters=0 -detect_leaks=0 -timeout=10 -rss_limit_mb=2048 "$into" "$scratch/$1") >"$scratch/$1.merge.log" 2>&1; then
+    grep -v 'ld.gold' "$scratch/$1.merge.log" | tail -20 >&2
+    echo "merging $1's corpus failed; Fuzz/corpus/$1 may hold part of it (git status shows what)" >&2
+    return 1
+  fi
+  echo "$1: $(($(find "$into" -type f | wc -l) - before)) inputs that reach new code merged into Fuzz/corpus/$1"
+}
 mkdir -p "$root/Fuzz/crashes"
 printf '%-18s %12s %10s %8s %8s\n' target inputs per-second rss-mb max-len
 for target in "${targets[@]}"; do
@@ -46,9 +67,8 @@ for target in "${targets[@]}"; do
   read -r max_len each_input < <(awk -F'\t' -v t="$target" '$1 == t { print $2, $3 }' <<<"$listing") || true
   [ -n "${max_len:-}" ] || { echo "unknown fuzz target $target" >&2; exit 2; }
   # In the background and waited for, so a signal to this script is handled at once (see `stopped`).
-  CUSTOS_FUZZ_TARGET=$target SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=symbolize=1:detect_leaks=1 LSAN_OPTIONS=suppressions=$root/Fuzz/lsan.supp "$fuzzer" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 \
-    -max_len="$max_len" -detect_leaks="$each_input" -print_final_stats=1 -artifact_prefix="$root/Fuzz/crashes/$target-" \
-    "$scratch/$target" "$root/Fuzz/corpus/$target" >"$log" 2>&1 &
+  exec_target "${limit[@]}" -timeout=10 -rss_limit_mb=2048 -detect_leaks="$each_input" -print_final_stats=1 \
+    -artifact_prefix="$root/Fuzz/crashes/$target-" "$scratch/$target" "$root/Fuzz/corpus/$target" >"$log" 2>&1 &
   fuzzing=$!
   status=0
   wait "$fuzzing" || status=$?
@@ -59,4 +79,5 @@ for target in "${targets[@]}"; do
     exit 1
   fi
   report "$target"
+  merge "$target"
 done

@@ -42,17 +42,9 @@ public actor Ledger {
   }
   private let options: Options
   private var head: LedgerHead
-  private var pending: [PendingAppend] = []
-  /// Keys of requests taken into a batch not yet answered: a retry under one of them waits its turn.
-  private var claimsInFlight: Set<IdempotencyKey> = []
+  private let pending = Mutex(PendingAppends())
   private var draining = false
   private let writer = DispatchQueue(label: "custos.ledger.writer")
-
-  private struct PendingAppend: Sendable {
-    var events: [EncodedEvent]
-    var claim: IdempotencyClaim?
-    var continuation: CheckedContinuation<AppendOutcome, any Error>
-  }
 
   /// Opens the ledger on `storage`, checking the stored tree against the latest signed checkpoint.
   public init(storage: any LedgerStorage, signer: NoteSigner, options: Options = Options()) throws(LedgerError) {
@@ -174,7 +166,7 @@ public actor Ledger {
       }
     }
     return try await withCheckedThrowingContinuation { continuation in
-      pending.append(PendingAppend(events: encoded, claim: claim, continuation: continuation))
+      pending.withLock { $0.enqueue(PendingAppend(events: encoded, claim: claim, continuation: continuation)) }
       if !draining {
         draining = true
         Task { await self.drain() }
@@ -200,45 +192,52 @@ public actor Ledger {
     var head: LedgerHead
 
     var claims: [IdempotencyKey] { requests.compactMap(\.claim?.key) }
+    var entryCount: Int { requests.reduce(0) { $0 + $1.events.count } }
+  }
+
+  /// A batch that was not made durable, with every request it held by then.
+  private struct FailedWrite: Error {
+    var error: any Error
+    var requests: [PendingAppend]
   }
 
   /// Drains the queue in group commits, pipelined: while one batch is being written, the next is
   /// prepared (encoded, hashed, signed) on top of it, so CPU work overlaps the fsync. A batch is
   /// prepared on the head this node expects; if the store's tip is elsewhere when the batch is written
   /// (another node sharing the database appended meanwhile), or one of its idempotency keys is stored
-  /// already, it is rebuilt inside the store's write lock.
+  /// already, it is rebuilt inside the store's write, and takes in what arrived meanwhile.
   private func drain() async {
-    var inFlight: (prepared: PreparedBatch, write: Task<Result<PreparedBatch, any Error>, Never>)?
-    while !pending.isEmpty || inFlight != nil {
+    var inFlight: (prepared: PreparedBatch, write: Task<Result<PreparedBatch, FailedWrite>, Never>)?
+    while !pending.withLock({ $0.isEmpty }) || inFlight != nil {
       var prepared: PreparedBatch?
-      if !pending.isEmpty {
-        if let signer {
-          let taken = takeBatch()
-          if !taken.isEmpty { prepared = prepare(taken, on: inFlight?.prepared.head ?? head, signer: signer, stored: [:]) }
-        } else if inFlight == nil {
-          // Sealed while these waited: nothing of them was written.
-          for request in pending { request.continuation.resume(throwing: Self.sealed) }
-          pending.removeAll()
-        }
+      if let signer {
+        let taken = pending.withLock { $0.takeBatch(maximumEntries: options.maximumBatchEntries) }
+        if !taken.isEmpty { prepared = prepare(taken, on: inFlight?.prepared.head ?? head, signer: signer, stored: [:]) }
+      } else if inFlight == nil {
+        // Sealed while these waited: nothing of them was written.
+        for request in pending.withLock({ $0.removeAll() }) { request.continuation.resume(throwing: Self.sealed) }
       }
       if let flight = inFlight {
         inFlight = nil
         switch await flight.write.value {
         case let .success(written):
           head = written.head
-          claimsInFlight.subtract(written.claims)
+          pending.withLock { $0.answered(written.requests) }
           for (request, outcome) in zip(written.requests, written.outcomes) {
             request.continuation.resume(returning: outcome)
           }
-        case let .failure(error):
-          let unavailable = LedgerError.unavailable("the ledger could not make the entries durable: \(error)")
-          claimsInFlight.subtract(flight.prepared.claims)
-          for request in flight.prepared.requests { request.continuation.resume(throwing: unavailable) }
-          // The next batch was built on this one: return its callers to the queue, unanswered.
-          if let next = prepared {
-            claimsInFlight.subtract(next.claims)
-            pending.insert(contentsOf: next.requests, at: 0)
+          // Rebuilt on another node's appends: the next batch sits on a head that never was, so its
+          // requests go back to the queue and are taken again on the real head, with what arrived.
+          if let next = prepared, !next.base.isAt(written.head.tip) {
+            pending.withLock { $0.requeue(next.requests) }
+            prepared = nil
           }
+        case let .failure(failed):
+          let unavailable = LedgerError.unavailable("the ledger could not make the entries durable: \(failed.error)")
+          pending.withLock { $0.answered(failed.requests) }
+          for request in failed.requests { request.continuation.resume(throwing: unavailable) }
+          // The next batch was built on this one: return its callers to the queue, unanswered.
+          if let next = prepared { pending.withLock { $0.requeue(next.requests) } }
           prepared = nil
           // A failed commit may or may not have reached the disk. Nothing needs to be known here: the
           // next batch is built on the stored tip if this head is not where it is. While storage stays
@@ -250,11 +249,11 @@ public actor Ledger {
         let storage = self.storage, writer = self.writer
         let write = Task {
           await withCheckedContinuation { continuation in
-            writer.async { continuation.resume(returning: Result { try self.write(prepared, to: storage) }) }
+            writer.async { continuation.resume(returning: self.write(prepared, to: storage)) }
           }
         }
         inFlight = (prepared, write)
-      } else if inFlight == nil, !pending.isEmpty, signer != nil, pending.allSatisfy({ $0.claim.map { claimsInFlight.contains($0.key) } ?? false }) {
+      } else if inFlight == nil, signer != nil, pending.withLock({ !$0.isEmpty && $0.onlyRetriesOfClaimsInFlight }) {
         // Cannot happen (a waiting retry's original is in flight), but never spin if it did.
         break
       }
@@ -263,49 +262,29 @@ public actor Ledger {
   }
 
   /// Writes `prepared`, or the same requests rebuilt on the stored tip and idempotency records if the
-  /// batch was not built on them; then reads the receipts of the requests that were retries.
-  private nonisolated func write(_ prepared: PreparedBatch, to storage: any LedgerStorage) throws -> PreparedBatch {
+  /// batch was not built on them; then reads the receipts of the requests that were retries. A rebuilt
+  /// batch takes in the appends without an idempotency key that arrived while it was written: under
+  /// contention from other nodes they would otherwise wait a whole round more, and batches stay small.
+  private nonisolated func write(_ prepared: PreparedBatch, to storage: any LedgerStorage) -> Result<PreparedBatch, FailedWrite> {
     var written = prepared
-    try storage.appendBatch(claiming: prepared.claims) { tip, stored in
-      let now = options.clock()
-      let retries = stored.values.contains { $0.isLive(at: now) }
-      guard retries || !prepared.base.isAt(tip) else { return prepared.batch }
-      written = prepare(prepared.requests, on: try LedgerHead(tip: tip, verifier: prepared.signer.verifier), signer: prepared.signer, stored: stored)
-      return written.batch
-    }
-    for (i, outcome) in written.outcomes.enumerated() {
-      guard case let .replayed(record, _) = outcome else { continue }
-      written.outcomes[i] = .replayed(record, try Self.receipts(of: record, in: storage))
-    }
-    return written
-  }
-
-  /// Whole requests from the front of the queue, up to the batch limit (a larger request goes alone);
-  /// a retry whose key is in flight (or taken already) stays queued, in order, until that is answered.
-  private func takeBatch() -> [PendingAppend] {
-    var taken: [PendingAppend] = []
-    var left: [PendingAppend] = []
-    var count = 0
-    var position = 0
-    while position < pending.count {
-      let next = pending[position]
-      position += 1
-      if let key = next.claim?.key {
-        guard !claimsInFlight.contains(key) else {
-          left.append(next)
-          continue
-        }
+    do {
+      try storage.appendBatch(claiming: prepared.claims) { tip, stored in
+        let now = options.clock()
+        let retries = stored.values.contains { $0.isLive(at: now) }
+        guard retries || !written.base.isAt(tip) else { return written.batch }
+        let base = try LedgerHead(tip: tip, verifier: prepared.signer.verifier)
+        let arrived = pending.withLock { $0.takeUnclaimed(room: options.maximumBatchEntries - written.entryCount) }
+        written = prepare(written.requests + arrived, on: base, signer: prepared.signer, stored: stored)
+        return written.batch
       }
-      guard taken.isEmpty || count + next.events.count <= options.maximumBatchEntries else {
-        position -= 1
-        break
+      for (i, outcome) in written.outcomes.enumerated() {
+        guard case let .replayed(record, _) = outcome else { continue }
+        written.outcomes[i] = .replayed(record, try Self.receipts(of: record, in: storage))
       }
-      if let key = next.claim?.key { claimsInFlight.insert(key) }
-      taken.append(next)
-      count += next.events.count
+      return .success(written)
+    } catch {
+      return .failure(FailedWrite(error: error, requests: written.requests))
     }
-    pending = left + pending[position...]
-    return taken
   }
 
   private nonisolated func prepare(

@@ -6,8 +6,9 @@ import Synchronization
 import Glibc
 #endif
 
-/// `LedgerStorage` in memory for tests, with fault injection: fail the next write (after a delay, so a
-/// batch can be prepared on top of it) or every write from now on, like a disk that fills up.
+/// `LedgerStorage` in memory for tests, with fault injection: delay the next write, or fail it (after a
+/// delay, so a batch can be prepared on top of it; before or after it built its batch), or fail every
+/// write from now on, like a disk that fills up.
 public final class InMemoryLedgerStorage: LedgerStorage, Sendable {
   private struct State {
     var entries: [StoredEntry] = []
@@ -15,9 +16,16 @@ public final class InMemoryLedgerStorage: LedgerStorage, Sendable {
     var checkpoints: [SignedCheckpoint] = []
     var tip: LedgerTip?
     var idempotency: [IdempotencyKey: IdempotencyRecord] = [:]
-    var failNext: Int?
+    var nextWrite: NextWrite?
     var failAlways = false
     var writes = 0
+  }
+
+  /// What happens to the next write, after it sleeps `milliseconds`.
+  private struct NextWrite {
+    enum Outcome { case written, failsBeforeBuilding, failsAfterBuilding }
+    var milliseconds: Int
+    var outcome: Outcome
   }
 
   private let state = Mutex(State())
@@ -25,7 +33,20 @@ public final class InMemoryLedgerStorage: LedgerStorage, Sendable {
   public init() {}
 
   /// The next write sleeps `milliseconds`, then fails; nothing of it is kept.
-  public func failNextWrite(afterMilliseconds milliseconds: Int = 50) { state.withLock { $0.failNext = milliseconds } }
+  public func failNextWrite(afterMilliseconds milliseconds: Int = 50) {
+    state.withLock { $0.nextWrite = NextWrite(milliseconds: milliseconds, outcome: .failsBeforeBuilding) }
+  }
+
+  /// The next write sleeps `milliseconds`, then builds its batch on the tip stored then, and fails
+  /// (a commit that did not happen); nothing of it is kept.
+  public func failNextWriteAfterBuilding(afterMilliseconds milliseconds: Int = 50) {
+    state.withLock { $0.nextWrite = NextWrite(milliseconds: milliseconds, outcome: .failsAfterBuilding) }
+  }
+
+  /// The next write sleeps `milliseconds` before it reads the tip and builds its batch.
+  public func delayNextWrite(milliseconds: Int) {
+    state.withLock { $0.nextWrite = NextWrite(milliseconds: milliseconds, outcome: .written) }
+  }
 
   /// Every write from now on fails.
   public func failAllWrites() { state.withLock { $0.failAlways = true } }
@@ -46,17 +67,15 @@ public final class InMemoryLedgerStorage: LedgerStorage, Sendable {
   public func appendBatch(
     claiming claims: [IdempotencyKey], _ build: (LedgerTip?, [IdempotencyKey: IdempotencyRecord]) throws -> LedgerBatch?
   ) throws -> LedgerBatch? {
-    let (delay, always) = state.withLock { state -> (Int?, Bool) in
+    let (next, always) = state.withLock { state -> (NextWrite?, Bool) in
       state.writes += 1
-      defer { state.failNext = nil }
-      return (state.failNext, state.failAlways)
+      defer { state.nextWrite = nil }
+      return (state.nextWrite, state.failAlways)
     }
-    if let delay {
-      usleep(UInt32(delay * 1000))
-      throw LedgerError.unavailable("disk full (simulated)")
-    }
-    if always { throw LedgerError.unavailable("disk full (simulated)") }
+    if let next { usleep(UInt32(next.milliseconds * 1000)) }
+    if always || next?.outcome == .failsBeforeBuilding { throw LedgerError.unavailable("disk full (simulated)") }
     guard let batch = try build(try tip(), try idempotencyRecords(claims)) else { return nil }
+    if next?.outcome == .failsAfterBuilding { throw LedgerError.unavailable("the commit failed (simulated)") }
     state.withLock { state in
       state.tip = batch.tip
       for record in batch.idempotencyRecords { state.idempotency[record.key] = record }

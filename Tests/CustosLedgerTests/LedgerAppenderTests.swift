@@ -31,6 +31,59 @@ import Testing
     #expect(report.ok && report.checked == 3)
   }
 
+  /// A ledger whose head is stale: another writer sharing its store appended after it did.
+  func ledgerBehindAnotherWriter(_ storage: InMemoryLedgerStorage) async throws -> Ledger {
+    let behind = try Ledger(storage: storage, signer: signer)
+    _ = try await behind.append([event(0)])
+    _ = try await Ledger(storage: storage, signer: signer).append([event(1)])
+    return behind
+  }
+
+  static func waitUntil(_ condition: () -> Bool) async throws {
+    while !condition() { try await Task.sleep(for: .milliseconds(2)) }
+  }
+
+  func claim(_ key: String) -> IdempotencyClaim {
+    IdempotencyClaim(
+      key: IdempotencyKey(caller: "svc", key: key), fingerprint: SHA256.hash(Array(key.utf8)), response: [], expiresAt: .max)
+  }
+
+  @Test func aBatchRebuiltOnAnotherWritersAppendsTakesInWhatArrivedMeanwhile() async throws {
+    let storage = InMemoryLedgerStorage()
+    let ledger = try await ledgerBehindAnotherWriter(storage)
+    storage.delayNextWrite(milliseconds: 300)
+    let writes = storage.writes
+    let first = Task { try await ledger.append([self.event(2)]) }
+    try await Self.waitUntil { storage.writes > writes }  // its write is in flight, not built yet
+    let arrived = (3..<8).map { i in Task { try await ledger.append([self.event(i)]) } }
+    // With an idempotency key it waits for a batch of its own: the rebuilt one read no record for it.
+    let keyed = Task { try await ledger.append([event(8)], claim: claim("k1")) }
+    var receipts = try await first.value
+    for task in arrived { receipts += try await task.value }
+    #expect(storage.writes == writes + 1, "the five that arrived while the batch waited were written with it")
+    #expect(Set(receipts.map(\.index)) == Set(2..<8))
+    guard case let .recorded(keyedReceipts) = try await keyed.value else { Issue.record("the keyed append was not recorded"); return }
+    #expect(keyedReceipts.map(\.index) == [8])
+    #expect(storage.writes == writes + 2)
+    #expect(try LedgerVerifier(storage: storage, verifier: signer.verifier).verify().ok)
+  }
+
+  @Test func aRebuiltBatchThatFailsFailsEveryAppendItTookIn() async throws {
+    let storage = InMemoryLedgerStorage()
+    let ledger = try await ledgerBehindAnotherWriter(storage)
+    storage.failNextWriteAfterBuilding(afterMilliseconds: 300)
+    let writes = storage.writes
+    let first = Task { try await ledger.append([self.event(2)]) }
+    try await Self.waitUntil { storage.writes > writes }
+    let arrived = (3..<6).map { i in Task { try await ledger.append([self.event(i)]) } }
+    for task in [first] + arrived {
+      let result = await task.result
+      #expect(throws: LedgerError.self) { _ = try result.get() }
+    }
+    #expect(try await ledger.append(event(9)).index == 2, "nothing of the failed batch was kept, and the ledger writes again")
+    #expect(try LedgerVerifier(storage: storage, verifier: signer.verifier).verify().ok)
+  }
+
   @Test func concurrentAppendsAreGroupCommittedAndStayInOrder() async throws {
     let storage = InMemoryLedgerStorage()
     let ledger = try Ledger(storage: storage, signer: signer)

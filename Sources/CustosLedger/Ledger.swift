@@ -43,6 +43,8 @@ public actor Ledger {
   private let options: Options
   private var head: LedgerHead
   private let pending = Mutex(PendingAppends())
+  /// Appends waiting for a batch (tests wait on it).
+  nonisolated var waitingAppendCount: Int { pending.withLock { $0.waiting.count } }
   private var draining = false
   private let writer = DispatchQueue(label: "custos.ledger.writer")
 

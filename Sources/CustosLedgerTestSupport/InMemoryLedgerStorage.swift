@@ -1,14 +1,15 @@
 import CustosCrypto
 import CustosLedger
+import Dispatch
 import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// `LedgerStorage` in memory for tests, with fault injection: delay the next write, or fail it (after a
-/// delay, so a batch can be prepared on top of it; before or after it built its batch), or fail every
-/// write from now on, like a disk that fills up.
+/// `LedgerStorage` in memory for tests, with fault injection: fail the next write (after a delay, so a
+/// batch can be prepared on top of it), hold it until the test releases it (then write it, or fail it
+/// after it built its batch), or fail every write from now on, like a disk that fills up.
 public final class InMemoryLedgerStorage: LedgerStorage, Sendable {
   private struct State {
     var entries: [StoredEntry] = []
@@ -21,10 +22,11 @@ public final class InMemoryLedgerStorage: LedgerStorage, Sendable {
     var writes = 0
   }
 
-  /// What happens to the next write, after it sleeps `milliseconds`.
+  /// What happens to the next write, after it sleeps `milliseconds` or waits for `release`.
   private struct NextWrite {
     enum Outcome { case written, failsBeforeBuilding, failsAfterBuilding }
-    var milliseconds: Int
+    var milliseconds = 0
+    var release: DispatchSemaphore?
     var outcome: Outcome
   }
 
@@ -37,16 +39,22 @@ public final class InMemoryLedgerStorage: LedgerStorage, Sendable {
     state.withLock { $0.nextWrite = NextWrite(milliseconds: milliseconds, outcome: .failsBeforeBuilding) }
   }
 
-  /// The next write sleeps `milliseconds`, then builds its batch on the tip stored then, and fails
-  /// (a commit that did not happen); nothing of it is kept.
-  public func failNextWriteAfterBuilding(afterMilliseconds milliseconds: Int = 50) {
-    state.withLock { $0.nextWrite = NextWrite(milliseconds: milliseconds, outcome: .failsAfterBuilding) }
+  /// The next write waits, before it reads the tip and builds its batch, until `releaseHeldWrite()`;
+  /// then it is written, or, `failingAfterBuilding`, fails once its batch is built (a commit that did
+  /// not happen), keeping nothing. It waits on the writer's own thread, never on the cooperative pool.
+  public func holdNextWrite(failingAfterBuilding: Bool = false) {
+    let release = DispatchSemaphore(value: 0)
+    held.withLock { $0 = release }
+    state.withLock { $0.nextWrite = NextWrite(release: release, outcome: failingAfterBuilding ? .failsAfterBuilding : .written) }
   }
 
-  /// The next write sleeps `milliseconds` before it reads the tip and builds its batch.
-  public func delayNextWrite(milliseconds: Int) {
-    state.withLock { $0.nextWrite = NextWrite(milliseconds: milliseconds, outcome: .written) }
+  /// Lets the held write go on (at once when it comes, if it has not begun to wait).
+  public func releaseHeldWrite() {
+    held.withLock { $0 }?.signal()
   }
+
+  /// The gate of the last held write.
+  private let held = Mutex<DispatchSemaphore?>(nil)
 
   /// Every write from now on fails.
   public func failAllWrites() { state.withLock { $0.failAlways = true } }
@@ -72,7 +80,10 @@ public final class InMemoryLedgerStorage: LedgerStorage, Sendable {
       defer { state.nextWrite = nil }
       return (state.nextWrite, state.failAlways)
     }
-    if let next { usleep(UInt32(next.milliseconds * 1000)) }
+    if let next {
+      usleep(UInt32(next.milliseconds * 1000))
+      next.release?.wait()
+    }
     if always || next?.outcome == .failsBeforeBuilding { throw LedgerError.unavailable("disk full (simulated)") }
     guard let batch = try build(try tip(), try idempotencyRecords(claims)) else { return nil }
     if next?.outcome == .failsAfterBuilding { throw LedgerError.unavailable("the commit failed (simulated)") }

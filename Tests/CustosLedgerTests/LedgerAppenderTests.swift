@@ -51,31 +51,35 @@ import Testing
   @Test func aBatchRebuiltOnAnotherWritersAppendsTakesInWhatArrivedMeanwhile() async throws {
     let storage = InMemoryLedgerStorage()
     let ledger = try await ledgerBehindAnotherWriter(storage)
-    storage.delayNextWrite(milliseconds: 300)
+    storage.holdNextWrite()
     let writes = storage.writes
     let first = Task { try await ledger.append([self.event(2)]) }
     try await Self.waitUntil { storage.writes > writes }  // its write is in flight, not built yet
     let arrived = (3..<8).map { i in Task { try await ledger.append([self.event(i)]) } }
     // With an idempotency key it waits for a batch of its own: the rebuilt one read no record for it.
     let keyed = Task { try await ledger.append([event(8)], claim: claim("k1")) }
+    try await Self.waitUntil { ledger.waitingAppendCount == 6 }
+    storage.releaseHeldWrite()
     var receipts = try await first.value
     for task in arrived { receipts += try await task.value }
-    #expect(storage.writes == writes + 1, "the five that arrived while the batch waited were written with it")
     #expect(Set(receipts.map(\.index)) == Set(2..<8))
     guard case let .recorded(keyedReceipts) = try await keyed.value else { Issue.record("the keyed append was not recorded"); return }
     #expect(keyedReceipts.map(\.index) == [8])
-    #expect(storage.writes == writes + 2)
+    // One batch, one checkpoint: the held append and the five that arrived meanwhile, then the keyed one.
+    #expect(try storage.checkpoints(sizes: 3...9).map(\.checkpoint.size) == [8, 9])
     #expect(try LedgerVerifier(storage: storage, verifier: signer.verifier).verify().ok)
   }
 
   @Test func aRebuiltBatchThatFailsFailsEveryAppendItTookIn() async throws {
     let storage = InMemoryLedgerStorage()
     let ledger = try await ledgerBehindAnotherWriter(storage)
-    storage.failNextWriteAfterBuilding(afterMilliseconds: 300)
+    storage.holdNextWrite(failingAfterBuilding: true)
     let writes = storage.writes
     let first = Task { try await ledger.append([self.event(2)]) }
     try await Self.waitUntil { storage.writes > writes }
     let arrived = (3..<6).map { i in Task { try await ledger.append([self.event(i)]) } }
+    try await Self.waitUntil { ledger.waitingAppendCount == 3 }
+    storage.releaseHeldWrite()
     for task in [first] + arrived {
       let result = await task.result
       #expect(throws: LedgerError.self) { _ = try result.get() }

@@ -22,11 +22,11 @@ public final class InMemoryLedgerStorage: LedgerStorage, Sendable {
     var writes = 0
   }
 
-  /// What happens to the next write, after it sleeps `milliseconds` or waits for `release`.
+  /// What happens to the next write, after it sleeps `milliseconds` or waits for `releaseHeldWrite()`.
   private struct NextWrite {
     enum Outcome { case written, failsBeforeBuilding, failsAfterBuilding }
     var milliseconds = 0
-    var release: DispatchSemaphore?
+    var waitsForRelease = false
     var outcome: Outcome
   }
 
@@ -43,9 +43,8 @@ public final class InMemoryLedgerStorage: LedgerStorage, Sendable {
   /// then it is written, or, `failingAfterBuilding`, fails once its batch is built (a commit that did
   /// not happen), keeping nothing. It waits on the writer's own thread, never on the cooperative pool.
   public func holdNextWrite(failingAfterBuilding: Bool = false) {
-    let release = DispatchSemaphore(value: 0)
-    held.withLock { $0 = release }
-    state.withLock { $0.nextWrite = NextWrite(release: release, outcome: failingAfterBuilding ? .failsAfterBuilding : .written) }
+    held.withLock { $0 = DispatchSemaphore(value: 0) }
+    state.withLock { $0.nextWrite = NextWrite(waitsForRelease: true, outcome: failingAfterBuilding ? .failsAfterBuilding : .written) }
   }
 
   /// Lets the held write go on (at once when it comes, if it has not begun to wait).
@@ -53,7 +52,7 @@ public final class InMemoryLedgerStorage: LedgerStorage, Sendable {
     held.withLock { $0 }?.signal()
   }
 
-  /// The gate of the last held write.
+  /// The gate of the held write (kept here, since the write takes its `NextWrite` when it begins).
   private let held = Mutex<DispatchSemaphore?>(nil)
 
   /// Every write from now on fails.
@@ -82,7 +81,7 @@ public final class InMemoryLedgerStorage: LedgerStorage, Sendable {
     }
     if let next {
       usleep(UInt32(next.milliseconds * 1000))
-      next.release?.wait()
+      if next.waitsForRelease { held.withLock { $0 }?.wait() }
     }
     if always || next?.outcome == .failsBeforeBuilding { throw LedgerError.unavailable("disk full (simulated)") }
     guard let batch = try build(try tip(), try idempotencyRecords(claims)) else { return nil }

@@ -12,7 +12,7 @@ extension FuzzTargets {
     prepare: ShippedPolicies.load
   ) { bytes in
     guard let policies = try? PolicyParser.parse(String(fuzzInput: bytes)) else { return }
-    _ = PolicyValidator(schema: ShippedPolicies.schema).validate(policies)
+    _ = ShippedPolicies.validator.validate(policies)
     _ = Authorizer(policies: policies).authorize(ShippedPolicies.request, entities: ShippedPolicies.entities)
   }
 
@@ -63,8 +63,9 @@ enum ShippedPolicies {
   static let policies: [Policy] = ["admin.cedar", "billing.cedar", "crm.cedar", "deploy.cedar"].flatMap { name in
     (try? PolicyParser.parse(String(decoding: file(name), as: UTF8.self), file: name)) ?? []
   }
+  static let validator = PolicyValidator(schema: schema)
   @Sendable static func load() {
-    _ = (schema, entities, policies, request)
+    _ = (schema, entities, policies, request, validator)
   }
 
   static let request = Request(

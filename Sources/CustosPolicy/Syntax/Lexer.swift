@@ -51,9 +51,9 @@ struct Lexer {
     skipTrivia()
     let start = location
     guard let c = peek() else { return Token(kind: .end, location: start) }
-    if c == "_" || c.properties.isAlphabetic && c.isASCII {
+    if c == "_" || Self.isASCIILetter(c) {
       var name = ""
-      while let c = peek(), c == "_" || (c.isASCII && (c.properties.isAlphabetic || ("0"..."9").contains(c))) {
+      while let c = peek(), c == "_" || Self.isASCIILetter(c) || ("0"..."9").contains(c) {
         name.unicodeScalars.append(advance())
       }
       return Token(kind: .identifier(name), location: start)
@@ -75,19 +75,29 @@ struct Lexer {
       return Token(kind: .integer(value), location: start)
     }
     if c == "\"" { return try string(start: start) }
-    for symbol in [Token.Symbol.doubleColon, .equal, .notEqual, .lessEqual, .greaterEqual, .and, .or] {
-      let text = Array(symbol.rawValue.unicodeScalars)
-      if peek() == text[0], peek(1) == text[1] {
-        _ = advance()
-        _ = advance()
-        return Token(kind: .symbol(symbol), location: start)
-      }
+    if let second = peek(1), let symbol = Self.twoScalarSymbols[c]?[second] {
+      _ = advance()
+      _ = advance()
+      return Token(kind: .symbol(symbol), location: start)
     }
-    if let symbol = Token.Symbol(rawValue: String(c)) {
+    if let symbol = Self.oneScalarSymbols[c] {
       _ = advance()
       return Token(kind: .symbol(symbol), location: start)
     }
     throw PolicyParseError(location: start, message: "unexpected character '\(c)'")
+  }
+
+  private static func isASCIILetter(_ c: Unicode.Scalar) -> Bool { ("a"..."z").contains(c) || ("A"..."Z").contains(c) }
+
+  // Looked up once per token instead of spelling each symbol's text out again for every token.
+  private static let oneScalarSymbols: [Unicode.Scalar: Token.Symbol] = Dictionary(
+    uniqueKeysWithValues: Token.Symbol.allCases.compactMap { symbol in
+      let text = Array(symbol.rawValue.unicodeScalars)
+      return text.count == 1 ? (text[0], symbol) : nil
+    })
+  private static let twoScalarSymbols: [Unicode.Scalar: [Unicode.Scalar: Token.Symbol]] = Token.Symbol.allCases.reduce(into: [:]) { table, symbol in
+    let text = Array(symbol.rawValue.unicodeScalars)
+    if text.count == 2 { table[text[0], default: [:]][text[1]] = symbol }
   }
 
   /// A string literal. Keeps the raw text too: `like` patterns treat `\*` differently from strings.

@@ -86,7 +86,7 @@ private struct SchemaSyntax {
   mutating func name(_ context: String) throws(PolicyParseError) -> String {
     if case let .string(raw) = current.kind {
       let token = advance()
-      return String(String.UnicodeScalarView(try Lexer.unescape(raw, location: token.location, allowStar: false).map(\.scalar)))
+      return try Lexer.unescapedText(raw, location: token.location)
     }
     return try identifier(context)
   }

@@ -125,6 +125,18 @@ struct Lexer {
     var escapedStar: Bool
   }
 
+  /// A string literal's text with its escapes decoded (outside a pattern, where `\*` is not one).
+  static func unescapedText(_ raw: String, location: SourceLocation) throws(PolicyParseError) -> String {
+    // Encoded into one buffer and decoded once: appending scalar by scalar to a String (or building a
+    // UnicodeScalarView from them) costs five times as much, and long literals are where parsing spends.
+    var utf8: [UInt8] = []
+    utf8.reserveCapacity(raw.utf8.count)
+    for decoded in try unescape(raw, location: location, allowStar: false) {
+      if let encoded = UTF8.encode(decoded.scalar) { utf8.append(contentsOf: encoded) }
+    }
+    return String(decoding: utf8, as: UTF8.self)
+  }
+
   /// Decodes Cedar's escapes: `\n \r \t \\ \0 \' \"`, `\u{1-6 hex}` and, where patterns allow it, `\*`.
   static func unescape(_ raw: String, location: SourceLocation, allowStar: Bool) throws(PolicyParseError) -> [Decoded] {
     var out: [Decoded] = []

@@ -153,8 +153,7 @@ private struct Parser {
   mutating func stringLiteral(_ context: String) throws(PolicyParseError) -> String {
     guard case let .string(raw) = current.kind else { throw fail("expected a string \(context), found \(describe(current))") }
     let token = advance()
-    let decoded = try Lexer.unescape(raw, location: token.location, allowStar: false)
-    return String(String.UnicodeScalarView(decoded.map(\.scalar)))
+    return try Lexer.unescapedText(raw, location: token.location)
   }
 
   // MARK: Policies
